@@ -1,0 +1,29 @@
+/*
+ * vr_api.h - the REST API under /api/v1 (libmicrohttpd).
+ *
+ * Thread-per-connection: a handler may block (image uploads stream to
+ * disk, the event stream and job long-polls wait on the event bus); all
+ * state lives in the controller, so handlers are short and never touch a
+ * hypervisor themselves.
+ */
+#ifndef VR_API_H
+#define VR_API_H
+
+#include "vr_ctl.h"
+
+struct vr_api;
+
+/* Check a listen address ("IPV4:PORT", loopback only for plain HTTP). */
+int vr_api_check_listen(const char *listen, struct vr_error *err);
+
+/* Start serving on cfg->listen.  NULL with err on failure. */
+struct vr_api *vr_api_start(struct vr_ctl *ctl, struct vr_error *err);
+/* Stop accepting, wait for connections to end, free.  NULL-safe.  Call
+ * vr_events_shutdown first so that streams end. */
+void vr_api_stop(struct vr_api *api);
+
+/* The embedded OpenAPI document (generated from docs/openapi.json). */
+extern const char vr_openapi_json[];
+extern const unsigned long vr_openapi_json_len;
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * cli_cmds.h - the command groups of `vireo` and what they share.
+ *
+ * A command function gets the words from its own name on (argv[0] is
+ * "vm", "create", ...), parses its options with cli_getopt(), and returns
+ * the exit status after printing its result or its one error line.
+ */
+#ifndef CLI_CMDS_H
+#define CLI_CMDS_H
+
+#include "cli_http.h"
+#include "cli_util.h"
+
+typedef int (*cli_cmd_fn)(struct cli *cli, int argc, char **argv);
+
+/* One subcommand of a group ("vm start"). */
+struct cli_subcmd {
+    const char *name;
+    cli_cmd_fn run;
+};
+
+/* Run the subcommand named by the first word after the group's options;
+ * `help` is the group's help text.  argv[0] is the group word. */
+int cli_dispatch(struct cli *cli, int argc, char **argv,
+                 const struct cli_subcmd *cmds, size_t ncmds, const char *help);
+
+/* Set up the server connection (URL, token, config, silent re-login) on
+ * first use.  Returns CLI_OK, or the exit status after reporting. */
+int cli_connect(struct cli *cli);
+
+/* GET every page of a list ("/api/v1/vms", optional `query` without '?')
+ * into one answer {"items": [...], "total", "offset", "limit"}. */
+int cli_list_all(struct cli *cli, const char *path, const char *query,
+                 json_t **out, struct vr_error *err);
+
+/* "/api/v1/<coll>/<ref><suffix>" with `ref` (an id, UUID or name typed by
+ * the user) escaped; NULL after a usage error (*status set) if `ref` could
+ * not name anything (empty, '/', "." or ".."). Caller frees. */
+char *cli_ref_path(const struct cli *cli, const char *coll, const char *ref,
+                   const char *suffix, int *status);
+
+/* GET "/api/v1/<coll>/<ref>" and print it (JSON or key: value lines). */
+int cli_show(struct cli *cli, const char *coll, const char *ref);
+
+/* Print one object as the output format asks. */
+void cli_print_item(const struct cli *cli, const json_t *obj);
+
+/* The groups. */
+int cli_cmd_login(struct cli *cli, int argc, char **argv);
+int cli_cmd_logout(struct cli *cli, int argc, char **argv);
+int cli_cmd_host(struct cli *cli, int argc, char **argv);
+int cli_cmd_events(struct cli *cli, int argc, char **argv);
+int cli_cmd_image(struct cli *cli, int argc, char **argv); /* cli_image.c */
+int cli_cmd_vm(struct cli *cli, int argc, char **argv);    /* cli_vm.c */
+int cli_cmd_job(struct cli *cli, int argc, char **argv);   /* cli_vm.c */
+
+#endif

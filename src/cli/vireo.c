@@ -1,0 +1,842 @@
+/*
+ * vireo.c - the `vireo` command: global options, dispatch, the connection
+ * to vireod (URL, token, config file, silent re-login), and the small
+ * command groups: login, logout, host, events.
+ *
+ * Where the server and the token come from, first match wins:
+ *   URL:   --url, $VIREO_URL, the config's "url", http://127.0.0.1:8780
+ *   token: --token, $VIREO_TOKEN, the config's "token"
+ * The config's token and password file are used only against the config's
+ * own URL (or any URL when the config names none), so that a token is never
+ * sent to a server it was not issued by.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli_cmds.h"
+#include "vr_util.h"
+
+#define DEFAULT_URL "http://127.0.0.1:8780"
+#define PAGE_SIZE 1000
+
+enum {
+    OPT_URL = 256,
+    OPT_TOKEN,
+    OPT_VERSION,
+    OPT_USER,
+    OPT_PASSWORD_STDIN,
+    OPT_PASSWORD_FILE,
+    OPT_PRINT_TOKEN,
+    OPT_KINDS,
+};
+
+static const char main_help[] =
+    "Usage: vireo [GLOBAL OPTIONS] COMMAND [ARGS]...\n"
+    "\n"
+    "Manage Vireo virtual machines, images and hosts through the vireod\n"
+    "REST API.\n"
+    "\n"
+    "Commands:\n"
+    "  login     get an API token and save it in the config file\n"
+    "  logout    revoke the saved token and forget it\n"
+    "  vm        create, list, show, control and delete virtual machines\n"
+    "  image     upload, import, list, show and delete disk images\n"
+    "  host      list and show hypervisor hosts\n"
+    "  job       list, show and wait for jobs\n"
+    "  events    print the live event stream, one event a line\n"
+    "\n"
+    "Global options (before the command):\n"
+    "  --url URL          server base URL (default: $VIREO_URL, else the\n"
+    "                     config file, else " DEFAULT_URL ")\n"
+    "  --token TOKEN      API token (default: $VIREO_TOKEN, else the config\n"
+    "                     file)\n"
+    "  -o, --output FMT   output format: table (default) or json; also\n"
+    "                     accepted after any command\n"
+    "  -h, --help         show this help; 'vireo COMMAND --help' shows a\n"
+    "                     command's\n"
+    "  --version          show the version\n"
+    "\n"
+    "Config file: $VIREO_CONFIG, else ~/.config/vireo/config.json, written\n"
+    "with mode 0600 by 'vireo login': {\"url\", \"token\", \"user\",\n"
+    "\"password_file\"}.  With \"user\" and a readable \"password_file\", an\n"
+    "expired token is renewed silently.\n"
+    "\n"
+    "Exit status: 0 on success, 1 when the operation failed, 2 when the\n"
+    "command line is wrong.\n";
+
+/* ---- dispatch */
+
+int cli_dispatch(struct cli *cli, int argc, char **argv,
+                 const struct cli_subcmd *cmds, size_t ncmds, const char *help)
+{
+    static const struct option opts[] = {CLI_COMMON_OPTIONS, {0}};
+    const char *word;
+    size_t used = strlen(cli->cmd);
+    int c, status = CLI_OK;
+
+    cli_getopt_reset();
+    while ((c = cli_getopt(cli, argc, argv, "+", opts, help, &status)) != -1)
+        if (c == CLI_OPT_EXIT)
+            return status;
+    if (optind >= argc)
+        return cli_usage(cli, "missing command after '%s'", cli->cmd);
+    word = argv[optind];
+    for (size_t i = 0; i < ncmds; i++) {
+        if (strcmp(word, cmds[i].name) == 0) {
+            snprintf(cli->cmd + used, sizeof(cli->cmd) - used, " %s", word);
+            return cmds[i].run(cli, argc - optind, argv + optind);
+        }
+    }
+    if (strcmp(word, "help") == 0) {
+        fputs(help, stdout);
+        return CLI_OK;
+    }
+    return cli_usage(cli, "unknown command '%s %.40s'", cli->cmd, word);
+}
+
+/* ---- connection */
+
+static const char *cfg_str(const struct cli *cli, const char *key)
+{
+    const char *s = json_string_value(json_object_get(cli->config, key));
+    return s && *s ? s : NULL;
+}
+
+static char *normalize_url(const char *url)
+{
+    char *s = vr_strdup(url);
+    size_t n = strlen(s);
+
+    while (n > 0 && s[n - 1] == '/')
+        s[--n] = '\0';
+    return s;
+}
+
+static bool can_relogin(const struct cli *cli)
+{
+    const char *pwfile = cfg_str(cli, "password_file");
+
+    return !cli->relogin_tried && cli->config_applies && cfg_str(cli, "user") &&
+           pwfile && access(pwfile, R_OK) == 0;
+}
+
+/* POST /tokens as `user`; takes and wipes `pw`.  *ans: the answer. */
+static int request_token(struct cli *cli, const char *user, char *pw,
+                         json_t **ans, struct vr_error *err)
+{
+    json_t *body = json_pack("{s:s, s:s}", "user", user, "password", pw);
+    char *copy;
+    int ret;
+
+    cli_secret_free(pw);
+    *ans = NULL;
+    if (!body)
+        return vr_err(err, VR_E_INVALID,
+                      "the user name or the password is "
+                      "not valid UTF-8");
+    ret = cli_http_call(cli->http, "POST", "/api/v1/tokens", body,
+                        CLI_HTTP_NOAUTH, ans, err);
+    /* jansson keeps its own copy of the password: wipe it too */
+    copy = (char *)json_string_value(json_object_get(body, "password"));
+    memset(copy, 0, strlen(copy));
+    json_decref(body);
+    if (ret == 0 && !json_string_value(json_object_get(*ans, "token"))) {
+        json_decref(*ans);
+        *ans = NULL;
+        return vr_err(err, VR_E_INTERNAL, "the server sent no token");
+    }
+    return ret;
+}
+
+/* Log in with the config's user and password file; use and save the new
+ * token. */
+static int relogin(struct cli *cli, struct vr_error *err)
+{
+    const char *user = cfg_str(cli, "user");
+    char *pw = cli_read_password(cfg_str(cli, "password_file"), NULL, err);
+    json_t *ans = NULL;
+    const char *token;
+
+    cli->relogin_tried = true;
+    if (!pw || request_token(cli, user, pw, &ans, err) < 0) {
+        vr_err_prefix(err, "unable to log in again as '%s'", user);
+        return -1;
+    }
+    token = json_string_value(json_object_get(ans, "token"));
+    cli_http_set_token(cli->http, token);
+    cli_secret_free(cli->token);
+    cli->token = vr_strdup(token);
+    json_object_set_new(cli->config, "token", json_string(token));
+    if (!cfg_str(cli, "url"))
+        json_object_set_new(cli->config, "url", json_string(cli->url));
+    json_decref(ans);
+    /* keeping the token is a convenience: a failure costs a login later */
+    cli_config_save(cli->config_path, cli->config, NULL);
+    return 0;
+}
+
+/* The 401 hook: `err` holds the server's detail. */
+static int on_unauthorized(struct cli_http *h, void *ctx, struct vr_error *err)
+{
+    struct cli *cli = ctx;
+    char detail[VR_ERROR_MSG_SIZE];
+
+    if (!cli->token_explicit && can_relogin(cli))
+        return relogin(cli, err);
+    if (!cli_http_has_token(h))
+        return vr_err(err, VR_E_UNAUTHENTICATED,
+                      "not logged in to %s: run "
+                      "'vireo login' (or set VIREO_TOKEN)",
+                      cli->url);
+    vr_strlcpy(detail, err->msg, sizeof(detail));
+    return vr_err(err, VR_E_UNAUTHENTICATED, "%.400s (run 'vireo login')",
+                  detail);
+}
+
+static int load_config(struct cli *cli)
+{
+    struct vr_error err = VR_ERROR_INIT;
+
+    if (cli->config)
+        return CLI_OK;
+    cli->config_path = cli_config_default_path(&err);
+    if (!cli->config_path ||
+        cli_config_load(cli->config_path, &cli->config, &err) < 0)
+        return cli_fail(&err);
+    return CLI_OK;
+}
+
+int cli_connect(struct cli *cli)
+{
+    struct vr_error err = VR_ERROR_INIT;
+    const char *url = cli->opt_url, *token = cli->opt_token, *cfg_url;
+    int rc;
+
+    if (cli->http)
+        return CLI_OK;
+    if ((rc = load_config(cli)) != CLI_OK)
+        return rc;
+    if (!url || !*url)
+        url = getenv("VIREO_URL");
+    cfg_url = cfg_str(cli, "url");
+    if (!url || !*url)
+        url = cfg_url ? cfg_url : DEFAULT_URL;
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+        if (url == cli->opt_url)
+            return cli_usage(cli,
+                             "--url must start with http:// or "
+                             "https://, not '%.80s'",
+                             url);
+        return cli_failf("server URL must start with http:// or https://, "
+                         "not '%.80s'",
+                         url);
+    }
+    cli->url = normalize_url(url);
+    if (cfg_url) {
+        vr_autofree char *c = normalize_url(cfg_url);
+        cli->config_applies = strcmp(c, cli->url) == 0;
+    } else {
+        cli->config_applies = true;
+    }
+    if (!token || !*token)
+        token = getenv("VIREO_TOKEN");
+    cli->token_explicit = token && *token;
+    if (!cli->token_explicit && cli->config_applies)
+        token = cfg_str(cli, "token");
+    cli->token = token && *token ? vr_strdup(token) : NULL;
+
+    cli->http = cli_http_new(cli->url, &err);
+    if (!cli->http)
+        return cli_fail(&err);
+    cli_http_set_token(cli->http, cli->token);
+    cli_http_set_reauth(cli->http, on_unauthorized, cli);
+    /* no token yet but a password file: log in before the first call */
+    if (!cli->token_explicit && !cli->token && can_relogin(cli) &&
+        relogin(cli, &err) < 0)
+        return cli_fail(&err);
+    return CLI_OK;
+}
+
+/* ---- shared helpers of the commands */
+
+int cli_list_all(struct cli *cli, const char *path, const char *query,
+                 json_t **out, struct vr_error *err)
+{
+    json_t *all = NULL, *items = NULL;
+    long long offset = 0;
+
+    *out = NULL;
+    for (;;) {
+        vr_autofree char *url =
+            vr_asprintf("%s?%s%slimit=%d&offset=%lld", path, query ? query : "",
+                        query ? "&" : "", PAGE_SIZE, offset);
+        json_t *page, *pitems;
+        long long total;
+        size_t n;
+
+        if (cli_http_call(cli->http, "GET", url, NULL, 0, &page, err) < 0) {
+            json_decref(all);
+            return -1;
+        }
+        pitems = json_object_get(page, "items");
+        if (!json_is_array(pitems)) {
+            json_decref(page);
+            json_decref(all);
+            return vr_err(err, VR_E_INTERNAL,
+                          "the server's list has no "
+                          "'items'");
+        }
+        n = json_array_size(pitems);
+        total = (long long)json_integer_value(json_object_get(page, "total"));
+        if (!all) {
+            all = page;
+            items = pitems;
+        } else {
+            json_array_extend(items, pitems);
+            json_decref(page);
+        }
+        offset += (long long)n;
+        if (n == 0 || offset >= total)
+            break;
+    }
+    json_object_set_new(all, "limit",
+                        json_integer((json_int_t)json_array_size(items)));
+    *out = all;
+    return 0;
+}
+
+void cli_print_item(const struct cli *cli, const json_t *obj)
+{
+    if (cli->output == CLI_OUT_JSON)
+        cli_print_json(obj);
+    else
+        cli_print_object(stdout, obj);
+}
+
+char *cli_ref_path(const struct cli *cli, const char *coll, const char *ref,
+                   const char *suffix, int *status)
+{
+    vr_autofree char *esc = NULL;
+
+    if (!*ref || strchr(ref, '/') || strcmp(ref, ".") == 0 ||
+        strcmp(ref, "..") == 0) {
+        *status = cli_usage(cli, "'%.64s' is not an id, a UUID or a name", ref);
+        return NULL;
+    }
+    esc = cli_http_escape(ref);
+    return vr_asprintf("/api/v1/%s/%s%s", coll, esc, suffix);
+}
+
+int cli_show(struct cli *cli, const char *coll, const char *ref)
+{
+    struct vr_error err = VR_ERROR_INIT;
+    vr_autofree char *path = NULL;
+    json_t *obj;
+    int rc = CLI_OK;
+
+    if (!(path = cli_ref_path(cli, coll, ref, "", &rc)) ||
+        (rc = cli_connect(cli)) != CLI_OK)
+        return rc;
+    if (cli_http_call(cli->http, "GET", path, NULL, 0, &obj, &err) < 0)
+        return cli_fail(&err);
+    cli_print_item(cli, obj);
+    json_decref(obj);
+    return CLI_OK;
+}
+
+/* ---- login / logout */
+
+static const char login_help[] =
+    "Usage: vireo login [--user NAME] [--password-stdin | --password-file "
+    "FILE]\n"
+    "                   [--print-token]\n"
+    "\n"
+    "Log in to the server and save the API token (with the server URL) in "
+    "the\n"
+    "config file.  Without a password option the password is asked on the\n"
+    "terminal.\n"
+    "\n"
+    "Options:\n"
+    "  --user NAME           account name (default: the config's user, else\n"
+    "                        admin)\n"
+    "  --password-stdin      read the password from the first line of\n"
+    "                        standard input\n"
+    "  --password-file FILE  read the password from the first line of FILE;\n"
+    "                        the user and FILE are kept in the config so\n"
+    "                        that an expired token is renewed silently\n"
+    "  --print-token         print the token on standard output instead of\n"
+    "                        saving it\n"
+    "  -o, --output FMT      table or json (json prints the server's answer)\n"
+    "  -h, --help            show this help\n";
+
+int cli_cmd_login(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"user", required_argument, NULL, OPT_USER},
+        {"password-stdin", no_argument, NULL, OPT_PASSWORD_STDIN},
+        {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
+        {"print-token", no_argument, NULL, OPT_PRINT_TOKEN},
+        CLI_COMMON_OPTIONS,
+        {0}};
+    struct vr_error err = VR_ERROR_INIT;
+    const char *user = NULL, *pwfile = NULL, *token;
+    bool pw_stdin = false, print_token = false;
+    vr_autofree char *abs_pwfile = NULL;
+    vr_autofree char *user_copy = NULL;
+    vr_autofree char *prompt = NULL;
+    char *pw;
+    json_t *ans;
+    int c, status = CLI_OK;
+
+    cli_getopt_reset();
+    while ((c = cli_getopt(cli, argc, argv, "", opts, login_help, &status)) !=
+           -1) {
+        switch (c) {
+        case OPT_USER:
+            user = optarg;
+            break;
+        case OPT_PASSWORD_STDIN:
+            pw_stdin = true;
+            break;
+        case OPT_PASSWORD_FILE:
+            pwfile = optarg;
+            break;
+        case OPT_PRINT_TOKEN:
+            print_token = true;
+            break;
+        default:
+            return status;
+        }
+    }
+    if ((status = cli_check_args(cli, argc - optind, 0, 0, "")) != CLI_OK)
+        return status;
+    if (pw_stdin && pwfile)
+        return cli_usage(cli, "--password-stdin and --password-file exclude "
+                              "each other");
+    if (user && vr_name_check(user, "user name", &err) < 0)
+        return cli_usage(cli, "%s", err.msg);
+    if (pwfile) {
+        abs_pwfile = realpath(pwfile, NULL);
+        if (!abs_pwfile)
+            return cli_failf("unable to open '%s': %s", pwfile,
+                             strerror(errno));
+    }
+    cli->relogin_tried = true; /* this is the login */
+    if ((status = cli_connect(cli)) != CLI_OK)
+        return status;
+    /* a copy: the config's own string is replaced below */
+    user_copy = vr_strdup(user ? user
+                          : cli->config_applies && cfg_str(cli, "user")
+                              ? cfg_str(cli, "user")
+                              : "admin");
+    user = user_copy;
+    prompt = vr_asprintf("Password for '%s' at %s: ", user, cli->url);
+    pw = cli_read_password(abs_pwfile ? abs_pwfile
+                           : pw_stdin ? "-"
+                                      : NULL,
+                           prompt, &err);
+    if (!pw)
+        return cli_fail(&err);
+    if (request_token(cli, user, pw, &ans, &err) < 0)
+        return cli_fail(&err);
+    token = json_string_value(json_object_get(ans, "token"));
+    if (print_token) {
+        if (cli->output == CLI_OUT_JSON)
+            cli_print_json(ans);
+        else
+            printf("%s\n", token);
+        json_decref(ans);
+        return CLI_OK;
+    }
+    if (!cli->config_applies ||
+        (cfg_str(cli, "user") && strcmp(cfg_str(cli, "user"), user) != 0))
+        json_object_del(cli->config, "password_file");
+    json_object_set_new(cli->config, "url", json_string(cli->url));
+    json_object_set_new(cli->config, "token", json_string(token));
+    json_object_set_new(cli->config, "user", json_string(user));
+    if (abs_pwfile)
+        json_object_set_new(cli->config, "password_file",
+                            json_string(abs_pwfile));
+    if (cli_config_save(cli->config_path, cli->config, &err) < 0) {
+        json_decref(ans);
+        return cli_fail(&err);
+    }
+    if (cli->output == CLI_OUT_JSON) {
+        json_object_del(ans, "token");
+        cli_print_json(ans);
+    } else {
+        printf("logged in to %s as '%s' (token saved in %s, expires %s)\n",
+               cli->url, user, cli->config_path, cli_jstr(ans, "expires_at"));
+    }
+    json_decref(ans);
+    return CLI_OK;
+}
+
+static const char logout_help[] =
+    "Usage: vireo logout\n"
+    "\n"
+    "Revoke the token in use on the server, and remove it and the password\n"
+    "file setting from the config file.\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help   show this help\n";
+
+int cli_cmd_logout(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {CLI_COMMON_OPTIONS, {0}};
+    struct vr_error err = VR_ERROR_INIT;
+    bool was_saved;
+    int c, status = CLI_OK;
+
+    cli_getopt_reset();
+    while ((c = cli_getopt(cli, argc, argv, "", opts, logout_help, &status)) !=
+           -1)
+        return status;
+    if ((status = cli_check_args(cli, argc - optind, 0, 0, "")) != CLI_OK)
+        return status;
+    cli->relogin_tried = true; /* never log in to log out */
+    if ((status = cli_connect(cli)) != CLI_OK)
+        return status;
+    if (!cli->token) {
+        printf("not logged in to %s\n", cli->url);
+        return CLI_OK;
+    }
+    was_saved = cli->config_applies && cfg_str(cli, "token") &&
+                strcmp(cfg_str(cli, "token"), cli->token) == 0;
+    if (cli_http_call(cli->http, "DELETE", "/api/v1/tokens/current", NULL, 0,
+                      NULL, &err) < 0 &&
+        cli_http_status(cli->http) != 401)
+        return cli_fail(&err);
+    if (was_saved) {
+        json_object_del(cli->config, "token");
+        json_object_del(cli->config, "password_file");
+        if (cli_config_save(cli->config_path, cli->config, &err) < 0)
+            return cli_fail(&err);
+    }
+    printf("logged out of %s\n", cli->url);
+    return CLI_OK;
+}
+
+/* ---- host */
+
+static const char host_help[] =
+    "Usage: vireo host COMMAND [ARGS]\n"
+    "\n"
+    "Commands:\n"
+    "  list        list the hosts: ID NAME STATE HYPERVISOR CPUS MEMORY\n"
+    "  show HOST   show one host (id, UUID or name) with its capabilities\n"
+    "\n"
+    "Options:\n"
+    "  -o, --output FMT   table or json\n"
+    "  -h, --help         show this help\n";
+
+static const char host_list_help[] =
+    "Usage: vireo host list\n"
+    "\n"
+    "List the hosts: ID NAME STATE HYPERVISOR CPUS MEMORY.\n"
+    "\n"
+    "Options:\n"
+    "  -o, --output FMT   table or json\n"
+    "  -h, --help         show this help\n";
+
+static const char host_show_help[] =
+    "Usage: vireo host show HOST\n"
+    "\n"
+    "Show a host (id, UUID or name), its capabilities and its state.\n"
+    "\n"
+    "Options:\n"
+    "  -o, --output FMT   table (key: value lines) or json\n"
+    "  -h, --help         show this help\n";
+
+static int host_list(struct cli *cli, int argc, char **argv)
+{
+    static const char *const head[] = {"ID",         "NAME", "STATE",
+                                       "HYPERVISOR", "CPUS", "MEMORY"};
+    static const struct option opts[] = {CLI_COMMON_OPTIONS, {0}};
+    struct vr_error err = VR_ERROR_INIT;
+    struct cli_table t;
+    json_t *list, *h;
+    size_t i;
+    int c, status = CLI_OK;
+
+    cli_getopt_reset();
+    while ((c = cli_getopt(cli, argc, argv, "", opts, host_list_help,
+                           &status)) != -1)
+        return status;
+    if ((status = cli_check_args(cli, argc - optind, 0, 0, "")) != CLI_OK ||
+        (status = cli_connect(cli)) != CLI_OK)
+        return status;
+    if (cli_list_all(cli, "/api/v1/hosts", NULL, &list, &err) < 0)
+        return cli_fail(&err);
+    if (cli->output == CLI_OUT_JSON) {
+        cli_print_json(list);
+        json_decref(list);
+        return CLI_OK;
+    }
+    cli_table_init(&t, head, VR_ARRAY_SIZE(head));
+    json_array_foreach(json_object_get(list, "items"), i, h)
+    {
+        const json_t *caps = json_object_get(h, "capabilities");
+        char id[24], cpus[24], mem[16];
+        const char *row[] = {
+            cli_jint(h, "id", id, sizeof(id)),
+            cli_jstr(h, "name"),
+            cli_jstr(h, "state"),
+            cli_jstr(h, "hypervisor"),
+            cli_jint(caps, "cpus", cpus, sizeof(cpus)),
+            cli_jsize(caps, "memory_kib", 1024, mem, sizeof(mem))};
+        cli_table_add(&t, row);
+    }
+    cli_table_print(&t, stdout);
+    cli_table_release(&t);
+    json_decref(list);
+    return CLI_OK;
+}
+
+static int host_show(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {CLI_COMMON_OPTIONS, {0}};
+    int c, status = CLI_OK;
+
+    cli_getopt_reset();
+    while ((c = cli_getopt(cli, argc, argv, "", opts, host_show_help,
+                           &status)) != -1)
+        return status;
+    if ((status = cli_check_args(cli, argc - optind, 1, 1, "HOST")) != CLI_OK)
+        return status;
+    return cli_show(cli, "hosts", argv[optind]);
+}
+
+int cli_cmd_host(struct cli *cli, int argc, char **argv)
+{
+    static const struct cli_subcmd cmds[] = {
+        {"list", host_list},
+        {"show", host_show},
+    };
+    return cli_dispatch(cli, argc, argv, cmds, VR_ARRAY_SIZE(cmds), host_help);
+}
+
+/* ---- events (Server-Sent Events) */
+
+static const char events_help[] =
+    "Usage: vireo events [--kinds KIND,...]\n"
+    "\n"
+    "Print the server's events as they happen, one line each: the event\n"
+    "kind, then its JSON.  Runs until interrupted.\n"
+    "\n"
+    "Options:\n"
+    "  --kinds LIST       comma-separated kinds to receive: vm, job, image,\n"
+    "                     host (default: all)\n"
+    "  -o, --output FMT   table (\"KIND JSON\" lines) or json (one JSON\n"
+    "                     object a line: {\"event\", \"id\", \"data\"})\n"
+    "  -h, --help         show this help\n";
+
+/* The parser of an event stream: lines accumulate until a blank one. */
+struct sse {
+    const struct cli *cli;
+    struct vr_buf line; /* the current, incomplete line */
+    struct vr_buf data; /* data: lines of the current event */
+    char event[32];
+    char id[32];
+};
+
+static void sse_dispatch(struct sse *s)
+{
+    if (s->data.len == 0 && !s->event[0])
+        return;
+    if (s->data.len && s->data.data[s->data.len - 1] == '\n')
+        s->data.data[--s->data.len] = '\0';
+    if (s->cli->output == CLI_OUT_JSON) {
+        json_t *data = json_loadb(s->data.data, s->data.len, 0, NULL);
+        json_t *line = json_pack("{s:s, s:s?, s:o}", "event",
+                                 s->event[0] ? s->event : "message", "id",
+                                 s->id[0] ? s->id : NULL, "data",
+                                 data ? data : json_string(s->data.data));
+        char *text = json_dumps(line, JSON_COMPACT);
+        if (text) {
+            puts(text);
+            free(text);
+        }
+        json_decref(line);
+    } else {
+        cli_sanitize(s->data.data);
+        printf("%s %s\n", s->event[0] ? s->event : "message", s->data.data);
+    }
+    fflush(stdout);
+    s->data.len = 0;
+    s->data.data[0] = '\0';
+    s->event[0] = '\0';
+}
+
+static void sse_line(struct sse *s, char *line)
+{
+    char *colon, *value;
+
+    if (!*line) {
+        sse_dispatch(s);
+        return;
+    }
+    if (*line == ':')
+        return; /* a comment (keep-alive) */
+    colon = strchr(line, ':');
+    value = colon ? colon + 1 : line + strlen(line);
+    if (colon)
+        *colon = '\0';
+    if (*value == ' ')
+        value++;
+    if (strcmp(line, "event") == 0) {
+        vr_strlcpy(s->event, value, sizeof(s->event));
+        cli_sanitize(s->event);
+    } else if (strcmp(line, "data") == 0) {
+        vr_buf_adds(&s->data, value);
+        vr_buf_add(&s->data, "\n", 1);
+    } else if (strcmp(line, "id") == 0) {
+        vr_strlcpy(s->id, value, sizeof(s->id));
+        cli_sanitize(s->id);
+    }
+}
+
+static int sse_chunk(const char *data, size_t len, void *ctx)
+{
+    struct sse *s = ctx;
+
+    for (size_t i = 0; i < len; i++) {
+        if (data[i] == '\n') {
+            if (s->line.len && s->line.data[s->line.len - 1] == '\r')
+                s->line.data[--s->line.len] = '\0';
+            sse_line(s, s->line.data);
+            s->line.len = 0;
+            s->line.data[0] = '\0';
+        } else if (s->line.len < CLI_HTTP_MAX_BODY) {
+            vr_buf_add(&s->line, &data[i], 1);
+        }
+    }
+    return ferror(stdout) ? -1 : 0;
+}
+
+int cli_cmd_events(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"kinds", required_argument, NULL, OPT_KINDS}, CLI_COMMON_OPTIONS, {0}};
+    struct vr_error err = VR_ERROR_INIT;
+    const char *kinds = NULL;
+    vr_autofree char *path = NULL;
+    struct sse s;
+    int c, status = CLI_OK, ret;
+
+    cli_getopt_reset();
+    while ((c = cli_getopt(cli, argc, argv, "", opts, events_help, &status)) !=
+           -1) {
+        if (c != OPT_KINDS)
+            return status;
+        kinds = optarg;
+    }
+    if ((status = cli_check_args(cli, argc - optind, 0, 0, "")) != CLI_OK ||
+        (status = cli_connect(cli)) != CLI_OK)
+        return status;
+    if (kinds) {
+        vr_autofree char *esc = cli_http_escape(kinds);
+        path = vr_asprintf("/api/v1/events?kinds=%s", esc);
+    } else {
+        path = vr_strdup("/api/v1/events");
+    }
+    memset(&s, 0, sizeof(s));
+    s.cli = cli;
+    vr_buf_init(&s.line);
+    vr_buf_init(&s.data);
+    ret = cli_http_stream(cli->http, path, sse_chunk, &s, &err);
+    vr_buf_release(&s.line);
+    vr_buf_release(&s.data);
+    if (ret < 0 && cli_http_status(cli->http) != 200)
+        return cli_fail(&err);
+    return cli_failf("the server closed the event stream");
+}
+
+/* ---- main */
+
+static int run(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"url", required_argument, NULL, OPT_URL},
+        {"token", required_argument, NULL, OPT_TOKEN},
+        {"version", no_argument, NULL, OPT_VERSION},
+        CLI_COMMON_OPTIONS,
+        {0}};
+    static const struct {
+        const char *name;
+        cli_cmd_fn run;
+    } groups[] = {
+        {"login", cli_cmd_login},   {"logout", cli_cmd_logout},
+        {"vm", cli_cmd_vm},         {"image", cli_cmd_image},
+        {"host", cli_cmd_host},     {"job", cli_cmd_job},
+        {"events", cli_cmd_events},
+    };
+    int c, status = CLI_OK;
+    const char *word;
+
+    cli_getopt_reset();
+    while ((c = cli_getopt(cli, argc, argv, "+", opts, main_help, &status)) !=
+           -1) {
+        switch (c) {
+        case OPT_URL:
+            cli->opt_url = optarg;
+            break;
+        case OPT_TOKEN:
+            cli->opt_token = optarg;
+            break;
+        case OPT_VERSION:
+            printf("vireo %s\n", VIREO_VERSION);
+            return CLI_OK;
+        default:
+            return status;
+        }
+    }
+    if (optind >= argc)
+        return cli_usage(cli, "missing command");
+    word = argv[optind];
+    if (strcmp(word, "help") == 0) {
+        fputs(main_help, stdout);
+        return CLI_OK;
+    }
+    for (size_t i = 0; i < VR_ARRAY_SIZE(groups); i++) {
+        if (strcmp(word, groups[i].name) == 0) {
+            vr_strlcpy(cli->cmd, word, sizeof(cli->cmd));
+            return groups[i].run(cli, argc - optind, argv + optind);
+        }
+    }
+    return cli_usage(cli, "unknown command '%.40s'", word);
+}
+
+int main(int argc, char **argv)
+{
+    struct cli cli;
+    int status;
+
+    memset(&cli, 0, sizeof(cli));
+    cli.tty_err = isatty(STDERR_FILENO);
+    if (sodium_init() < 0) {
+        fputs("vireo: unable to initialise libsodium\n", stderr);
+        return CLI_FAIL;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fputs("vireo: unable to initialise libcurl\n", stderr);
+        return CLI_FAIL;
+    }
+    status = run(&cli, argc, argv);
+    cli_http_free(cli.http);
+    json_decref(cli.config);
+    free(cli.config_path);
+    free(cli.url);
+    cli_secret_free(cli.token);
+    curl_global_cleanup();
+    if ((fflush(stdout) != 0 || ferror(stdout)) && status == CLI_OK) {
+        fprintf(stderr, "vireo: unable to write the output: %s\n",
+                strerror(errno));
+        status = CLI_FAIL;
+    }
+    return status;
+}

@@ -1,0 +1,188 @@
+#include "vr_config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "vr_util.h"
+
+enum opt_type { OPT_STR, OPT_INT, OPT_SIZE };
+
+static const struct {
+    const char *key;
+    enum opt_type type;
+    size_t off;
+    int64_t min, max;
+} options[] = {
+#define S(k, f) {k, OPT_STR, offsetof(struct vr_config, f), 0, 0}
+#define I(k, f, lo, hi) {k, OPT_INT, offsetof(struct vr_config, f), lo, hi}
+#define Z(k, f) {k, OPT_SIZE, offsetof(struct vr_config, f), 0, 0}
+    S("state_dir", state_dir),
+    S("listen", listen),
+    S("store", store_url),
+    S("libvirt_uri", libvirt_uri),
+    S("image_dir", image_dir),
+    S("system_dir", system_dir),
+    S("import_dirs", import_dirs),
+    S("probe_kernel", probe_kernel),
+    S("probe_initrd", probe_initrd),
+    I("probe_timeout", probe_timeout_s, 1, 600),
+    S("hypervisor", hypervisor),
+    S("log_file", log_file),
+    S("log_level", log_level),
+    Z("max_image_virtual_size", max_image_vsize),
+    Z("max_body", max_body),
+    Z("max_upload", max_upload),
+    I("workers", workers, 1, 64),
+    I("http_max_connections", http_max_conns, 4, 4096),
+    I("stop_timeout", stop_timeout_s, 1, 3600),
+    I("token_ttl", token_ttl_s, 60, 365 * 86400),
+    I("poll_interval", poll_interval_s, 1, 3600),
+    I("job_retention", job_retention_s, 60, 365 * 86400),
+#undef S
+#undef I
+#undef Z
+};
+
+void vr_config_defaults(struct vr_config *cfg, const char *state_dir)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->state_dir = vr_strdup(state_dir ? state_dir : "/var/lib/vireo");
+    cfg->listen = vr_strdup("127.0.0.1:8780");
+    cfg->libvirt_uri = vr_strdup("qemu:///system");
+    cfg->probe_kernel = vr_strdup("/var/cache/vireo/guest/vmlinuz");
+    cfg->probe_initrd = vr_strdup("/var/cache/vireo/guest/initrd.img");
+    cfg->probe_timeout_s = 20;
+    cfg->hypervisor = vr_strdup("");
+    cfg->log_file = vr_strdup("");
+    cfg->log_level = vr_strdup("info");
+    cfg->max_image_vsize = 2ULL << 40;
+    cfg->max_body = 1 << 20;
+    cfg->max_upload = 256ULL << 30;
+    cfg->workers = 4;
+    cfg->http_max_conns = 256;
+    cfg->stop_timeout_s = 60;
+    cfg->token_ttl_s = 7 * 86400;
+    cfg->poll_interval_s = 10;
+    cfg->job_retention_s = 7 * 86400;
+}
+
+int vr_config_set(struct vr_config *cfg, const char *key, const char *value,
+                  struct vr_error *err)
+{
+    for (size_t i = 0; i < VR_ARRAY_SIZE(options); i++) {
+        char *base = (char *)cfg + options[i].off;
+        if (strcmp(key, options[i].key) != 0)
+            continue;
+        switch (options[i].type) {
+        case OPT_STR: {
+            char **p = (char **)base;
+            free(*p);
+            *p = vr_strdup(value);
+            return 0;
+        }
+        case OPT_INT: {
+            char *end;
+            long long v;
+            errno = 0;
+            v = strtoll(value, &end, 10);
+            if (errno || end == value || *end || v < options[i].min ||
+                v > options[i].max)
+                return vr_err(err, VR_E_INVALID,
+                              "setting '%s' must be an integer between %lld "
+                              "and %lld", key, (long long)options[i].min,
+                              (long long)options[i].max);
+            *(int *)base = (int)v;
+            return 0;
+        }
+        case OPT_SIZE: {
+            uint64_t v;
+            if (vr_parse_size(value, 1, &v, err) < 0) {
+                vr_err_prefix(err, "setting '%s'", key);
+                return -1;
+            }
+            *(uint64_t *)base = v;
+            return 0;
+        }
+        }
+    }
+    return vr_err(err, VR_E_INVALID, "unknown setting '%s'", key);
+}
+
+static char *trim(char *s)
+{
+    char *e;
+    while (isspace((unsigned char)*s))
+        s++;
+    e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+int vr_config_load(struct vr_config *cfg, const char *path,
+                   struct vr_error *err)
+{
+    FILE *f = fopen(path, "re");
+    char line[4096];
+    int lineno = 0;
+
+    if (!f)
+        return vr_err(err, errno == ENOENT ? VR_E_NOT_FOUND : VR_E_INVALID,
+                      "unable to open config '%s': %s", path, strerror(errno));
+    while (fgets(line, sizeof(line), f)) {
+        char *s = trim(line), *eq, *key, *val;
+        lineno++;
+        if (!*s || *s == '#')
+            continue;
+        eq = strchr(s, '=');
+        if (!eq) {
+            fclose(f);
+            return vr_err(err, VR_E_INVALID, "%s:%d: expected 'key = value'",
+                          path, lineno);
+        }
+        *eq = '\0';
+        key = trim(s);
+        val = trim(eq + 1);
+        if (vr_config_set(cfg, key, val, err) < 0) {
+            fclose(f);
+            vr_err_prefix(err, "%s:%d", path, lineno);
+            return -1;
+        }
+    }
+    fclose(f);
+    return 0;
+}
+
+void vr_config_finish(struct vr_config *cfg)
+{
+    if (!cfg->store_url || !*cfg->store_url) {
+        free(cfg->store_url);
+        cfg->store_url = vr_asprintf("sqlite:%s/vireo.db", cfg->state_dir);
+    }
+    if (!cfg->image_dir || !*cfg->image_dir) {
+        free(cfg->image_dir);
+        cfg->image_dir = vr_asprintf("%s/datastores/images", cfg->state_dir);
+    }
+    if (!cfg->system_dir || !*cfg->system_dir) {
+        free(cfg->system_dir);
+        cfg->system_dir = vr_asprintf("%s/datastores/system", cfg->state_dir);
+    }
+    if (!cfg->import_dirs || !*cfg->import_dirs) {
+        free(cfg->import_dirs);
+        cfg->import_dirs = vr_asprintf("%s/import", cfg->state_dir);
+    }
+}
+
+void vr_config_release(struct vr_config *cfg)
+{
+    for (size_t i = 0; i < VR_ARRAY_SIZE(options); i++) {
+        if (options[i].type == OPT_STR) {
+            char **p = (char **)((char *)cfg + options[i].off);
+            free(*p);
+            *p = NULL;
+        }
+    }
+}

@@ -1,0 +1,483 @@
+/*
+ * vr_ctl.c - controller life cycle: start-up, the local host, the event
+ * plumbing (store changes -> event bus; libvirt events -> observer), and
+ * the monitor (safety-net poll, token expiry, job retention).
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vr_ctl.h"
+#include "vr_log.h"
+
+#define MOD "ctl"
+
+/* ---- store changes become events */
+
+static void on_db_change(void *opaque, const struct vr_kind *kind, int64_t id,
+                         const char *json)
+{
+    struct vr_ctl *ctl = opaque;
+    struct vr_buf b = VR_BUF_INIT;
+
+    vr_buf_init(&b);
+    vr_buf_addf(&b, "{\"kind\":\"%s\",\"action\":\"%s\",\"id\":%lld",
+                kind->name, json ? "updated" : "deleted", (long long)id);
+    /* tokens and users are nobody's business on the stream */
+    if (json && kind != &vr_token_kind && kind != &vr_user_kind) {
+        vr_buf_adds(&b, ",\"object\":");
+        vr_buf_adds(&b, json);
+    }
+    vr_buf_adds(&b, "}");
+    vr_events_publish(ctl->events, kind->name, b.data);
+    vr_buf_release(&b);
+}
+
+/* ---- libvirt events: hints for the observer */
+
+static void on_node_event(void *opaque, const char *uuid,
+                          enum vr_dom_state state, const char *why)
+{
+    struct vr_ctl *ctl = opaque;
+
+    (void)state;
+    (void)why;
+    pthread_mutex_lock(&ctl->olock);
+    for (size_t i = 0; i < ctl->nhints; i++) {
+        if (strcmp(ctl->hints[i], uuid) == 0) {
+            pthread_mutex_unlock(&ctl->olock);
+            vr_orch_domain_changed(ctl);
+            return;
+        }
+    }
+    if (ctl->nhints == ctl->hcap) {
+        ctl->hcap = ctl->hcap ? ctl->hcap * 2 : 16;
+        ctl->hints = vr_realloc(ctl->hints, ctl->hcap * sizeof(*ctl->hints));
+    }
+    vr_strlcpy(ctl->hints[ctl->nhints++], uuid, VR_UUID_LEN);
+    pthread_cond_signal(&ctl->ocond);
+    pthread_mutex_unlock(&ctl->olock);
+    vr_orch_domain_changed(ctl);
+}
+
+static enum vr_vm_state dom_to_vm_state(enum vr_dom_state s, bool *known)
+{
+    *known = true;
+    switch (s) {
+    case VR_DOM_RUNNING:
+        return VR_VM_RUNNING;
+    case VR_DOM_PAUSED:
+        return VR_VM_PAUSED;
+    case VR_DOM_SAVED:
+        return VR_VM_SUSPENDED;
+    case VR_DOM_SHUTOFF:
+    case VR_DOM_NONE:
+        return VR_VM_POWEROFF;
+    case VR_DOM_CRASHED:
+        return VR_VM_FAILED;
+    case VR_DOM_BUSY:
+    case VR_DOM__LAST:
+        break;
+    }
+    *known = false;
+    return VR_VM_FAILED;
+}
+
+int vr_ctl_observe_vm(struct vr_ctl *ctl, int64_t vm_id,
+                      const struct vr_dom_info *info)
+{
+    struct vr_error err = VR_ERROR_INIT;
+    struct vr_tx tx;
+    struct vr_vm vm;
+    enum vr_vm_state to;
+    bool known;
+
+    to = dom_to_vm_state(info->state, &known);
+    if (!known)
+        return 0;
+    if (vr_tx_begin(&ctl->db, &tx, &err) < 0)
+        return 0;
+    /* libvirt keeps "shut off (crashed)" until the next start; a crash
+     * already recorded or recovered from is not a new one */
+    if (info->state == VR_DOM_CRASHED &&
+        vr_pool_get(&ctl->db.vms, vm_id, &vm) == 0 &&
+        (vm.state == VR_VM_POWEROFF || vm.state == VR_VM_FAILED))
+        to = vm.state;
+    /* a FAILED VM that never got (or lost) its domain is not "off": it
+     * needs recover or delete */
+    if (info->state == VR_DOM_NONE &&
+        vr_pool_get(&ctl->db.vms, vm_id, &vm) == 0 && vm.state == VR_VM_FAILED)
+        to = vm.state;
+    /* a job owns the VM, or it awaits recover, or is not created yet */
+    if (vr_pool_get(&ctl->db.vms, vm_id, &vm) < 0 ||
+        vm.task.status != VR_TASK_NONE || vm.state == VR_VM_PENDING ||
+        (vm.state == to && vm.vnc_port == info->vnc_port)) {
+        vr_tx_abort(&tx);
+        return 0;
+    }
+    if (vm.state != to) {
+        VR_INFO(MOD, "vm '%s': %s -> %s (observed on the host: %s)",
+                vm.hdr.name, vr_vm_state_name(vm.state),
+                vr_vm_state_name(to), vr_dom_state_name(info->state));
+        if (to == VR_VM_FAILED)
+            vr_strlcpy(vm.error,
+                       "the guest crashed or its QEMU process failed; use "
+                       "recover or delete", sizeof(vm.error));
+        vr_vm_set_state(&vm, to, vr_now_ms());
+    }
+    vm.vnc_port = info->vnc_port;
+    if (vr_tx_put(&tx, &ctl->db.vms, &vm, &err) < 0) {
+        vr_tx_abort(&tx);
+        VR_WARN(MOD, "vm '%s': unable to record its state: %s", vm.hdr.name,
+                err.msg);
+        return 0;
+    }
+    if (vr_tx_commit(&tx, &err) < 0)
+        return 0;
+    return 1;
+}
+
+static void *observer_main(void *arg)
+{
+    struct vr_ctl *ctl = arg;
+
+    for (;;) {
+        char uuid[VR_UUID_LEN];
+        struct vr_dom_info info;
+        struct vr_error err = VR_ERROR_INIT;
+        int64_t vm_id;
+
+        pthread_mutex_lock(&ctl->olock);
+        while (ctl->nhints == 0 && !atomic_load(&ctl->stopping))
+            pthread_cond_wait(&ctl->ocond, &ctl->olock);
+        if (atomic_load(&ctl->stopping)) {
+            pthread_mutex_unlock(&ctl->olock);
+            return NULL;
+        }
+        memcpy(uuid, ctl->hints[0], VR_UUID_LEN);
+        memmove(ctl->hints, ctl->hints + 1,
+                (ctl->nhints - 1) * sizeof(*ctl->hints));
+        ctl->nhints--;
+        pthread_mutex_unlock(&ctl->olock);
+
+        vm_id = vr_pool_id_by_uuid(&ctl->db.vms, uuid);
+        if (!vm_id)
+            continue;
+        /* the event is a hint: read the truth */
+        if (VR_NODE_CALL(ctl->node, dom_info, &err, uuid, &info) < 0) {
+            VR_WARN(MOD, "unable to read domain %s: %s", uuid, err.msg);
+            continue;
+        }
+        vr_ctl_observe_vm(ctl, vm_id, &info);
+    }
+}
+
+/* ---- the local host */
+
+static int update_host(struct vr_ctl *ctl, bool first, struct vr_error *err)
+{
+    struct vr_host_caps caps;
+    struct vr_host host;
+    struct vr_error nerr = VR_ERROR_INIT;
+    int64_t id;
+
+    if (VR_NODE_CALL(ctl->node, host_info, &nerr, &caps) < 0) {
+        if (first)
+            return vr_err(err, nerr.code, "%s", nerr.msg);
+        if (vr_pool_get(&ctl->db.hosts, ctl->host_id, &host) == 0 &&
+            (host.state != VR_HOST_ERROR || strcmp(host.error, nerr.msg))) {
+            host.state = VR_HOST_ERROR;
+            vr_strlcpy(host.error, nerr.msg, sizeof(host.error));
+            vr_db_put(&ctl->db, &ctl->db.hosts, &host, NULL);
+            VR_WARN(MOD, "host '%s' is in ERROR: %s", host.hdr.name, nerr.msg);
+        }
+        return 0;
+    }
+    id = vr_pool_id_by_uuid(&ctl->db.hosts, caps.uuid);
+    if (id) {
+        vr_pool_get(&ctl->db.hosts, id, &host);
+    } else {
+        memset(&host, 0, sizeof(host));
+        host.hdr.id = vr_pool_next_id(&ctl->db.hosts);
+        vr_strlcpy(host.hdr.uuid, caps.uuid, sizeof(host.hdr.uuid));
+        if (vr_name_check(caps.hostname, "host name", NULL) == 0 &&
+            !vr_pool_id_by_name(&ctl->db.hosts, caps.hostname))
+            vr_strlcpy(host.hdr.name, caps.hostname, sizeof(host.hdr.name));
+        else
+            snprintf(host.hdr.name, sizeof(host.hdr.name), "host-%lld",
+                     (long long)host.hdr.id);
+        host.enabled = true;
+        vr_strlcpy(host.transport, "local", sizeof(host.transport));
+    }
+    /* Probe when the host is new or the configuration forces a type. */
+    if (first && (!host.hypervisor[0] ||
+                  (ctl->cfg->hypervisor[0] &&
+                   strcmp(ctl->cfg->hypervisor, host.hypervisor) != 0))) {
+        char hv[8], detail[256];
+        if (VR_NODE_CALL(ctl->node, probe_hypervisor, err, hv, detail,
+                         sizeof(detail)) < 0)
+            return -1;
+        vr_strlcpy(host.hypervisor, hv, sizeof(host.hypervisor));
+        vr_strlcpy(host.hypervisor_detail, detail,
+                   sizeof(host.hypervisor_detail));
+        VR_INFO(MOD, "host '%s': hypervisor %s (%s)", host.hdr.name, hv,
+                detail);
+    }
+    {
+        /* Write only what changed, and live usage (free memory) at most
+         * once a minute: the store and the event stream stay quiet. */
+        enum vr_host_state st = host.enabled ? VR_HOST_MONITORED
+                                             : VR_HOST_DISABLED;
+        uint64_t free_kib = caps.free_memory_kib;
+        bool same;
+        caps.free_memory_kib = host.caps.free_memory_kib;
+        same = id && !first && host.state == st && !host.error[0] &&
+               memcmp(&caps, &host.caps, sizeof(caps)) == 0 &&
+               vr_now_ms() - host.monitored_at < 60 * 1000;
+        caps.free_memory_kib = free_kib;
+        if (same)
+            return 0;
+        host.caps = caps;
+        host.state = st;
+    }
+    host.error[0] = '\0';
+    host.monitored_at = vr_now_ms();
+    if (vr_db_put(&ctl->db, &ctl->db.hosts, &host, err) < 0)
+        return -1;
+    if (!id)
+        VR_INFO(MOD, "registered the local host '%s' (%s, %d CPUs, %llu MiB)",
+                host.hdr.name, caps.cpu_model, caps.cpus,
+                (unsigned long long)(caps.memory_kib / 1024));
+    ctl->host_id = host.hdr.id;
+    return 0;
+}
+
+/* ---- monitor: the safety net */
+
+struct poll_ctx {
+    struct vr_ctl *ctl;
+    struct vr_dom_info *doms;
+    size_t ndoms;
+    int64_t *ids;
+    struct vr_dom_info *infos;
+    size_t n, cap;
+};
+
+static int collect_vm(const void *obj, void *opaque)
+{
+    const struct vr_vm *vm = obj;
+    struct poll_ctx *pc = opaque;
+    struct vr_dom_info info;
+
+    if (vm->task.status != VR_TASK_NONE || vm->state == VR_VM_PENDING)
+        return 0;
+    memset(&info, 0, sizeof(info));
+    vr_strlcpy(info.uuid, vm->hdr.uuid, sizeof(info.uuid));
+    info.state = VR_DOM_NONE;
+    for (size_t i = 0; i < pc->ndoms; i++) {
+        if (strcmp(pc->doms[i].uuid, vm->hdr.uuid) == 0) {
+            info = pc->doms[i];
+            break;
+        }
+    }
+    if (pc->n == pc->cap) {
+        pc->cap = pc->cap ? pc->cap * 2 : 64;
+        pc->ids = vr_realloc(pc->ids, pc->cap * sizeof(*pc->ids));
+        pc->infos = vr_realloc(pc->infos, pc->cap * sizeof(*pc->infos));
+    }
+    pc->ids[pc->n] = vm->hdr.id;
+    pc->infos[pc->n] = info;
+    pc->n++;
+    return 0;
+}
+
+static void poll_domains(struct vr_ctl *ctl)
+{
+    struct poll_ctx pc;
+    struct vr_error err = VR_ERROR_INIT;
+
+    memset(&pc, 0, sizeof(pc));
+    pc.ctl = ctl;
+    if (VR_NODE_CALL(ctl->node, dom_list, &err, ctl->instance, &pc.doms,
+                     &pc.ndoms) < 0) {
+        VR_WARN(MOD, "poll: %s", err.msg);
+        return;
+    }
+    vr_pool_foreach(&ctl->db.vms, collect_vm, &pc);
+    for (size_t i = 0; i < pc.n; i++)
+        vr_ctl_observe_vm(ctl, pc.ids[i], &pc.infos[i]);
+    free(pc.doms);
+    free(pc.ids);
+    free(pc.infos);
+}
+
+struct prune_ctx {
+    int64_t cutoff;
+    int64_t *ids;
+    size_t n, cap;
+};
+
+static int collect_old_job(const void *obj, void *opaque)
+{
+    const struct vr_job *job = obj;
+    struct prune_ctx *pc = opaque;
+
+    if (!vr_job_finished(job) || job->finished_at >= pc->cutoff)
+        return 0;
+    if (pc->n == pc->cap) {
+        pc->cap = pc->cap ? pc->cap * 2 : 64;
+        pc->ids = vr_realloc(pc->ids, pc->cap * sizeof(*pc->ids));
+    }
+    pc->ids[pc->n++] = job->hdr.id;
+    return 0;
+}
+
+static void prune_jobs(struct vr_ctl *ctl)
+{
+    struct prune_ctx pc;
+
+    memset(&pc, 0, sizeof(pc));
+    pc.cutoff = vr_now_ms() - (int64_t)ctl->cfg->job_retention_s * 1000;
+    vr_pool_foreach(&ctl->db.jobs, collect_old_job, &pc);
+    for (size_t i = 0; i < pc.n; i += VR_TX_MAX) {
+        struct vr_tx tx;
+        if (vr_tx_begin(&ctl->db, &tx, NULL) < 0)
+            break;
+        for (size_t k = i; k < pc.n && k < i + VR_TX_MAX; k++)
+            vr_tx_del(&tx, &ctl->db.jobs, pc.ids[k], NULL);
+        vr_tx_commit(&tx, NULL);
+    }
+    free(pc.ids);
+}
+
+static void *monitor_main(void *arg)
+{
+    struct vr_ctl *ctl = arg;
+    int64_t next = vr_mono_ms();
+
+    while (!atomic_load(&ctl->stopping)) {
+        if (vr_mono_ms() >= next) {
+            update_host(ctl, false, NULL);
+            poll_domains(ctl);
+            vr_auth_expire(ctl);
+            prune_jobs(ctl);
+            next = vr_mono_ms() + (int64_t)ctl->cfg->poll_interval_s * 1000;
+        }
+        vr_sleep_ms(200);
+    }
+    return NULL;
+}
+
+/* ---- life cycle */
+
+int vr_ctl_init(struct vr_ctl *ctl, const struct vr_config *cfg,
+                struct vr_error *err)
+{
+    struct vr_node_local_cfg ncfg;
+    char *inst;
+    pthread_condattr_t ca;
+
+    memset(ctl, 0, sizeof(*ctl));
+    ctl->cfg = cfg;
+    pthread_mutex_init(&ctl->qlock, NULL);
+    pthread_cond_init(&ctl->qcond, NULL);
+    pthread_mutex_init(&ctl->olock, NULL);
+    pthread_cond_init(&ctl->ocond, NULL);
+    pthread_mutex_init(&ctl->dlock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&ctl->dcond, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&ctl->ulock, NULL);
+    vr_map_init_int(&ctl->uploads);
+    ctl->events = vr_events_new(4096);
+
+    /* qemu (an unprivileged user) must traverse to the datastores */
+    if (vr_mkdir_p(cfg->state_dir, 0755, err) < 0 ||
+        vr_mkdir_p(cfg->image_dir, 0755, err) < 0 ||
+        vr_mkdir_p(cfg->system_dir, 0755, err) < 0)
+        return -1;
+    chmod(cfg->state_dir, 0755);
+    if (vr_db_open(&ctl->db, cfg->store_url, err) < 0)
+        return -1;
+    inst = vr_db_meta_get(&ctl->db, "instance");
+    if (!inst) {
+        char fresh[VR_UUID_LEN];
+        vr_uuid_generate(fresh);
+        if (vr_db_meta_put(&ctl->db, "instance", fresh, err) < 0)
+            return -1;
+        inst = vr_strdup(fresh);
+    }
+    vr_strlcpy(ctl->instance, inst, sizeof(ctl->instance));
+    free(inst);
+    vr_db_set_listener(&ctl->db, on_db_change, ctl);
+
+    memset(&ncfg, 0, sizeof(ncfg));
+    ncfg.libvirt_uri = cfg->libvirt_uri;
+    ncfg.system_dir = cfg->system_dir;
+    ncfg.probe_kernel = cfg->probe_kernel;
+    ncfg.probe_initrd = cfg->probe_initrd;
+    ncfg.probe_timeout_s = cfg->probe_timeout_s;
+    ncfg.force_hypervisor = cfg->hypervisor;
+    ctl->node = vr_node_local_open(&ncfg, on_node_event, ctl, err);
+    if (!ctl->node)
+        return -1;
+    if (update_host(ctl, true, err) < 0)
+        return -1;
+    return vr_auth_bootstrap(ctl, err);
+}
+
+int vr_ctl_start(struct vr_ctl *ctl, struct vr_error *err)
+{
+    if (vr_ctl_reconcile(ctl, err) < 0)
+        return -1;
+    if (vr_orch_start_workers(ctl, err) < 0)
+        return -1;
+    if (pthread_create(&ctl->observer, NULL, observer_main, ctl) != 0 ||
+        pthread_create(&ctl->monitor, NULL, monitor_main, ctl) != 0)
+        return vr_err(err, VR_E_INTERNAL, "unable to start threads");
+    ctl->threads_started = true;
+    return 0;
+}
+
+void vr_ctl_stop_begin(struct vr_ctl *ctl)
+{
+    atomic_store(&ctl->stopping, true);
+    if (ctl->events)
+        vr_events_shutdown(ctl->events);
+    vr_orch_domain_changed(ctl);
+}
+
+void vr_ctl_shutdown(struct vr_ctl *ctl)
+{
+    atomic_store(&ctl->stopping, true);
+    if (ctl->events)
+        vr_events_shutdown(ctl->events);
+    vr_orch_stop_workers(ctl);
+    if (ctl->threads_started) {
+        pthread_mutex_lock(&ctl->olock);
+        pthread_cond_broadcast(&ctl->ocond);
+        pthread_mutex_unlock(&ctl->olock);
+        pthread_join(ctl->observer, NULL);
+        pthread_join(ctl->monitor, NULL);
+        ctl->threads_started = false;
+    }
+    vr_node_close(ctl->node);
+    ctl->node = NULL;
+    if (ctl->db.users.kind)
+        vr_db_close(&ctl->db);
+    vr_events_free(ctl->events);
+    ctl->events = NULL;
+    free(ctl->queue);
+    free(ctl->hints);
+    vr_map_release(&ctl->uploads);
+    pthread_mutex_destroy(&ctl->qlock);
+    pthread_cond_destroy(&ctl->qcond);
+    pthread_mutex_destroy(&ctl->olock);
+    pthread_cond_destroy(&ctl->ocond);
+    pthread_mutex_destroy(&ctl->dlock);
+    pthread_cond_destroy(&ctl->dcond);
+    pthread_mutex_destroy(&ctl->ulock);
+}

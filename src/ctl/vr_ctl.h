@@ -1,0 +1,164 @@
+/*
+ * vr_ctl.h - the controller role: object pools, orchestrator (jobs and the
+ * VM state machine), reconciler, monitor, images, authentication.
+ *
+ * One `struct vr_ctl` per daemon, passed to everything that needs it (no
+ * global state).  The controller reaches hosts only through the node
+ * interface (vr_node.h).
+ */
+#ifndef VR_CTL_H
+#define VR_CTL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "vr_config.h"
+#include "vr_db.h"
+#include "vr_events.h"
+#include "vr_node.h"
+
+struct vr_ctl {
+    const struct vr_config *cfg;
+    struct vr_db db;
+    struct vr_events *events;
+    struct vr_node *node;          /* the local node */
+    int64_t host_id;               /* the local host's record */
+    char instance[VR_UUID_LEN];    /* this installation's id */
+    atomic_bool stopping;
+
+    /* job queue, served by `nworkers` threads */
+    pthread_mutex_t qlock;
+    pthread_cond_t qcond;
+    int64_t *queue;
+    size_t qhead, qlen, qcap;
+    pthread_t *workers;
+    int nworkers;
+
+    /* jobs waiting for a domain to change wait on dcond (node events) */
+    pthread_mutex_t dlock;
+    pthread_cond_t dcond;
+
+    /* domain hints from node events, served by the observer thread */
+    pthread_mutex_t olock;
+    pthread_cond_t ocond;
+    char (*hints)[VR_UUID_LEN];
+    size_t nhints, hcap;
+    pthread_t observer;
+    pthread_t monitor;
+    bool threads_started;
+
+    /* image uploads in progress (ids), to refuse a second one */
+    pthread_mutex_t ulock;
+    struct vr_map uploads;
+};
+
+/* ---- life cycle (vr_ctl.c) */
+/* Open the store, load pools, open the local node, register the local
+ * host (probing the hypervisor the first time), bootstrap the admin
+ * account.  Does not start threads. */
+int vr_ctl_init(struct vr_ctl *ctl, const struct vr_config *cfg,
+                struct vr_error *err);
+/* Reconcile records, jobs and libvirt, then start workers, observer and
+ * monitor. */
+int vr_ctl_start(struct vr_ctl *ctl, struct vr_error *err);
+/* Tell everything to stop: workers leave at their next phase boundary,
+ * event streams and long-polls end.  Returns at once. */
+void vr_ctl_stop_begin(struct vr_ctl *ctl);
+/* Stop threads (running jobs are left to resume at next start) and free. */
+void vr_ctl_shutdown(struct vr_ctl *ctl);
+
+/* Reconciler (vr_reconcile.c): compare jobs, records and libvirt; requeue
+ * interrupted jobs, correct states, remove orphan domains and disks. */
+int vr_ctl_reconcile(struct vr_ctl *ctl, struct vr_error *err);
+
+/* Bring a VM record in line with what libvirt says, when no job owns it.
+ * Returns 1 if the record changed. */
+int vr_ctl_observe_vm(struct vr_ctl *ctl, int64_t vm_id,
+                      const struct vr_dom_info *info);
+
+/* ---- orchestrator (vr_orch.c) */
+struct vr_vm_create_req {
+    const char *name;
+    const char *uuid;              /* NULL: generated */
+    const char *image;             /* id or name */
+    int vcpus;
+    uint64_t memory_mib;
+    int nextra;                    /* extra empty disks */
+    uint64_t extra_mib[VR_VM_MAX_DISKS - 1];
+    bool full_clone;
+    bool start;
+};
+
+/* The checks of a create request that need no state (name, sizes, UUID
+ * format).  vr_orch_vm_create runs them first. */
+int vr_orch_vm_create_check(const struct vr_vm_create_req *req,
+                            struct vr_error *err);
+/* Validate, reserve and persist a new VM (PENDING) and its create job,
+ * then queue the job.  On success *vm_id and *job_id are set. */
+int vr_orch_vm_create(struct vr_ctl *ctl, const struct vr_vm_create_req *req,
+                      int64_t user_id, int64_t *vm_id, int64_t *job_id,
+                      struct vr_error *err);
+/* Request an operation on a VM: checked against the state machine and
+ * persisted as a job atomically, then queued.  `timeout_s` is used by
+ * stop (0: default); `mode` by recover. */
+int vr_orch_vm_request(struct vr_ctl *ctl, int64_t vm_id, enum vr_vm_op op,
+                       int timeout_s, enum vr_recover_mode mode,
+                       int64_t user_id, int64_t *job_id, struct vr_error *err);
+/* Queue a persisted job id for the workers. */
+void vr_orch_enqueue(struct vr_ctl *ctl, int64_t job_id);
+int vr_orch_start_workers(struct vr_ctl *ctl, struct vr_error *err);
+void vr_orch_stop_workers(struct vr_ctl *ctl);
+/* Signal waiters that some domain changed (from node events). */
+void vr_orch_domain_changed(struct vr_ctl *ctl);
+
+/* ---- images (vr_images.c) */
+struct vr_image_create_req {
+    const char *name;
+    const char *format;            /* "qcow2" | "raw" */
+    const char *sha256;            /* expected, optional */
+    const char *path;              /* import from this server path */
+};
+int vr_images_create(struct vr_ctl *ctl, const struct vr_image_create_req *req,
+                     int64_t user_id, int64_t *image_id, struct vr_error *err);
+int vr_images_delete(struct vr_ctl *ctl, int64_t image_id,
+                     struct vr_error *err);
+
+/* A streamed upload into a PENDING image. */
+struct vr_upload;
+struct vr_upload *vr_upload_begin(struct vr_ctl *ctl, int64_t image_id,
+                                  uint64_t declared_size,
+                                  struct vr_error *err);
+int vr_upload_write(struct vr_upload *up, const void *data, size_t len,
+                    struct vr_error *err);
+/* Verify checksum and format, move into the datastore, mark READY. */
+int vr_upload_finish(struct vr_upload *up, struct vr_error *err);
+/* Drop a failed or abandoned upload (NULL-safe; frees `up`). */
+void vr_upload_abort(struct vr_upload *up, const char *why);
+void vr_upload_free(struct vr_upload *up);
+
+/* ---- authentication (vr_auth.c) */
+struct vr_principal {
+    int64_t user_id;
+    int64_t token_id;
+    bool admin;
+    char name[VR_NAME_SIZE];
+};
+
+/* Create the admin account with a random password on first start, writing
+ * the password to <state_dir>/admin-password (0600). */
+int vr_auth_bootstrap(struct vr_ctl *ctl, struct vr_error *err);
+/* Check a password and issue a token (secret returned once in
+ * *token_out, caller frees).  ttl_s 0: default. */
+int vr_auth_login(struct vr_ctl *ctl, const char *user, const char *password,
+                  int ttl_s, char **token_out, int64_t *token_id,
+                  struct vr_error *err);
+/* Resolve a bearer token; VR_E_UNAUTHENTICATED if unknown or expired. */
+int vr_auth_token(struct vr_ctl *ctl, const char *token,
+                  struct vr_principal *who, struct vr_error *err);
+int vr_auth_revoke(struct vr_ctl *ctl, int64_t token_id, struct vr_error *err);
+/* Remove expired tokens. */
+void vr_auth_expire(struct vr_ctl *ctl);
+int vr_auth_hash_password(const char *password, char out[VR_PWHASH_SIZE],
+                          struct vr_error *err);
+
+#endif

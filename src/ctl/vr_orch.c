@@ -1,0 +1,973 @@
+/*
+ * vr_orch.c - the orchestrator: requests become persisted jobs, worker
+ * threads run them phase by phase through the node interface.
+ *
+ * Rules:
+ *  - A request is checked by the state machine (vr_vm_sm_check) and
+ *    persisted together with its job in one transaction, under the write
+ *    lock, before it is queued: two requests cannot both pass the check.
+ *  - Every phase is recorded (job and VM task) before it acts, and every
+ *    phase is idempotent, so a job interrupted by a crash is simply run
+ *    again from the start by the reconciler and converges.
+ *  - No transaction is held across a call to a host.
+ *  - A job that was cancelled (recover) while its worker was busy has its
+ *    outcome discarded.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "vr_ctl.h"
+#include "vr_fault.h"
+#include "vr_log.h"
+
+#define MOD "orch"
+
+/* Job outcomes. */
+enum { JOB_OK = 0, JOB_FAILED = -1, JOB_INTERRUPTED = -2 };
+
+struct job_ctx {
+    struct vr_ctl *ctl;
+    struct vr_node *node;
+    struct vr_job job;
+    struct vr_vm vm;              /* snapshot, refreshed by jc_update */
+    enum vr_vm_op op;             /* the operation carried out */
+    enum vr_vm_state final;       /* state on success */
+    bool remove_record;           /* delete: drop the VM on success */
+};
+
+static struct vr_node *node_for(struct vr_ctl *ctl, int64_t host_id)
+{
+    (void)host_id; /* one node today; remote nodes are looked up by host */
+    return ctl->node;
+}
+
+/* ------------------------------------------------------------------ */
+/* request side                                                        */
+
+static void random_mac(char out[18])
+{
+    unsigned char b[3];
+    vr_random_bytes(b, sizeof(b));
+    snprintf(out, 18, "52:54:00:%02x:%02x:%02x", b[0], b[1], b[2]);
+}
+
+void vr_orch_enqueue(struct vr_ctl *ctl, int64_t job_id)
+{
+    pthread_mutex_lock(&ctl->qlock);
+    if (ctl->qlen == ctl->qcap) {
+        size_t ncap = ctl->qcap ? ctl->qcap * 2 : 64;
+        int64_t *nq = vr_malloc(ncap * sizeof(*nq));
+        for (size_t i = 0; i < ctl->qlen; i++)
+            nq[i] = ctl->queue[(ctl->qhead + i) % ctl->qcap];
+        free(ctl->queue);
+        ctl->queue = nq;
+        ctl->qcap = ncap;
+        ctl->qhead = 0;
+    }
+    ctl->queue[(ctl->qhead + ctl->qlen) % ctl->qcap] = job_id;
+    ctl->qlen++;
+    pthread_cond_signal(&ctl->qcond);
+    pthread_mutex_unlock(&ctl->qlock);
+}
+
+static void job_init(struct vr_ctl *ctl, struct vr_job *job, enum vr_vm_op op,
+                     const struct vr_vm *vm, int64_t user_id)
+{
+    memset(job, 0, sizeof(*job));
+    job->hdr.id = vr_pool_next_id(&ctl->db.jobs);
+    job->hdr.owner_id = user_id;
+    job->hdr.group_id = vm->hdr.group_id;
+    job->op = op;
+    vr_strlcpy(job->object_kind, "vm", sizeof(job->object_kind));
+    job->object_id = vm->hdr.id;
+    vr_strlcpy(job->object_name, vm->hdr.name, sizeof(job->object_name));
+    job->status = VR_JOB_QUEUED;
+    vr_strlcpy(job->phase, "queued", sizeof(job->phase));
+    job->origin = vm->state;
+}
+
+int vr_orch_vm_create_check(const struct vr_vm_create_req *req,
+                            struct vr_error *err)
+{
+    if (vr_name_check(req->name, "vm name", err) < 0)
+        return -1;
+    if (req->vcpus < 1 || req->vcpus > VR_VM_MAX_VCPUS)
+        return vr_err(err, VR_E_INVALID, "vcpus must be between 1 and %d",
+                      VR_VM_MAX_VCPUS);
+    if (req->memory_mib < VR_VM_MIN_MEMORY_MIB ||
+        req->memory_mib > VR_VM_MAX_MEMORY_MIB)
+        return vr_err(err, VR_E_INVALID,
+                      "memory must be between %d MiB and 4 TiB",
+                      VR_VM_MIN_MEMORY_MIB);
+    if (req->nextra < 0 || req->nextra > VR_VM_MAX_DISKS - 1)
+        return vr_err(err, VR_E_INVALID, "at most %d extra disks",
+                      VR_VM_MAX_DISKS - 1);
+    for (int i = 0; i < req->nextra; i++)
+        if (req->extra_mib[i] < 1 || req->extra_mib[i] > VR_VM_MAX_DISK_MIB)
+            return vr_err(err, VR_E_INVALID,
+                          "disk %d: size must be between 1 MiB and 64 TiB",
+                          i + 1);
+    if (req->uuid && *req->uuid && !vr_uuid_valid(req->uuid))
+        return vr_err(err, VR_E_INVALID, "uuid '%.40s' is not a UUID",
+                      req->uuid);
+    if (!req->image || !*req->image)
+        return vr_err(err, VR_E_INVALID, "an image is required");
+
+    return 0;
+}
+
+int vr_orch_vm_create(struct vr_ctl *ctl, const struct vr_vm_create_req *req,
+                      int64_t user_id, int64_t *vm_id, int64_t *job_id,
+                      struct vr_error *err)
+{
+    struct vr_vm vm;
+    struct vr_job job;
+    struct vr_image image;
+    struct vr_host host;
+    int64_t image_id;
+    struct vr_tx tx;
+    char sz[16];
+
+    if (vr_orch_vm_create_check(req, err) < 0)
+        return -1;
+
+    memset(&vm, 0, sizeof(vm));
+    if (req->uuid && *req->uuid) {
+        if (vr_uuid_normalize(req->uuid, vm.hdr.uuid) < 0)
+            return vr_err(err, VR_E_INVALID, "uuid '%.40s' is not a UUID",
+                          req->uuid);
+        if (vr_pool_id_by_uuid(&ctl->db.vms, vm.hdr.uuid))
+            return vr_err(err, VR_E_CONFLICT,
+                          "a vm with uuid '%s' already exists", vm.hdr.uuid);
+    } else {
+        vr_uuid_generate(vm.hdr.uuid);
+    }
+
+    image_id = vr_pool_resolve(&ctl->db.images, req->image);
+    if (!image_id || vr_pool_get(&ctl->db.images, image_id, &image) < 0)
+        return vr_err(err, VR_E_NOT_FOUND, "image '%.64s' not found",
+                      req->image ? req->image : "");
+    if (image.state != VR_IMAGE_READY)
+        return vr_err(err, VR_E_CONFLICT,
+                      "image '%s' is %s: upload its data first",
+                      image.hdr.name, vr_image_state_name(image.state));
+    if (vr_pool_get(&ctl->db.hosts, ctl->host_id, &host) < 0)
+        return vr_err(err, VR_E_UNAVAILABLE, "no host is registered");
+    if (host.caps.memory_kib && req->memory_mib * 1024 > host.caps.memory_kib) {
+        vr_format_size(host.caps.memory_kib * 1024, sz, sizeof(sz));
+        return vr_err(err, VR_E_UNPROCESSABLE,
+                      "memory %llu MiB is more than any host has (largest: "
+                      "%s)", (unsigned long long)req->memory_mib, sz);
+    }
+
+    vm.hdr.id = vr_pool_next_id(&ctl->db.vms);
+    vr_strlcpy(vm.hdr.name, req->name, sizeof(vm.hdr.name));
+    vm.hdr.owner_id = user_id;
+    vm.state = VR_VM_PENDING;
+    vm.state_at = vr_now_ms();
+    vm.vcpus = req->vcpus;
+    vm.memory_mib = req->memory_mib;
+    vm.image_id = image.hdr.id;
+    vm.full_clone = req->full_clone;
+    vm.start = req->start;
+    vm.ndisks = 1 + req->nextra;
+    for (int i = 0; i < vm.ndisks; i++) {
+        struct vr_vm_disk *d = &vm.disks[i];
+        snprintf(d->target, sizeof(d->target), "vd%c", 'a' + i);
+        d->boot = i == 0;
+        d->size_mib = i == 0 ? (image.virtual_size + (1 << 20) - 1) >> 20
+                             : req->extra_mib[i - 1];
+        vr_strlcpy(d->format, "qcow2", sizeof(d->format));
+    }
+    vm.nnics = 1;
+    vr_strlcpy(vm.nics[0].model, "virtio", sizeof(vm.nics[0].model));
+    vr_strlcpy(vm.nics[0].mode, "user", sizeof(vm.nics[0].mode));
+    random_mac(vm.nics[0].mac);
+
+    job_init(ctl, &job, VR_OP_CREATE, &vm, user_id);
+    vr_vm_task_begin(&vm, VR_OP_CREATE, job.hdr.id);
+
+    if (vr_tx_begin(&ctl->db, &tx, err) < 0)
+        return -1;
+    /* the image may have been deleted since we looked: check under lock */
+    if (vr_pool_get(&ctl->db.images, image.hdr.id, &image) < 0) {
+        vr_tx_abort(&tx);
+        return vr_err(err, VR_E_NOT_FOUND, "image '%s' not found",
+                      req->image);
+    }
+    if (vr_tx_put(&tx, &ctl->db.vms, &vm, err) < 0 ||
+        vr_tx_put(&tx, &ctl->db.jobs, &job, err) < 0) {
+        vr_tx_abort(&tx);
+        return -1;
+    }
+    if (vr_tx_commit(&tx, err) < 0)
+        return -1;
+    VR_INFO(MOD, "vm %lld '%s' accepted (job %lld)", (long long)vm.hdr.id,
+            vm.hdr.name, (long long)job.hdr.id);
+    vr_orch_enqueue(ctl, job.hdr.id);
+    *vm_id = vm.hdr.id;
+    *job_id = job.hdr.id;
+    return 0;
+}
+
+int vr_orch_vm_request(struct vr_ctl *ctl, int64_t vm_id, enum vr_vm_op op,
+                       int timeout_s, enum vr_recover_mode mode,
+                       int64_t user_id, int64_t *job_id, struct vr_error *err)
+{
+    struct vr_vm vm;
+    struct vr_job job, old;
+    struct vr_tx tx;
+    bool have_old = false;
+
+    if (op == VR_OP_CREATE || op == VR_OP_NONE || op >= VR_OP__LAST)
+        return vr_err(err, VR_E_INVALID, "unknown operation");
+    if (op == VR_OP_RECOVER && mode == VR_RECOVER_NONE)
+        return vr_err(err, VR_E_INVALID,
+                      "recover needs a mode: retry, success or failure");
+    if (vr_tx_begin(&ctl->db, &tx, err) < 0)
+        return -1;
+    if (vr_pool_get(&ctl->db.vms, vm_id, &vm) < 0) {
+        vr_tx_abort(&tx);
+        return vr_err(err, VR_E_NOT_FOUND, "vm %lld not found",
+                      (long long)vm_id);
+    }
+    if (vr_vm_sm_check(&vm, op, err) < 0) {
+        vr_tx_abort(&tx);
+        return -1;
+    }
+    job_init(ctl, &job, op, &vm, user_id);
+    job.timeout_s = timeout_s;
+    if (op == VR_OP_RECOVER) {
+        job.recover = mode;
+        job.target_op = vm.task.status != VR_TASK_NONE ? vm.task.op
+                                                       : VR_OP_NONE;
+        if (vm.task.job_id &&
+            vr_pool_get(&ctl->db.jobs, vm.task.job_id, &old) == 0) {
+            have_old = true;
+            job.origin = old.origin;
+            job.timeout_s = old.timeout_s;
+            if (!vr_job_finished(&old)) {
+                old.status = VR_JOB_CANCELLED;
+                old.finished_at = vr_now_ms();
+                snprintf(old.error, sizeof(old.error),
+                         "cancelled by recover --%s (job %lld)",
+                         vr_recover_mode_name(mode), (long long)job.hdr.id);
+            }
+        }
+        /* recovering a recover: recover what it was recovering */
+        if (job.target_op == VR_OP_RECOVER && have_old)
+            job.target_op = old.target_op;
+    }
+    vr_vm_task_begin(&vm, op, job.hdr.id);
+    vm.error[0] = '\0';
+    if ((have_old && vr_tx_put(&tx, &ctl->db.jobs, &old, err) < 0) ||
+        vr_tx_put(&tx, &ctl->db.vms, &vm, err) < 0 ||
+        vr_tx_put(&tx, &ctl->db.jobs, &job, err) < 0) {
+        vr_tx_abort(&tx);
+        return -1;
+    }
+    if (vr_tx_commit(&tx, err) < 0)
+        return -1;
+    VR_INFO(MOD, "vm %lld '%s': %s accepted (job %lld)", (long long)vm_id,
+            vm.hdr.name, vr_vm_op_name(op), (long long)job.hdr.id);
+    vr_orch_enqueue(ctl, job.hdr.id);
+    *job_id = job.hdr.id;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* job side                                                            */
+
+typedef void (*vm_mutator)(struct vr_vm *vm, const void *arg);
+
+/* Record a phase (job and VM task) and optionally change VM fields, in one
+ * transaction.  Refreshes jc->vm.  Returns JOB_INTERRUPTED when the job
+ * was cancelled or the daemon is stopping. */
+static int jc_update(struct job_ctx *jc, const char *phase, int progress,
+                     vm_mutator mut, const void *arg, struct vr_error *err)
+{
+    struct vr_ctl *ctl = jc->ctl;
+    struct vr_tx tx;
+    struct vr_job job;
+    struct vr_vm vm;
+    char point[64];
+
+    if (atomic_load(&ctl->stopping))
+        return JOB_INTERRUPTED;
+    if (vr_tx_begin(&ctl->db, &tx, err) < 0)
+        return JOB_FAILED;
+    if (vr_pool_get(&ctl->db.jobs, jc->job.hdr.id, &job) < 0 ||
+        job.status != VR_JOB_RUNNING) {
+        vr_tx_abort(&tx);
+        return JOB_INTERRUPTED;
+    }
+    if (phase) {
+        vr_strlcpy(job.phase, phase, sizeof(job.phase));
+        job.progress = progress;
+    }
+    if (vr_pool_get(&ctl->db.vms, job.object_id, &vm) == 0) {
+        if (vm.task.job_id == job.hdr.id && phase)
+            vr_strlcpy(vm.task.phase, phase, sizeof(vm.task.phase));
+        if (mut)
+            mut(&vm, arg);
+        if (vr_tx_put(&tx, &ctl->db.vms, &vm, err) < 0) {
+            vr_tx_abort(&tx);
+            return JOB_FAILED;
+        }
+        jc->vm = vm;
+    }
+    if (vr_tx_put(&tx, &ctl->db.jobs, &job, err) < 0) {
+        vr_tx_abort(&tx);
+        return JOB_FAILED;
+    }
+    if (vr_tx_commit(&tx, err) < 0)
+        return JOB_FAILED;
+    jc->job = job;
+    if (phase) {
+        snprintf(point, sizeof(point), "%s.%s", vr_vm_op_name(jc->op), phase);
+        vr_fault_point(point);
+    }
+    return JOB_OK;
+}
+
+#define PHASE(jc, name, pct, err)                                          \
+    do {                                                                   \
+        int rc_ = jc_update((jc), (name), (pct), NULL, NULL, (err));       \
+        if (rc_ != JOB_OK)                                                 \
+            return rc_;                                                    \
+    } while (0)
+
+#define NODE(jc, op, err, ...)                                             \
+    do {                                                                   \
+        if (VR_NODE_CALL((jc)->node, op, (err), __VA_ARGS__) < 0)          \
+            return JOB_FAILED;                                             \
+    } while (0)
+
+static bool job_cancelled(struct job_ctx *jc)
+{
+    struct vr_job job;
+    if (atomic_load(&jc->ctl->stopping))
+        return true;
+    return vr_pool_get(&jc->ctl->db.jobs, jc->job.hdr.id, &job) < 0 ||
+           job.status != VR_JOB_RUNNING;
+}
+
+static void wait_domain_change(struct vr_ctl *ctl, int ms)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_nsec += (long)ms * 1000000L;
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&ctl->dlock);
+    pthread_cond_timedwait(&ctl->dcond, &ctl->dlock, &ts);
+    pthread_mutex_unlock(&ctl->dlock);
+}
+
+void vr_orch_domain_changed(struct vr_ctl *ctl)
+{
+    pthread_mutex_lock(&ctl->dlock);
+    pthread_cond_broadcast(&ctl->dcond);
+    pthread_mutex_unlock(&ctl->dlock);
+}
+
+static void build_spec(struct job_ctx *jc, struct vr_dom_spec *spec)
+{
+    const struct vr_vm *vm = &jc->vm;
+    struct vr_host host;
+
+    memset(spec, 0, sizeof(*spec));
+    vr_strlcpy(spec->uuid, vm->hdr.uuid, sizeof(spec->uuid));
+    vr_strlcpy(spec->vm_name, vm->hdr.name, sizeof(spec->vm_name));
+    spec->vm_id = vm->hdr.id;
+    vr_strlcpy(spec->instance, jc->ctl->instance, sizeof(spec->instance));
+    if (vr_pool_get(&jc->ctl->db.hosts, vm->host_id, &host) == 0 &&
+        host.hypervisor[0])
+        vr_strlcpy(spec->hypervisor, host.hypervisor, sizeof(spec->hypervisor));
+    else
+        vr_strlcpy(spec->hypervisor, "qemu", sizeof(spec->hypervisor));
+    spec->vcpus = vm->vcpus;
+    spec->memory_mib = vm->memory_mib;
+    spec->ndisks = vm->ndisks;
+    for (int i = 0; i < vm->ndisks; i++) {
+        vr_strlcpy(spec->disks[i].target, vm->disks[i].target,
+                   sizeof(spec->disks[i].target));
+        vr_strlcpy(spec->disks[i].path, vm->disks[i].path,
+                   sizeof(spec->disks[i].path));
+        vr_strlcpy(spec->disks[i].format, vm->disks[i].format,
+                   sizeof(spec->disks[i].format));
+        spec->disks[i].boot = vm->disks[i].boot;
+    }
+    spec->nnics = vm->nnics;
+    memcpy(spec->nics, vm->nics, sizeof(spec->nics));
+    vr_strlcpy(spec->console_log, vm->console_log, sizeof(spec->console_log));
+}
+
+/* ---- mutators */
+
+struct host_arg {
+    int64_t id;
+    const char *name;
+};
+
+static void mut_host(struct vr_vm *vm, const void *arg)
+{
+    const struct host_arg *h = arg;
+    vm->host_id = h->id;
+    vr_strlcpy(vm->host_name, h->name, sizeof(vm->host_name));
+}
+
+struct disk_arg {
+    int index;
+    const struct vr_vm_disk *disk;
+};
+
+static void mut_disk(struct vr_vm *vm, const void *arg)
+{
+    const struct disk_arg *d = arg;
+    struct vr_vm_disk *t = &vm->disks[d->index];
+    vr_strlcpy(t->path, d->disk->path, sizeof(t->path));
+    vr_strlcpy(t->format, d->disk->format, sizeof(t->format));
+    t->size_mib = d->disk->size_mib;
+}
+
+static void mut_console(struct vr_vm *vm, const void *arg)
+{
+    vr_strlcpy(vm->console_log, arg, sizeof(vm->console_log));
+}
+
+static void mut_pending(struct vr_vm *vm, const void *arg)
+{
+    (void)arg;
+    vr_vm_set_state(vm, VR_VM_PENDING, vr_now_ms());
+}
+
+/* ---- operations */
+
+static int do_define(struct job_ctx *jc, struct vr_error *err)
+{
+    struct vr_dom_spec spec;
+
+    build_spec(jc, &spec);
+    NODE(jc, dom_define, err, &spec);
+    if (strcmp(spec.console_log, jc->vm.console_log) != 0)
+        return jc_update(jc, NULL, 0, mut_console, spec.console_log, err);
+    return JOB_OK;
+}
+
+static int op_create(struct job_ctx *jc, struct vr_error *err)
+{
+    struct vr_ctl *ctl = jc->ctl;
+    struct vr_host host;
+    struct vr_image image;
+    int rc;
+
+    if (jc->vm.state != VR_VM_PENDING) {
+        rc = jc_update(jc, NULL, 0, mut_pending, NULL, err);
+        if (rc != JOB_OK)
+            return rc;
+    }
+    PHASE(jc, "schedule", 5, err);
+    if (!jc->vm.host_id) {
+        /* One host today; issue #4 brings the scheduler. */
+        struct host_arg ha;
+        if (vr_pool_get(&ctl->db.hosts, ctl->host_id, &host) < 0 ||
+            !host.enabled)
+            return vr_err(err, VR_E_UNAVAILABLE, "no enabled host"), JOB_FAILED;
+        ha.id = host.hdr.id;
+        ha.name = host.hdr.name;
+        rc = jc_update(jc, NULL, 0, mut_host, &ha, err);
+        if (rc != JOB_OK)
+            return rc;
+    }
+    jc->node = node_for(ctl, jc->vm.host_id);
+
+    PHASE(jc, "disks", 20, err);
+    if (vr_pool_get(&ctl->db.images, jc->vm.image_id, &image) < 0 &&
+        !jc->vm.disks[0].path[0])
+        return vr_err(err, VR_E_NOT_FOUND, "image %lld is gone",
+                      (long long)jc->vm.image_id), JOB_FAILED;
+    for (int i = 0; i < jc->vm.ndisks; i++) {
+        struct vr_disk_req req;
+        struct vr_vm_disk out;
+        struct disk_arg da = {i, &out};
+
+        memset(&req, 0, sizeof(req));
+        memset(&out, 0, sizeof(out));
+        vr_strlcpy(req.vm_uuid, jc->vm.hdr.uuid, sizeof(req.vm_uuid));
+        req.index = i;
+        if (i == 0) {
+            req.kind = jc->vm.full_clone ? VR_DISK_COPY : VR_DISK_OVERLAY;
+            vr_strlcpy(req.base_path, image.path, sizeof(req.base_path));
+            vr_strlcpy(req.base_format, image.format, sizeof(req.base_format));
+        } else {
+            req.kind = VR_DISK_EMPTY;
+            req.size_mib = jc->vm.disks[i].size_mib;
+        }
+        NODE(jc, disk_prepare, err, &req, &out);
+        rc = jc_update(jc, NULL, 0, mut_disk, &da, err);
+        if (rc != JOB_OK)
+            return rc;
+    }
+
+    PHASE(jc, "define", 60, err);
+    rc = do_define(jc, err);
+    if (rc != JOB_OK)
+        return rc;
+    if (jc->vm.start) {
+        PHASE(jc, "boot", 80, err);
+        NODE(jc, dom_start, err, jc->vm.hdr.uuid);
+        jc->final = VR_VM_RUNNING;
+    } else {
+        jc->final = VR_VM_POWEROFF;
+    }
+    return JOB_OK;
+}
+
+static int op_start(struct job_ctx *jc, struct vr_error *err)
+{
+    struct vr_dom_info info;
+    int rc;
+
+    NODE(jc, dom_info, err, jc->vm.hdr.uuid, &info);
+    /* a managed save restores with the definition it was saved with */
+    if (info.state != VR_DOM_SAVED) {
+        PHASE(jc, "define", 30, err);
+        rc = do_define(jc, err);
+        if (rc != JOB_OK)
+            return rc;
+    }
+    PHASE(jc, "boot", 60, err);
+    NODE(jc, dom_start, err, jc->vm.hdr.uuid);
+    jc->final = VR_VM_RUNNING;
+    return JOB_OK;
+}
+
+static int op_stop(struct job_ctx *jc, struct vr_error *err)
+{
+    struct vr_dom_info info;
+    int timeout = jc->job.timeout_s > 0 ? jc->job.timeout_s
+                                        : jc->ctl->cfg->stop_timeout_s;
+    int64_t deadline;
+
+    PHASE(jc, "shutdown", 20, err);
+    NODE(jc, dom_shutdown, err, jc->vm.hdr.uuid);
+    deadline = vr_mono_ms() + (int64_t)timeout * 1000;
+    for (;;) {
+        NODE(jc, dom_info, err, jc->vm.hdr.uuid, &info);
+        if (info.state == VR_DOM_SHUTOFF || info.state == VR_DOM_NONE ||
+            info.state == VR_DOM_CRASHED)
+            break;
+        if (vr_mono_ms() >= deadline) {
+            VR_INFO(MOD, "vm '%s' did not shut down in %d s: powering off",
+                    jc->vm.hdr.name, timeout);
+            PHASE(jc, "poweroff", 80, err);
+            NODE(jc, dom_destroy, err, jc->vm.hdr.uuid);
+            break;
+        }
+        if (job_cancelled(jc))
+            return JOB_INTERRUPTED;
+        wait_domain_change(jc->ctl, 250);
+    }
+    jc->final = VR_VM_POWEROFF;
+    return JOB_OK;
+}
+
+static int op_poweroff(struct job_ctx *jc, struct vr_error *err)
+{
+    struct vr_dom_info info;
+
+    NODE(jc, dom_info, err, jc->vm.hdr.uuid, &info);
+    if (info.state == VR_DOM_SAVED) {
+        PHASE(jc, "discard", 50, err);
+        NODE(jc, dom_discard_save, err, jc->vm.hdr.uuid);
+    } else {
+        PHASE(jc, "poweroff", 50, err);
+        NODE(jc, dom_destroy, err, jc->vm.hdr.uuid);
+    }
+    jc->final = VR_VM_POWEROFF;
+    return JOB_OK;
+}
+
+/* One node call in one phase.  `once`: the call is not idempotent (a
+ * reboot, a reset): if a previous attempt of this job already reached the
+ * phase, it was sent before the crash and is not sent twice. */
+static int op_simple(struct job_ctx *jc, const char *phase,
+                     int (*fn)(struct vr_node *, const char *,
+                               struct vr_error *),
+                     bool once, enum vr_vm_state final, struct vr_error *err)
+{
+    bool resumed = once && jc->job.attempts > 1 &&
+                   strcmp(jc->job.phase, phase) == 0;
+
+    if (!fn)
+        return vr_err(err, VR_E_INTERNAL, "node transport '%s' cannot %s",
+                      jc->node->ops->name, phase), JOB_FAILED;
+    PHASE(jc, phase, 50, err);
+    if (!resumed && fn(jc->node, jc->vm.hdr.uuid, err) < 0)
+        return JOB_FAILED;
+    jc->final = final;
+    return JOB_OK;
+}
+
+static int op_resume(struct job_ctx *jc, struct vr_error *err)
+{
+    struct vr_dom_info info;
+
+    NODE(jc, dom_info, err, jc->vm.hdr.uuid, &info);
+    if (info.state == VR_DOM_SAVED) {
+        PHASE(jc, "restore", 50, err);
+        NODE(jc, dom_start, err, jc->vm.hdr.uuid);
+    } else {
+        PHASE(jc, "resume", 50, err);
+        NODE(jc, dom_resume, err, jc->vm.hdr.uuid);
+    }
+    jc->final = VR_VM_RUNNING;
+    return JOB_OK;
+}
+
+static int op_delete(struct job_ctx *jc, struct vr_error *err)
+{
+    PHASE(jc, "poweroff", 20, err);
+    NODE(jc, dom_destroy, err, jc->vm.hdr.uuid);
+    PHASE(jc, "undefine", 50, err);
+    NODE(jc, dom_undefine, err, jc->vm.hdr.uuid);
+    PHASE(jc, "storage", 80, err);
+    NODE(jc, vm_storage_remove, err, jc->vm.hdr.uuid);
+    jc->remove_record = true;
+    return JOB_OK;
+}
+
+static enum vr_vm_state observed_state(const struct vr_dom_info *info,
+                                       enum vr_vm_state dflt)
+{
+    switch (info->state) {
+    case VR_DOM_RUNNING:
+        return VR_VM_RUNNING;
+    case VR_DOM_PAUSED:
+        return VR_VM_PAUSED;
+    case VR_DOM_SAVED:
+        return VR_VM_SUSPENDED;
+    case VR_DOM_SHUTOFF:
+    case VR_DOM_NONE:
+        return VR_VM_POWEROFF;
+    case VR_DOM_CRASHED:
+        /* libvirt keeps "shut off (crashed)" until the next start: once
+         * the crash was dealt with (the VM is meant to be off), it is off */
+        return dflt == VR_VM_POWEROFF ? VR_VM_POWEROFF : VR_VM_FAILED;
+    case VR_DOM_BUSY:
+    case VR_DOM__LAST:
+        break;
+    }
+    return dflt;
+}
+
+static int run_op(struct job_ctx *jc, enum vr_vm_op op, struct vr_error *err);
+
+static int op_recover(struct job_ctx *jc, struct vr_error *err)
+{
+    enum vr_vm_op target = jc->job.target_op;
+    struct vr_dom_info info;
+
+    switch (jc->job.recover) {
+    case VR_RECOVER_RETRY:
+        if (target == VR_OP_NONE || target == VR_OP_RECOVER)
+            target = VR_OP_START;   /* a crashed guest: boot it again */
+        jc->op = target;
+        return run_op(jc, target, err);
+    case VR_RECOVER_SUCCESS:
+        PHASE(jc, "success", 50, err);
+        if (target == VR_OP_DELETE) {
+            /* as if deleted: make it so, best effort, and drop the record */
+            VR_NODE_CALL(jc->node, dom_undefine, NULL, jc->vm.hdr.uuid);
+            VR_NODE_CALL(jc->node, vm_storage_remove, NULL, jc->vm.hdr.uuid);
+            jc->remove_record = true;
+            return JOB_OK;
+        }
+        if (target != VR_OP_NONE) {
+            struct vr_vm tmp = jc->vm;
+            jc->final = vr_vm_sm_target(&tmp, target);
+            return JOB_OK;
+        }
+        break;
+    case VR_RECOVER_FAILURE:
+        PHASE(jc, "failure", 50, err);
+        if (target == VR_OP_CREATE) {
+            jc->final = VR_VM_FAILED;
+            return JOB_OK;
+        }
+        if (target != VR_OP_NONE) {
+            jc->final = jc->job.origin;
+            return JOB_OK;
+        }
+        break;
+    case VR_RECOVER_NONE:
+    case VR_RECOVER__LAST:
+        return vr_err(err, VR_E_INVALID, "bad recover mode"), JOB_FAILED;
+    }
+    /* no operation to recover (a crashed guest): follow libvirt; a crashed
+     * domain is powered off */
+    NODE(jc, dom_info, err, jc->vm.hdr.uuid, &info);
+    if (info.state == VR_DOM_CRASHED) {
+        NODE(jc, dom_destroy, err, jc->vm.hdr.uuid);
+        info.state = VR_DOM_SHUTOFF;
+    }
+    jc->final = observed_state(&info, VR_VM_POWEROFF);
+    return JOB_OK;
+}
+
+static int run_op(struct job_ctx *jc, enum vr_vm_op op, struct vr_error *err)
+{
+    jc->node = node_for(jc->ctl, jc->vm.host_id);
+    switch (op) {
+    case VR_OP_CREATE:
+        return op_create(jc, err);
+    case VR_OP_START:
+        return op_start(jc, err);
+    case VR_OP_STOP:
+        return op_stop(jc, err);
+    case VR_OP_POWEROFF:
+        return op_poweroff(jc, err);
+    case VR_OP_REBOOT:
+        return op_simple(jc, "reboot", jc->node->ops->dom_reboot, true,
+                         VR_VM_RUNNING, err);
+    case VR_OP_RESET:
+        return op_simple(jc, "reset", jc->node->ops->dom_reset, true,
+                         VR_VM_RUNNING, err);
+    case VR_OP_PAUSE:
+        return op_simple(jc, "pause", jc->node->ops->dom_pause, false,
+                         VR_VM_PAUSED, err);
+    case VR_OP_RESUME:
+        return op_resume(jc, err);
+    case VR_OP_SUSPEND:
+        return op_simple(jc, "save", jc->node->ops->dom_save, false,
+                         VR_VM_SUSPENDED, err);
+    case VR_OP_DELETE:
+        return op_delete(jc, err);
+    case VR_OP_RECOVER:
+        return op_recover(jc, err);
+    case VR_OP_NONE:
+    case VR_OP__LAST:
+        break;
+    }
+    return vr_err(err, VR_E_INTERNAL, "unknown operation"), JOB_FAILED;
+}
+
+/* Whether a failure of `op` leaves the VM in an unknown, partial state
+ * (FAILED, recover needed) rather than simply where libvirt says it is. */
+static bool failure_is_partial(enum vr_vm_op op)
+{
+    return op == VR_OP_CREATE || op == VR_OP_DELETE;
+}
+
+static void finish_job(struct job_ctx *jc, int rc, const struct vr_error *jerr)
+{
+    struct vr_ctl *ctl = jc->ctl;
+    struct vr_error err = VR_ERROR_INIT;
+    struct vr_dom_info info;
+    bool have_info = false;
+    struct vr_tx tx;
+    struct vr_job job;
+    struct vr_vm vm;
+    bool have_vm;
+    int64_t now;
+    char point[64];
+
+    snprintf(point, sizeof(point), "%s.finish", vr_vm_op_name(jc->op));
+    vr_fault_point(point);
+    /* what the host says, read before taking the write lock */
+    memset(&info, 0, sizeof(info));
+    if (jc->node && !jc->remove_record &&
+        (rc == JOB_OK || !failure_is_partial(jc->op)))
+        have_info = VR_NODE_CALL(jc->node, dom_info, &err, jc->vm.hdr.uuid,
+                                 &info) == 0;
+
+    if (vr_tx_begin(&ctl->db, &tx, &err) < 0) {
+        VR_ERROR(MOD, "job %lld: unable to record its end: %s",
+                 (long long)jc->job.hdr.id, err.msg);
+        return;
+    }
+    if (vr_pool_get(&ctl->db.jobs, jc->job.hdr.id, &job) < 0 ||
+        job.status != VR_JOB_RUNNING) {
+        /* cancelled by recover meanwhile: its outcome no longer matters */
+        vr_tx_abort(&tx);
+        VR_INFO(MOD, "job %lld was cancelled; discarding its outcome",
+                (long long)jc->job.hdr.id);
+        return;
+    }
+    now = vr_now_ms();
+    have_vm = vr_pool_get(&ctl->db.vms, job.object_id, &vm) == 0;
+    job.finished_at = now;
+    if (rc == JOB_OK) {
+        job.status = VR_JOB_SUCCEEDED;
+        job.progress = 100;
+        vr_strlcpy(job.phase, "done", sizeof(job.phase));
+        if (have_vm && jc->remove_record) {
+            if (vr_tx_del(&tx, &ctl->db.vms, vm.hdr.id, &err) < 0)
+                goto fail;
+            have_vm = false;
+        } else if (have_vm) {
+            enum vr_vm_state st = jc->final;
+            /* the record says what runs: if the host disagrees with the
+             * expected outcome, the host wins (and we say so) */
+            if (have_info && st != VR_VM_FAILED) {
+                enum vr_vm_state seen = observed_state(&info, st);
+                if (seen != st)
+                    VR_WARN(MOD, "job %lld: %s of vm '%s' ends %s, not %s as "
+                            "expected (the host says %s)",
+                            (long long)job.hdr.id, vr_vm_op_name(job.op),
+                            vm.hdr.name, vr_vm_state_name(seen),
+                            vr_vm_state_name(st),
+                            vr_dom_state_name(info.state));
+                st = seen;
+            }
+            vr_vm_task_clear(&vm);
+            vm.error[0] = '\0';
+            vr_vm_set_state(&vm, st, now);
+            if (have_info)
+                vm.vnc_port = info.vnc_port;
+        }
+    } else {
+        job.status = VR_JOB_FAILED;
+        vr_strlcpy(job.error, jerr->msg, sizeof(job.error));
+        if (have_vm) {
+            vr_strlcpy(vm.error, jerr->msg, sizeof(vm.error));
+            if (failure_is_partial(jc->op)) {
+                vm.task.op = jc->op;
+                vm.task.status = VR_TASK_FAILED;
+                vm.task.job_id = job.hdr.id;
+                vr_strlcpy(vm.task.phase, job.phase, sizeof(vm.task.phase));
+                vr_vm_set_state(&vm, VR_VM_FAILED, now);
+            } else {
+                vr_vm_task_clear(&vm);
+                vr_vm_set_state(&vm,
+                                have_info ? observed_state(&info, vm.state)
+                                          : vm.state,
+                                now);
+                if (have_info)
+                    vm.vnc_port = info.vnc_port;
+            }
+        }
+    }
+    if ((have_vm && vr_tx_put(&tx, &ctl->db.vms, &vm, &err) < 0) ||
+        vr_tx_put(&tx, &ctl->db.jobs, &job, &err) < 0)
+        goto fail;
+    if (vr_tx_commit(&tx, &err) < 0) {
+        VR_ERROR(MOD, "job %lld: unable to record its end: %s",
+                 (long long)job.hdr.id, err.msg);
+        return;
+    }
+    if (rc == JOB_OK)
+        VR_INFO(MOD, "job %lld: %s of vm '%s' succeeded", (long long)job.hdr.id,
+                vr_vm_op_name(job.op), job.object_name);
+    else
+        VR_WARN(MOD, "job %lld: %s of vm '%s' failed in phase '%s': %s",
+                (long long)job.hdr.id, vr_vm_op_name(job.op),
+                job.object_name, job.phase, jerr->msg);
+    return;
+fail:
+    vr_tx_abort(&tx);
+    VR_ERROR(MOD, "job %lld: unable to record its end: %s",
+             (long long)jc->job.hdr.id, err.msg);
+}
+
+static void run_job(struct vr_ctl *ctl, int64_t job_id)
+{
+    struct job_ctx jc;
+    struct vr_error err = VR_ERROR_INIT;
+    struct vr_tx tx;
+    int rc;
+
+    memset(&jc, 0, sizeof(jc));
+    jc.ctl = ctl;
+    if (vr_tx_begin(&ctl->db, &tx, &err) < 0)
+        goto early_fail;
+    if (vr_pool_get(&ctl->db.jobs, job_id, &jc.job) < 0 ||
+        vr_job_finished(&jc.job)) {
+        vr_tx_abort(&tx);
+        return;
+    }
+    if (vr_pool_get(&ctl->db.vms, jc.job.object_id, &jc.vm) < 0) {
+        jc.job.status = VR_JOB_FAILED;
+        jc.job.finished_at = vr_now_ms();
+        vr_strlcpy(jc.job.error, "the vm no longer exists",
+                   sizeof(jc.job.error));
+        if (vr_tx_put(&tx, &ctl->db.jobs, &jc.job, &err) < 0) {
+            vr_tx_abort(&tx);
+            goto early_fail;
+        }
+        vr_tx_commit(&tx, &err);
+        return;
+    }
+    jc.job.status = VR_JOB_RUNNING;
+    jc.job.attempts++;
+    if (!jc.job.started_at)
+        jc.job.started_at = vr_now_ms();
+    if (vr_tx_put(&tx, &ctl->db.jobs, &jc.job, &err) < 0) {
+        vr_tx_abort(&tx);
+        goto early_fail;
+    }
+    if (vr_tx_commit(&tx, &err) < 0)
+        goto early_fail;
+
+    jc.op = jc.job.op;
+    rc = run_op(&jc, jc.job.op, &err);
+    if (rc == JOB_INTERRUPTED) {
+        VR_INFO(MOD, "job %lld interrupted in phase '%s'; it resumes later",
+                (long long)job_id, jc.job.phase);
+        return;
+    }
+    if (rc == JOB_FAILED && err.code == VR_E_NONE)
+        vr_err(&err, VR_E_INTERNAL, "failed without a message");
+    finish_job(&jc, rc, &err);
+    return;
+early_fail:
+    VR_ERROR(MOD, "job %lld: %s", (long long)job_id, err.msg);
+}
+
+static void *worker_main(void *arg)
+{
+    struct vr_ctl *ctl = arg;
+
+    for (;;) {
+        int64_t id;
+        pthread_mutex_lock(&ctl->qlock);
+        while (ctl->qlen == 0 && !atomic_load(&ctl->stopping))
+            pthread_cond_wait(&ctl->qcond, &ctl->qlock);
+        if (atomic_load(&ctl->stopping)) {
+            pthread_mutex_unlock(&ctl->qlock);
+            return NULL;
+        }
+        id = ctl->queue[ctl->qhead];
+        ctl->qhead = (ctl->qhead + 1) % ctl->qcap;
+        ctl->qlen--;
+        pthread_mutex_unlock(&ctl->qlock);
+        run_job(ctl, id);
+    }
+}
+
+int vr_orch_start_workers(struct vr_ctl *ctl, struct vr_error *err)
+{
+    ctl->workers = vr_calloc((size_t)ctl->cfg->workers, sizeof(pthread_t));
+    for (int i = 0; i < ctl->cfg->workers; i++) {
+        if (pthread_create(&ctl->workers[i], NULL, worker_main, ctl) != 0)
+            return vr_err(err, VR_E_INTERNAL, "unable to start workers");
+        ctl->nworkers++;
+    }
+    return 0;
+}
+
+void vr_orch_stop_workers(struct vr_ctl *ctl)
+{
+    pthread_mutex_lock(&ctl->qlock);
+    pthread_cond_broadcast(&ctl->qcond);
+    pthread_mutex_unlock(&ctl->qlock);
+    vr_orch_domain_changed(ctl);
+    for (int i = 0; i < ctl->nworkers; i++)
+        pthread_join(ctl->workers[i], NULL);
+    free(ctl->workers);
+    ctl->workers = NULL;
+    ctl->nworkers = 0;
+}

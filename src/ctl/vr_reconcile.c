@@ -1,0 +1,166 @@
+/*
+ * vr_reconcile.c - after a start (clean or after kill -9), make records,
+ * jobs and libvirt agree before any new work is accepted:
+ *
+ *   1. a VM whose task points to a finished or missing job loses the task;
+ *   2. every unfinished job is queued again, in id order (its phases are
+ *      idempotent, so it converges: finished or failed, never doubled);
+ *   3. a VM with no job takes the state libvirt reports;
+ *   4. a domain of this installation with no VM record is destroyed and
+ *      undefined, and a VM directory with no VM record is removed.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "vr_ctl.h"
+#include "vr_log.h"
+
+#define MOD "reconcile"
+
+struct scan {
+    struct vr_ctl *ctl;
+    int64_t *vm_ids;
+    size_t nvms, vcap;
+    int64_t *job_ids;
+    size_t njobs, jcap;
+};
+
+static void push(int64_t **a, size_t *n, size_t *cap, int64_t v)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 64;
+        *a = vr_realloc(*a, *cap * sizeof(**a));
+    }
+    (*a)[(*n)++] = v;
+}
+
+static int scan_vm(const void *obj, void *opaque)
+{
+    const struct vr_vm *vm = obj;
+    struct scan *sc = opaque;
+    push(&sc->vm_ids, &sc->nvms, &sc->vcap, vm->hdr.id);
+    return 0;
+}
+
+static int scan_job(const void *obj, void *opaque)
+{
+    const struct vr_job *job = obj;
+    struct scan *sc = opaque;
+    if (!vr_job_finished(job))
+        push(&sc->job_ids, &sc->njobs, &sc->jcap, job->hdr.id);
+    return 0;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Step 1 for one VM. */
+static void fix_stale_task(struct vr_ctl *ctl, int64_t vm_id)
+{
+    struct vr_tx tx;
+    struct vr_vm vm;
+    struct vr_job job;
+
+    if (vr_tx_begin(&ctl->db, &tx, NULL) < 0)
+        return;
+    if (vr_pool_get(&ctl->db.vms, vm_id, &vm) < 0 ||
+        vm.task.status != VR_TASK_ACTIVE ||
+        (vr_pool_get(&ctl->db.jobs, vm.task.job_id, &job) == 0 &&
+         !vr_job_finished(&job))) {
+        vr_tx_abort(&tx);
+        return;
+    }
+    VR_WARN(MOD, "vm '%s': its task '%s' had no live job; cleared",
+            vm.hdr.name, vr_vm_op_name(vm.task.op));
+    vr_vm_task_clear(&vm);
+    if (vr_tx_put(&tx, &ctl->db.vms, &vm, NULL) < 0) {
+        vr_tx_abort(&tx);
+        return;
+    }
+    vr_tx_commit(&tx, NULL);
+}
+
+int vr_ctl_reconcile(struct vr_ctl *ctl, struct vr_error *err)
+{
+    struct scan sc;
+    struct vr_dom_info *doms = NULL;
+    size_t ndoms = 0, nuuids = 0;
+    char **uuids = NULL;
+    int removed_doms = 0, removed_dirs = 0, requeued = 0, corrected = 0;
+
+    memset(&sc, 0, sizeof(sc));
+    sc.ctl = ctl;
+    if (VR_NODE_CALL(ctl->node, dom_list, err, ctl->instance, &doms,
+                     &ndoms) < 0)
+        return -1;
+    vr_pool_foreach(&ctl->db.vms, scan_vm, &sc);
+
+    /* 1 and 3 */
+    for (size_t i = 0; i < sc.nvms; i++) {
+        struct vr_vm vm;
+        struct vr_dom_info info;
+
+        fix_stale_task(ctl, sc.vm_ids[i]);
+        if (vr_pool_get(&ctl->db.vms, sc.vm_ids[i], &vm) < 0)
+            continue;
+        memset(&info, 0, sizeof(info));
+        vr_strlcpy(info.uuid, vm.hdr.uuid, sizeof(info.uuid));
+        info.state = VR_DOM_NONE;
+        for (size_t k = 0; k < ndoms; k++)
+            if (strcmp(doms[k].uuid, vm.hdr.uuid) == 0)
+                info = doms[k];
+        corrected += vr_ctl_observe_vm(ctl, vm.hdr.id, &info);
+    }
+
+    /* 2 */
+    vr_pool_foreach(&ctl->db.jobs, scan_job, &sc);
+    if (sc.njobs)
+        qsort(sc.job_ids, sc.njobs, sizeof(*sc.job_ids), cmp_id);
+    for (size_t i = 0; i < sc.njobs; i++) {
+        vr_orch_enqueue(ctl, sc.job_ids[i]);
+        requeued++;
+    }
+
+    /* 4: domains */
+    for (size_t k = 0; k < ndoms; k++) {
+        struct vr_error e = VR_ERROR_INIT;
+        if (vr_pool_id_by_uuid(&ctl->db.vms, doms[k].uuid))
+            continue;
+        VR_WARN(MOD, "domain %s (vm id %lld) has no vm record: removing it",
+                doms[k].uuid, (long long)doms[k].vm_id);
+        if (VR_NODE_CALL(ctl->node, dom_undefine, &e, doms[k].uuid) < 0)
+            VR_WARN(MOD, "unable to remove domain %s: %s", doms[k].uuid, e.msg);
+        else
+            removed_doms++;
+    }
+    free(doms);
+
+    /* 4: storage */
+    if (VR_NODE_CALL(ctl->node, vm_storage_list, err, &uuids, &nuuids) < 0) {
+        free(sc.vm_ids);
+        free(sc.job_ids);
+        return -1;
+    }
+    for (size_t k = 0; k < nuuids; k++) {
+        struct vr_error e = VR_ERROR_INIT;
+        if (!vr_pool_id_by_uuid(&ctl->db.vms, uuids[k])) {
+            VR_WARN(MOD, "vm directory %s has no vm record: removing it",
+                    uuids[k]);
+            if (VR_NODE_CALL(ctl->node, vm_storage_remove, &e, uuids[k]) < 0)
+                VR_WARN(MOD, "unable to remove %s: %s", uuids[k], e.msg);
+            else
+                removed_dirs++;
+        }
+        free(uuids[k]);
+    }
+    free(uuids);
+    VR_INFO(MOD, "%zu vms, %d states corrected, %d jobs resumed, %d orphan "
+            "domains and %d orphan directories removed", sc.nvms, corrected,
+            requeued, removed_doms, removed_dirs);
+    free(sc.vm_ids);
+    free(sc.job_ids);
+    return 0;
+}

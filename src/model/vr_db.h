@@ -1,0 +1,81 @@
+/*
+ * vr_db.h - the object pools and their store, written through.
+ *
+ * All objects live in memory in pools; every change goes through a write
+ * transaction (vr_tx) that writes the records to the store and commits
+ * before the pools are updated, so nothing is acknowledged that is not on
+ * disk.  Transactions are serialized by one write lock (the store has one
+ * writer anyway); reads never take it.
+ *
+ * After each commit, the change listener (if set) is called once per
+ * changed object, in commit order, still under the write lock, with the
+ * object's API JSON (NULL for a delete); the event bus hangs here.
+ */
+#ifndef VR_DB_H
+#define VR_DB_H
+
+#include <pthread.h>
+
+#include "vr_host.h"
+#include "vr_image.h"
+#include "vr_job.h"
+#include "vr_pool.h"
+#include "vr_store.h"
+#include "vr_user.h"
+#include "vr_vm.h"
+
+typedef void (*vr_db_listener)(void *ctx, const struct vr_kind *kind,
+                               int64_t id, const char *json);
+
+struct vr_db {
+    struct vr_store *store;
+    pthread_mutex_t wlock;
+    struct vr_pool users, tokens, hosts, images, vms, jobs;
+    vr_db_listener listener;
+    void *listener_ctx;
+};
+
+/* Open the store at `url` and load every pool.  0 or -1 with err. */
+int vr_db_open(struct vr_db *db, const char *url, struct vr_error *err);
+void vr_db_close(struct vr_db *db);
+void vr_db_set_listener(struct vr_db *db, vr_db_listener fn, void *ctx);
+
+/* Metadata (instance id, ...) read/write outside of a transaction. */
+char *vr_db_meta_get(struct vr_db *db, const char *key);
+int vr_db_meta_put(struct vr_db *db, const char *key, const char *value,
+                   struct vr_error *err);
+
+#define VR_TX_MAX 16
+
+/* A write transaction.  Usage:
+ *   struct vr_tx tx;
+ *   if (vr_tx_begin(db, &tx, err) < 0) return -1;
+ *   if (vr_tx_put(&tx, &db->vms, &vm, err) < 0) { vr_tx_abort(&tx); ... }
+ *   if (vr_tx_commit(&tx, err) < 0) ...           (aborts by itself)
+ * Between begin and commit/abort the caller holds the write lock, so it can
+ * read-modify-write safely; keep it short and never call a hypervisor. */
+struct vr_tx {
+    struct vr_db *db;
+    int n;
+    struct {
+        struct vr_pool *pool;
+        void *obj;      /* owned copy to install; NULL for a delete */
+        int64_t id;
+    } ops[VR_TX_MAX];
+};
+
+int vr_tx_begin(struct vr_db *db, struct vr_tx *tx, struct vr_error *err);
+/* Write `obj` (copied; the caller keeps its own) and stamp updated_at
+ * (and created_at when zero) on the copy and on `obj`. */
+int vr_tx_put(struct vr_tx *tx, struct vr_pool *pool, void *obj,
+              struct vr_error *err);
+int vr_tx_del(struct vr_tx *tx, struct vr_pool *pool, int64_t id,
+              struct vr_error *err);
+int vr_tx_commit(struct vr_tx *tx, struct vr_error *err);
+void vr_tx_abort(struct vr_tx *tx);
+
+/* One-object convenience: begin, put, commit. */
+int vr_db_put(struct vr_db *db, struct vr_pool *pool, void *obj,
+              struct vr_error *err);
+
+#endif

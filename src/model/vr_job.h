@@ -1,0 +1,63 @@
+/*
+ * vr_job.h - a persisted intended transition.
+ *
+ * A job is written to the store before anything is asked of a host; the
+ * orchestrator runs it phase by phase, recording each phase, so that after
+ * a crash the reconciler can finish it (every phase is idempotent) or roll
+ * it back.
+ */
+#ifndef VR_JOB_H
+#define VR_JOB_H
+
+#include "vr_obj.h"
+#include "vr_vm.h"
+
+#define VR_JOB_STATUSES(X)                                                 \
+    X(VR_JOB_QUEUED, "queued")                                             \
+    X(VR_JOB_RUNNING, "running")                                           \
+    X(VR_JOB_SUCCEEDED, "succeeded")                                       \
+    X(VR_JOB_FAILED, "failed")                                             \
+    X(VR_JOB_CANCELLED, "cancelled")
+
+enum vr_job_status {
+#define VR_X(e, s) e,
+    VR_JOB_STATUSES(VR_X)
+#undef VR_X
+    VR_JOB__LAST
+};
+
+enum vr_recover_mode {
+    VR_RECOVER_NONE,
+    VR_RECOVER_RETRY,
+    VR_RECOVER_SUCCESS,
+    VR_RECOVER_FAILURE,
+    VR_RECOVER__LAST
+};
+
+struct vr_job {
+    struct vr_obj hdr;             /* owner = requesting user */
+    enum vr_vm_op op;
+    char object_kind[8];           /* "vm" */
+    int64_t object_id;
+    char object_name[VR_NAME_SIZE];
+    enum vr_job_status status;
+    char phase[32];
+    int progress;                  /* 0..100 */
+    enum vr_vm_state origin;       /* VM state when the job was accepted */
+    int timeout_s;                 /* stop: ACPI grace period */
+    enum vr_recover_mode recover;  /* recover: what to do */
+    enum vr_vm_op target_op;       /* recover: the operation recovered */
+    int attempts;                  /* times a worker picked it up */
+    char error[VR_ERROR_MSG_SIZE];
+    int64_t started_at;
+    int64_t finished_at;
+};
+
+extern const struct vr_kind vr_job_kind;
+
+const char *vr_job_status_name(enum vr_job_status s);
+bool vr_job_finished(const struct vr_job *job);
+const char *vr_recover_mode_name(enum vr_recover_mode m);
+int vr_recover_mode_parse(const char *s, enum vr_recover_mode *out);
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * vr_obj.h - what every stored object shares, and the per-kind vtable
+ * through which pools and the store handle objects generically.
+ *
+ * Every object struct (struct vr_vm, struct vr_host, ...) starts with a
+ * `struct vr_obj` member named `hdr`, so a pointer to the object is a
+ * pointer to its header.
+ */
+#ifndef VR_OBJ_H
+#define VR_OBJ_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vr_error.h"
+#include "vr_util.h"
+
+#define VR_NAME_SIZE 64
+
+struct vr_obj {
+    int64_t id;                /* > 0, never reused */
+    char uuid[VR_UUID_LEN];    /* "" for kinds without one */
+    char name[VR_NAME_SIZE];   /* "" for kinds without one */
+    int64_t owner_id;          /* user id; 0 = system */
+    int64_t group_id;          /* group id; 0 = none yet */
+    int64_t created_at;        /* ms since the epoch */
+    int64_t updated_at;
+};
+
+/* A kind of object.  `to_json(obj, internal)`: internal=true is the full
+ * record for the store (may include secrets), false the API view.
+ * `from_json` fills a zeroed object from a store record.  `copy` makes a
+ * deep copy into uninitialised memory; `release` frees owned members and
+ * accepts a zeroed object.  `refs` reports up to two foreign keys for the
+ * store's columns (see vr_store.h), 0 meaning none. */
+struct vr_kind {
+    const char *name;      /* "vm" */
+    const char *table;     /* "vms" */
+    size_t size;           /* sizeof the object struct */
+    bool unique_names;     /* names are unique within the kind */
+    json_t *(*to_json)(const void *obj, bool internal);
+    int (*from_json)(void *obj, const json_t *j, struct vr_error *err);
+    void (*copy)(void *dst, const void *src);
+    void (*release)(void *obj);
+    void (*refs)(const void *obj, int64_t refs[2]);
+    /* Optional extra unique string index (tokens: their hash). */
+    const char *(*alt_key)(const void *obj);
+};
+
+/* Allocate a zeroed object of the kind; free it with vr_obj_free. */
+void *vr_obj_new(const struct vr_kind *kind);
+void vr_obj_free(const struct vr_kind *kind, void *obj);
+/* Deep copy into a new allocation. */
+void *vr_obj_dup(const struct vr_kind *kind, const void *obj);
+
+/* Header to/from JSON (fields id, uuid, name, owner_id, group_id,
+ * created_at, updated_at); used by every kind's to_json/from_json. */
+void vr_obj_hdr_to_json(const struct vr_obj *hdr, json_t *j);
+void vr_obj_hdr_from_json(struct vr_obj *hdr, const json_t *j);
+
+#endif

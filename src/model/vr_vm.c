@@ -1,0 +1,157 @@
+/* vr_vm.c - the VM kind: JSON form (API and store) and copying. */
+#include "vr_vm.h"
+
+#include <string.h>
+
+#include "vr_json.h"
+
+static json_t *vm_to_json(const void *obj, bool internal)
+{
+    const struct vr_vm *vm = obj;
+    json_t *j = json_object();
+    json_t *disks = json_array(), *nics = json_array();
+
+    (void)internal; /* nothing secret in a VM */
+    vr_obj_hdr_to_json(&vm->hdr, j);
+    json_object_set_new(j, "state", json_string(vr_vm_state_name(vm->state)));
+    vr_json_set_time(j, "state_changed_at", vm->state_at);
+    if (vm->task.status != VR_TASK_NONE) {
+        json_t *t = json_object();
+        json_object_set_new(t, "op", json_string(vr_vm_op_name(vm->task.op)));
+        json_object_set_new(t, "status",
+                            json_string(vr_task_status_name(vm->task.status)));
+        json_object_set_new(t, "phase", json_string(vm->task.phase));
+        json_object_set_new(t, "job_id", json_integer(vm->task.job_id));
+        json_object_set_new(j, "task", t);
+    } else {
+        json_object_set_new(j, "task", json_null());
+    }
+    vr_json_set_str_or_null(j, "error", vm->error);
+    json_object_set_new(j, "vcpus", json_integer(vm->vcpus));
+    json_object_set_new(j, "memory_mib", json_integer((json_int_t)vm->memory_mib));
+    json_object_set_new(j, "image_id", json_integer(vm->image_id));
+    json_object_set_new(j, "full_clone", json_boolean(vm->full_clone));
+    json_object_set_new(j, "start", json_boolean(vm->start));
+    for (int i = 0; i < vm->ndisks; i++) {
+        const struct vr_vm_disk *d = &vm->disks[i];
+        json_t *jd = json_object();
+        json_object_set_new(jd, "target", json_string(d->target));
+        json_object_set_new(jd, "boot", json_boolean(d->boot));
+        json_object_set_new(jd, "size_mib", json_integer((json_int_t)d->size_mib));
+        json_object_set_new(jd, "format", json_string(d->format));
+        vr_json_set_str_or_null(jd, "path", d->path);
+        json_array_append_new(disks, jd);
+    }
+    json_object_set_new(j, "disks", disks);
+    for (int i = 0; i < vm->nnics; i++) {
+        const struct vr_vm_nic *n = &vm->nics[i];
+        json_t *jn = json_object();
+        json_object_set_new(jn, "model", json_string(n->model));
+        json_object_set_new(jn, "mode", json_string(n->mode));
+        json_object_set_new(jn, "mac", json_string(n->mac));
+        json_array_append_new(nics, jn);
+    }
+    json_object_set_new(j, "nics", nics);
+    json_object_set_new(j, "host_id", vm->host_id ? json_integer(vm->host_id)
+                                                  : json_null());
+    vr_json_set_str_or_null(j, "host", vm->host_name);
+    if (vm->vnc_port > 0) {
+        json_t *c = json_object();
+        json_object_set_new(c, "vnc", json_sprintf("127.0.0.1:%d", vm->vnc_port));
+        json_object_set_new(j, "console", c);
+    } else {
+        json_object_set_new(j, "console", json_null());
+    }
+    vr_json_set_str_or_null(j, "console_log", vm->console_log);
+    return j;
+}
+
+static int vm_from_json(void *obj, const json_t *j, struct vr_error *err)
+{
+    struct vr_vm *vm = obj;
+    const json_t *t = json_object_get(j, "task");
+    const json_t *a, *v;
+    size_t i;
+
+    vr_obj_hdr_from_json(&vm->hdr, j);
+    if (vr_vm_state_parse(json_string_value(json_object_get(j, "state")),
+                          &vm->state) < 0)
+        return vr_err(err, VR_E_INTERNAL, "vm %lld: bad state in record",
+                      (long long)vm->hdr.id);
+    vm->state_at = vr_json_get_time(j, "state_changed_at");
+    if (json_is_object(t)) {
+        const char *st = json_string_value(json_object_get(t, "status"));
+        if (vr_vm_op_parse(json_string_value(json_object_get(t, "op")),
+                           &vm->task.op) < 0)
+            return vr_err(err, VR_E_INTERNAL, "vm %lld: bad task in record",
+                          (long long)vm->hdr.id);
+        vm->task.status = st && strcmp(st, "failed") == 0 ? VR_TASK_FAILED
+                                                          : VR_TASK_ACTIVE;
+        vr_json_copy_str(t, "phase", vm->task.phase, sizeof(vm->task.phase));
+        vm->task.job_id = vr_json_get_i64(t, "job_id");
+    }
+    vr_json_copy_str(j, "error", vm->error, sizeof(vm->error));
+    vm->vcpus = (int)vr_json_get_i64(j, "vcpus");
+    vm->memory_mib = (uint64_t)vr_json_get_i64(j, "memory_mib");
+    vm->image_id = vr_json_get_i64(j, "image_id");
+    vm->full_clone = json_is_true(json_object_get(j, "full_clone"));
+    vm->start = json_is_true(json_object_get(j, "start"));
+    a = json_object_get(j, "disks");
+    json_array_foreach(a, i, v) {
+        struct vr_vm_disk *d;
+        if (vm->ndisks >= VR_VM_MAX_DISKS)
+            break;
+        d = &vm->disks[vm->ndisks++];
+        vr_json_copy_str(v, "target", d->target, sizeof(d->target));
+        d->boot = json_is_true(json_object_get(v, "boot"));
+        d->size_mib = (uint64_t)vr_json_get_i64(v, "size_mib");
+        vr_json_copy_str(v, "format", d->format, sizeof(d->format));
+        vr_json_copy_str(v, "path", d->path, sizeof(d->path));
+    }
+    a = json_object_get(j, "nics");
+    json_array_foreach(a, i, v) {
+        struct vr_vm_nic *n;
+        if (vm->nnics >= VR_VM_MAX_NICS)
+            break;
+        n = &vm->nics[vm->nnics++];
+        vr_json_copy_str(v, "model", n->model, sizeof(n->model));
+        vr_json_copy_str(v, "mode", n->mode, sizeof(n->mode));
+        vr_json_copy_str(v, "mac", n->mac, sizeof(n->mac));
+    }
+    vm->host_id = vr_json_get_i64(j, "host_id");
+    vr_json_copy_str(j, "host", vm->host_name, sizeof(vm->host_name));
+    t = json_object_get(j, "console");
+    if (json_is_object(t)) {
+        const char *vnc = json_string_value(json_object_get(t, "vnc"));
+        const char *colon = vnc ? strrchr(vnc, ':') : NULL;
+        vm->vnc_port = colon ? atoi(colon + 1) : 0;
+    }
+    vr_json_copy_str(j, "console_log", vm->console_log,
+                     sizeof(vm->console_log));
+    return 0;
+}
+
+static void vm_copy(void *dst, const void *src)
+{
+    memcpy(dst, src, sizeof(struct vr_vm));
+}
+
+static void vm_refs(const void *obj, int64_t refs[2])
+{
+    const struct vr_vm *vm = obj;
+    refs[0] = vm->host_id;
+    /* A linked clone depends on its image; a full clone does not. */
+    refs[1] = vm->full_clone ? 0 : vm->image_id;
+}
+
+const struct vr_kind vr_vm_kind = {
+    .name = "vm",
+    .table = "vms",
+    .size = sizeof(struct vr_vm),
+    .unique_names = true,
+    .to_json = vm_to_json,
+    .from_json = vm_from_json,
+    .copy = vm_copy,
+    .release = NULL,
+    .refs = vm_refs,
+};

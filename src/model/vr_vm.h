@@ -1,0 +1,145 @@
+/*
+ * vr_vm.h - the virtual machine object and its state machine.
+ *
+ * A VM has one stable `state` and, while an operation is under way or after
+ * one failed, a `task` naming that operation, its current phase and its job.
+ * Every decision "may operation X run now" is made by vr_vm_sm_check(), and
+ * every state change goes through vr_vm_set_state(); see vr_vm_sm.c for the
+ * diagram and docs/vm-states.md for the table users read.
+ */
+#ifndef VR_VM_H
+#define VR_VM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vr_obj.h"
+
+/* Stable states.  Persisted by name; values never renumbered. */
+#define VR_VM_STATES(X)                                                    \
+    X(VR_VM_PENDING, "PENDING")                                            \
+    X(VR_VM_RUNNING, "RUNNING")                                            \
+    X(VR_VM_PAUSED, "PAUSED")                                              \
+    X(VR_VM_SUSPENDED, "SUSPENDED")                                        \
+    X(VR_VM_POWEROFF, "POWEROFF")                                          \
+    X(VR_VM_FAILED, "FAILED")
+
+enum vr_vm_state {
+#define VR_X(e, s) e,
+    VR_VM_STATES(VR_X)
+#undef VR_X
+    VR_VM__LAST
+};
+
+/* Operations (API actions and internal ones). */
+#define VR_VM_OPS(X)                                                       \
+    X(VR_OP_NONE, "none")                                                  \
+    X(VR_OP_CREATE, "create")                                              \
+    X(VR_OP_START, "start")                                                \
+    X(VR_OP_STOP, "stop")                                                  \
+    X(VR_OP_POWEROFF, "poweroff")                                          \
+    X(VR_OP_REBOOT, "reboot")                                              \
+    X(VR_OP_RESET, "reset")                                                \
+    X(VR_OP_PAUSE, "pause")                                                \
+    X(VR_OP_RESUME, "resume")                                              \
+    X(VR_OP_SUSPEND, "suspend")                                            \
+    X(VR_OP_DELETE, "delete")                                              \
+    X(VR_OP_RECOVER, "recover")
+
+enum vr_vm_op {
+#define VR_X(e, s) e,
+    VR_VM_OPS(VR_X)
+#undef VR_X
+    VR_OP__LAST
+};
+
+/* Where the task stands. */
+enum vr_task_status {
+    VR_TASK_NONE,    /* no operation */
+    VR_TASK_ACTIVE,  /* a job is queued or running */
+    VR_TASK_FAILED,  /* the job failed; the VM waits for recover or delete */
+    VR_TASK__LAST
+};
+
+#define VR_VM_MAX_DISKS 16
+#define VR_VM_MAX_NICS 8
+#define VR_VM_MIN_MEMORY_MIB 16
+#define VR_VM_MAX_MEMORY_MIB (4ULL * 1024 * 1024) /* 4 TiB */
+#define VR_VM_MAX_VCPUS 255
+#define VR_VM_MAX_DISK_MIB (64ULL * 1024 * 1024)  /* 64 TiB */
+
+struct vr_vm_disk {
+    char target[8];        /* "vda" */
+    bool boot;
+    uint64_t size_mib;     /* virtual size */
+    char format[8];        /* "qcow2" | "raw" */
+    char path[256];        /* on the host, set by the node */
+};
+
+struct vr_vm_nic {
+    char model[16];        /* "virtio" */
+    char mode[16];         /* "user" */
+    char mac[18];          /* "52:54:00:xx:xx:xx" */
+};
+
+struct vr_vm_task {
+    enum vr_vm_op op;
+    enum vr_task_status status;
+    char phase[32];
+    int64_t job_id;
+};
+
+struct vr_vm {
+    struct vr_obj hdr;
+    enum vr_vm_state state;
+    struct vr_vm_task task;
+    char error[VR_ERROR_MSG_SIZE]; /* last failure, "" if none */
+    int vcpus;
+    uint64_t memory_mib;
+    int64_t image_id;
+    bool full_clone;
+    bool start;                    /* boot after create */
+    int ndisks;
+    struct vr_vm_disk disks[VR_VM_MAX_DISKS];
+    int nnics;
+    struct vr_vm_nic nics[VR_VM_MAX_NICS];
+    int64_t host_id;
+    char host_name[VR_NAME_SIZE];
+    int vnc_port;                  /* 0 when unknown */
+    char console_log[256];         /* path on the host */
+    int64_t state_at;              /* when `state` last changed */
+};
+
+extern const struct vr_kind vr_vm_kind;
+
+const char *vr_vm_state_name(enum vr_vm_state s);
+int vr_vm_state_parse(const char *s, enum vr_vm_state *out);
+const char *vr_vm_op_name(enum vr_vm_op op);
+int vr_vm_op_parse(const char *s, enum vr_vm_op *out);
+const char *vr_task_status_name(enum vr_task_status s);
+
+/* The table: may `op` be requested while the VM is in `state` (ignoring any
+ * task)?  Used by vr_vm_sm_check and by the docs consistency test. */
+bool vr_vm_sm_allowed(enum vr_vm_state state, enum vr_vm_op op);
+
+/* Decide whether `op` may start now on `vm`: the state table plus the task
+ * rules (an active job makes the VM busy; a failed task admits only
+ * recover and delete).  On refusal sets err (VR_E_STATE, HTTP 409) naming
+ * the current state and returns -1. */
+int vr_vm_sm_check(const struct vr_vm *vm, enum vr_vm_op op,
+                   struct vr_error *err);
+
+/* State reached when `op` succeeds from `from`. */
+enum vr_vm_state vr_vm_sm_target(const struct vr_vm *vm, enum vr_vm_op op);
+
+/* Change the state (asserts the transition is legal) and stamp state_at. */
+void vr_vm_set_state(struct vr_vm *vm, enum vr_vm_state to, int64_t now_ms);
+
+/* Begin / end a task on the record (no I/O). */
+void vr_vm_task_begin(struct vr_vm *vm, enum vr_vm_op op, int64_t job_id);
+void vr_vm_task_clear(struct vr_vm *vm);
+
+/* libvirt-facing name of the VM's domain: "vireo-<uuid>". out >= 48. */
+void vr_vm_domain_name(const struct vr_vm *vm, char *out, size_t size);
+
+#endif

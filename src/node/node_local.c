@@ -1,0 +1,995 @@
+/*
+ * node_local.c - the node interface on the local libvirt (qemu:///system).
+ *
+ * One libvirt connection, shared by all threads (libvirt connections are
+ * thread-safe), reopened lazily when libvirtd goes away.  A private thread
+ * runs libvirt's default event loop; lifecycle events are turned into
+ * vr_dom_state and handed to the controller's callback.
+ *
+ * Storage layout on this node:  <system_dir>/<vm uuid>/disk-<i>.qcow2 and
+ * <system_dir>/<vm uuid>/console.log.
+ */
+#include <errno.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <libxml/parser.h>
+#include <libxml/xpath.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vr_log.h"
+#include "vr_node.h"
+#include "vr_qimg.h"
+
+#define MOD "node"
+
+struct local_node {
+    struct vr_node *node;
+    char *uri;
+    char *system_dir;
+    char *probe_kernel;
+    char *probe_initrd;
+    char *force_hv;
+    int probe_timeout_s;
+
+    pthread_mutex_t lock;      /* protects conn and callback ids */
+    virConnectPtr conn;
+    int lifecycle_cb;          /* -1 when not registered */
+    atomic_bool conn_dead;
+
+    pthread_t ev_thread;
+    atomic_bool ev_stop;
+    int ev_timer;
+};
+
+static const char *const dom_state_names[] = {
+#define VR_X(e, s) [e] = s,
+    VR_DOM_STATES(VR_X)
+#undef VR_X
+};
+_Static_assert(VR_ARRAY_SIZE(dom_state_names) == VR_DOM__LAST, "names");
+
+const char *vr_dom_state_name(enum vr_dom_state s)
+{
+    return (unsigned)s < VR_DOM__LAST ? dom_state_names[s] : "unknown";
+}
+
+/* libvirt's default loop must be registered once per process, before the
+ * first connection; a process-wide flag guarded by pthread_once. */
+static pthread_once_t ev_once = PTHREAD_ONCE_INIT;
+
+static void silent_error_handler(void *opaque, virErrorPtr e)
+{
+    (void)opaque;
+    (void)e;
+}
+
+static void ev_register(void)
+{
+    virSetErrorFunc(NULL, silent_error_handler);
+    virEventRegisterDefaultImpl();
+}
+
+static int lv_err(struct vr_error *err, const char *what, const char *uuid)
+{
+    virErrorPtr e = virGetLastError();
+    return vr_err(err, VR_E_HYPERVISOR, "%s%s%s%s: %s", what,
+                  uuid ? " '" : "", uuid ? uuid : "", uuid ? "'" : "",
+                  e && e->message ? e->message : "unknown libvirt error");
+}
+
+static int lv_code(void)
+{
+    virErrorPtr e = virGetLastError();
+    return e ? e->code : VIR_ERR_OK;
+}
+
+/* ---- events */
+
+static void ev_tick(int timer, void *opaque)
+{
+    (void)timer;
+    (void)opaque;
+}
+
+static void *ev_loop(void *opaque)
+{
+    struct local_node *ln = opaque;
+    while (!atomic_load(&ln->ev_stop)) {
+        if (virEventRunDefaultImpl() < 0)
+            vr_sleep_ms(100);
+    }
+    return NULL;
+}
+
+static enum vr_dom_state map_state(virDomainPtr dom, int st, int reason)
+{
+    switch (st) {
+    case VIR_DOMAIN_RUNNING:
+        return VR_DOM_RUNNING;
+    case VIR_DOMAIN_BLOCKED:
+        return VR_DOM_RUNNING;
+    case VIR_DOMAIN_PAUSED:
+        return VR_DOM_PAUSED;
+    case VIR_DOMAIN_PMSUSPENDED:
+        return VR_DOM_PAUSED;
+    case VIR_DOMAIN_SHUTDOWN:
+        return VR_DOM_BUSY;
+    case VIR_DOMAIN_CRASHED:
+        return VR_DOM_CRASHED;
+    case VIR_DOMAIN_SHUTOFF:
+        if (dom && virDomainHasManagedSaveImage(dom, 0) == 1)
+            return VR_DOM_SAVED;
+        /* QEMU died under the guest (killed, crashed) */
+        if (reason == VIR_DOMAIN_SHUTOFF_CRASHED)
+            return VR_DOM_CRASHED;
+        return VR_DOM_SHUTOFF;
+    default:
+        return VR_DOM_BUSY;
+    }
+}
+
+/* Map a lifecycle event to a state without calling back into libvirt
+ * from its own event thread.  Returns VR_DOM__LAST for events that do not
+ * change the run state (defined, shutdown-in-progress). */
+static enum vr_dom_state event_state(int event, int detail)
+{
+    switch (event) {
+    case VIR_DOMAIN_EVENT_UNDEFINED:
+        return VR_DOM_NONE;
+    case VIR_DOMAIN_EVENT_STARTED:
+    case VIR_DOMAIN_EVENT_RESUMED:
+        return VR_DOM_RUNNING;
+    case VIR_DOMAIN_EVENT_SUSPENDED:
+    case VIR_DOMAIN_EVENT_PMSUSPENDED:
+        return VR_DOM_PAUSED;
+    case VIR_DOMAIN_EVENT_CRASHED:
+        return VR_DOM_CRASHED;
+    case VIR_DOMAIN_EVENT_STOPPED:
+        if (detail == VIR_DOMAIN_EVENT_STOPPED_SAVED)
+            return VR_DOM_SAVED;
+        if (detail == VIR_DOMAIN_EVENT_STOPPED_CRASHED ||
+            detail == VIR_DOMAIN_EVENT_STOPPED_FAILED)
+            return VR_DOM_CRASHED;
+        return VR_DOM_SHUTOFF;
+    default:
+        return VR_DOM__LAST;
+    }
+}
+
+static int lifecycle_cb(virConnectPtr conn, virDomainPtr dom, int event,
+                        int detail, void *opaque)
+{
+    struct local_node *ln = opaque;
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    char why[64];
+    enum vr_dom_state s = event_state(event, detail);
+
+    (void)conn;
+    if (s == VR_DOM__LAST || virDomainGetUUIDString(dom, uuid) < 0)
+        return 0;
+    snprintf(why, sizeof(why), "libvirt event %d/%d", event, detail);
+    VR_DEBUG(MOD, "domain %s: %s (%s)", uuid, vr_dom_state_name(s), why);
+    if (ln->node->on_event)
+        ln->node->on_event(ln->node->on_event_ctx, uuid, s, why);
+    return 0;
+}
+
+static void close_cb(virConnectPtr conn, int reason, void *opaque)
+{
+    struct local_node *ln = opaque;
+    (void)conn;
+    VR_WARN(MOD, "libvirt connection closed (reason %d); will reconnect",
+            reason);
+    atomic_store(&ln->conn_dead, true);
+}
+
+/* Return a referenced connection (virConnectClose it when done), opening
+ * or reopening it as needed. */
+static virConnectPtr get_conn(struct local_node *ln, struct vr_error *err)
+{
+    virConnectPtr c;
+
+    pthread_mutex_lock(&ln->lock);
+    if (ln->conn && (atomic_load(&ln->conn_dead) ||
+                     virConnectIsAlive(ln->conn) != 1)) {
+        if (ln->lifecycle_cb >= 0)
+            virConnectDomainEventDeregisterAny(ln->conn, ln->lifecycle_cb);
+        virConnectUnregisterCloseCallback(ln->conn, close_cb);
+        virConnectClose(ln->conn);
+        ln->conn = NULL;
+        ln->lifecycle_cb = -1;
+    }
+    if (!ln->conn) {
+        ln->conn = virConnectOpen(ln->uri);
+        if (!ln->conn) {
+            lv_err(err, "unable to connect to libvirt", ln->uri);
+            pthread_mutex_unlock(&ln->lock);
+            return NULL;
+        }
+        atomic_store(&ln->conn_dead, false);
+        virConnectRegisterCloseCallback(ln->conn, close_cb, ln, NULL);
+        ln->lifecycle_cb = virConnectDomainEventRegisterAny(
+            ln->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+            VIR_DOMAIN_EVENT_CALLBACK(lifecycle_cb), ln, NULL);
+        if (ln->lifecycle_cb < 0)
+            VR_WARN(MOD, "unable to register for domain events; relying on "
+                    "polling");
+    }
+    c = ln->conn;
+    virConnectRef(c);
+    pthread_mutex_unlock(&ln->lock);
+    return c;
+}
+
+/* Look a domain up; *dom is NULL (and 0 returned) if it does not exist. */
+static int find_dom(struct local_node *ln, const char *uuid,
+                    virDomainPtr *dom, struct vr_error *err)
+{
+    virConnectPtr c = get_conn(ln, err);
+
+    *dom = NULL;
+    if (!c)
+        return -1;
+    *dom = virDomainLookupByUUIDString(c, uuid);
+    /* read the error before any other libvirt call resets it */
+    if (!*dom && lv_code() != VIR_ERR_NO_DOMAIN) {
+        lv_err(err, "unable to look up domain", uuid);
+        virConnectClose(c);
+        return -1;
+    }
+    virConnectClose(c);
+    return 0;
+}
+
+static struct local_node *LN(struct vr_node *n)
+{
+    return n->priv;
+}
+
+/* ---- host */
+
+/* libvirt's packed version (major * 1e6 + minor * 1e3 + micro). */
+static void format_version(unsigned long v, char *out, size_t size)
+{
+    char buf[64];
+    snprintf(buf, sizeof(buf), "%lu.%lu.%lu", (v / 1000000) % 1000,
+             (v / 1000) % 1000, v % 1000);
+    vr_strlcpy(out, buf, size);
+}
+
+static int ln_host_info(struct vr_node *n, struct vr_host_caps *caps,
+                        struct vr_error *err)
+{
+    struct local_node *ln = LN(n);
+    virConnectPtr c = get_conn(ln, err);
+    virNodeInfo ni;
+    char *xml, *host;
+    unsigned long lv = 0, hv = 0;
+    unsigned long long freemem;
+    int ret;
+
+    if (!c)
+        return -1;
+    memset(caps, 0, sizeof(*caps));
+    xml = virConnectGetCapabilities(c);
+    if (!xml) {
+        lv_err(err, "unable to read capabilities", NULL);
+        virConnectClose(c);
+        return -1;
+    }
+    ret = vr_caps_parse(xml, caps, err);
+    free(xml);
+    if (ret < 0) {
+        virConnectClose(c);
+        return -1;
+    }
+    if (virNodeGetInfo(c, &ni) == 0) {
+        caps->cpus = (int)ni.cpus;
+        caps->mhz = (int)ni.mhz;
+        caps->memory_kib = ni.memory;
+        if (!caps->sockets)
+            caps->sockets = (int)(ni.sockets * ni.nodes);
+        if (!caps->cores)
+            caps->cores = (int)ni.cores;
+        if (!caps->threads)
+            caps->threads = (int)ni.threads;
+    }
+    freemem = virNodeGetFreeMemory(c);
+    caps->free_memory_kib = freemem / 1024;
+    host = virConnectGetHostname(c);
+    vr_strlcpy(caps->hostname, host ? host : "localhost",
+               sizeof(caps->hostname));
+    free(host);
+    if (virConnectGetLibVersion(c, &lv) == 0)
+        format_version(lv, caps->libvirt_version, sizeof(caps->libvirt_version));
+    if (virConnectGetVersion(c, &hv) == 0)
+        format_version(hv, caps->hv_version, sizeof(caps->hv_version));
+    virConnectClose(c);
+    return 0;
+}
+
+static bool file_has(const char *path, const char *needle)
+{
+    vr_autofree char *data = NULL;
+    if (vr_read_file(path, 1 << 20, &data, NULL, NULL) < 0)
+        return false;
+    return strstr(data, needle) != NULL;
+}
+
+/* Boot the probe kernel under KVM; true if its init reached userspace. */
+static int kvm_probe_guest(struct local_node *ln, virConnectPtr c,
+                           char *detail, size_t dsize)
+{
+    char uuid[VR_UUID_LEN];
+    vr_autofree char *log = NULL;
+    vr_autofree char *xml = NULL;
+    virDomainPtr dom;
+    int64_t t0 = vr_mono_ms(), deadline;
+    bool ok = false;
+
+    vr_uuid_generate(uuid);
+    log = vr_asprintf("%s/.kvm-probe-%s.log", ln->system_dir, uuid);
+    xml = vr_asprintf(
+        "<domain type='kvm'><name>vireo-probe-%s</name><uuid>%s</uuid>"
+        "<memory unit='MiB'>192</memory><vcpu>1</vcpu>"
+        "<os><type arch='x86_64' machine='q35'>hvm</type>"
+        "<kernel>%s</kernel><initrd>%s</initrd>"
+        "<cmdline>console=ttyS0 vireo.probe panic=-1 quiet</cmdline></os>"
+        "<features><acpi/></features><on_poweroff>destroy</on_poweroff>"
+        "<on_crash>destroy</on_crash><devices>"
+        "<serial type='file'><source path='%s'/></serial>"
+        "<memballoon model='none'/></devices></domain>",
+        uuid, uuid, ln->probe_kernel, ln->probe_initrd, log);
+    dom = virDomainCreateXML(c, xml, 0);
+    if (!dom) {
+        virErrorPtr e = virGetLastError();
+        snprintf(detail, dsize, "KVM probe guest failed to start (%s); "
+                 "using TCG", e && e->message ? e->message : "unknown");
+        unlink(log);
+        return 0;
+    }
+    deadline = t0 + (int64_t)ln->probe_timeout_s * 1000;
+    while (vr_mono_ms() < deadline) {
+        if (file_has(log, "VIREO-PROBE-OK")) {
+            ok = true;
+            break;
+        }
+        vr_sleep_ms(100);
+    }
+    virDomainDestroy(dom);
+    virDomainFree(dom);
+    unlink(log);
+    if (ok)
+        snprintf(detail, dsize, "a KVM probe guest booted to userspace in "
+                 "%lld ms", (long long)(vr_mono_ms() - t0));
+    else
+        snprintf(detail, dsize, "a KVM probe guest did not reach userspace "
+                 "within %d s; using QEMU TCG", ln->probe_timeout_s);
+    return ok;
+}
+
+static int ln_probe_hypervisor(struct vr_node *n, char hv[8], char *detail,
+                               size_t dsize, struct vr_error *err)
+{
+    struct local_node *ln = LN(n);
+    virConnectPtr c;
+    char *dcaps;
+    int ok;
+
+    if (ln->force_hv && *ln->force_hv) {
+        vr_strlcpy(hv, ln->force_hv, 8);
+        snprintf(detail, dsize, "set by configuration (hypervisor = %s)",
+                 ln->force_hv);
+        return 0;
+    }
+    vr_strlcpy(hv, "qemu", 8);
+    if (access("/dev/kvm", R_OK | W_OK) < 0) {
+        snprintf(detail, dsize, "/dev/kvm is not usable (%s); using QEMU TCG",
+                 strerror(errno));
+        return 0;
+    }
+    c = get_conn(ln, err);
+    if (!c)
+        return -1;
+    dcaps = virConnectGetDomainCapabilities(c, NULL, "x86_64", NULL, "kvm", 0);
+    if (!dcaps) {
+        snprintf(detail, dsize, "libvirt offers no KVM domains here; using "
+                 "QEMU TCG");
+        virConnectClose(c);
+        return 0;
+    }
+    free(dcaps);
+    if (!ln->probe_kernel || !ln->probe_initrd ||
+        !vr_path_exists(ln->probe_kernel) || !vr_path_exists(ln->probe_initrd)) {
+        snprintf(detail, dsize, "/dev/kvm exists but no probe guest is "
+                 "available to prove it runs guests; using QEMU TCG");
+        virConnectClose(c);
+        return 0;
+    }
+    ok = kvm_probe_guest(ln, c, detail, dsize);
+    virConnectClose(c);
+    if (ok)
+        vr_strlcpy(hv, "kvm", 8);
+    VR_INFO(MOD, "hypervisor probe: %s (%s)", hv, detail);
+    return 0;
+}
+
+/* ---- storage */
+
+static char *vm_dir(struct local_node *ln, const char *uuid)
+{
+    return vr_asprintf("%s/%s", ln->system_dir, uuid);
+}
+
+static int ln_disk_prepare(struct vr_node *n, const struct vr_disk_req *req,
+                           struct vr_vm_disk *out, struct vr_error *err)
+{
+    struct local_node *ln = LN(n);
+    vr_autofree char *dir = NULL;
+    vr_autofree char *path = NULL;
+    vr_autofree char *tmp = NULL;
+    struct vr_qimg_info info;
+    uint64_t size = req->size_mib * 1024 * 1024;
+    int ret;
+
+    if (!vr_uuid_valid(req->vm_uuid) || req->index < 0 ||
+        req->index >= VR_VM_MAX_DISKS)
+        return vr_err(err, VR_E_INTERNAL, "bad disk request");
+    dir = vm_dir(ln, req->vm_uuid);
+    if (vr_mkdir_p(dir, 0755, err) < 0)
+        return -1;
+    path = vr_asprintf("%s/disk-%d.qcow2", dir, req->index);
+    /* A disk is created under a temporary name and renamed when complete,
+     * so an existing final file is a finished disk (the step is
+     * idempotent after a crash). */
+    if (!vr_path_exists(path)) {
+        tmp = vr_asprintf("%s.part", path);
+        unlink(tmp);
+        switch (req->kind) {
+        case VR_DISK_OVERLAY:
+            ret = vr_qimg_create_overlay(tmp, req->base_path, req->base_format,
+                                         size, err);
+            break;
+        case VR_DISK_COPY:
+            ret = vr_qimg_convert(req->base_path, req->base_format, tmp, err);
+            break;
+        case VR_DISK_EMPTY:
+        default:
+            ret = vr_qimg_create(tmp, size, err);
+            break;
+        }
+        if (ret < 0) {
+            unlink(tmp);
+            return -1;
+        }
+        if (rename(tmp, path) < 0) {
+            unlink(tmp);
+            return vr_err(err, VR_E_INTERNAL, "unable to rename '%s': %s",
+                          tmp, strerror(errno));
+        }
+    }
+    if (vr_qimg_info(path, "qcow2", &info, err) < 0)
+        return -1;
+    vr_strlcpy(out->path, path, sizeof(out->path));
+    vr_strlcpy(out->format, "qcow2", sizeof(out->format));
+    out->size_mib = info.virtual_size / (1024 * 1024);
+    return 0;
+}
+
+static int ln_vm_storage_remove(struct vr_node *n, const char *uuid,
+                                struct vr_error *err)
+{
+    vr_autofree char *dir = NULL;
+    if (!vr_uuid_valid(uuid))
+        return vr_err(err, VR_E_INTERNAL, "bad uuid");
+    dir = vm_dir(LN(n), uuid);
+    return vr_rm_rf(dir, err);
+}
+
+static int ln_vm_storage_list(struct vr_node *n, char ***uuids, size_t *count,
+                              struct vr_error *err)
+{
+    struct local_node *ln = LN(n);
+    DIR *d = opendir(ln->system_dir);
+    struct dirent *de;
+    size_t cap = 16;
+
+    *count = 0;
+    *uuids = NULL;
+    if (!d) {
+        if (errno == ENOENT)
+            return 0;
+        return vr_err(err, VR_E_INTERNAL, "unable to read '%s': %s",
+                      ln->system_dir, strerror(errno));
+    }
+    *uuids = vr_malloc(cap * sizeof(char *));
+    while ((de = readdir(d))) {
+        if (!vr_uuid_valid(de->d_name))
+            continue;
+        if (*count == cap) {
+            cap *= 2;
+            *uuids = vr_realloc(*uuids, cap * sizeof(char *));
+        }
+        (*uuids)[(*count)++] = vr_strdup(de->d_name);
+    }
+    closedir(d);
+    return 0;
+}
+
+/* ---- domains */
+
+static int ln_dom_define(struct vr_node *n, struct vr_dom_spec *spec,
+                         struct vr_error *err)
+{
+    struct local_node *ln = LN(n);
+    virConnectPtr c;
+    virDomainPtr dom;
+    vr_autofree char *xml = NULL;
+    vr_autofree char *dir = NULL;
+
+    if (!spec->console_log[0]) {
+        dir = vm_dir(ln, spec->uuid);
+        if (vr_mkdir_p(dir, 0755, err) < 0)
+            return -1;
+        snprintf(spec->console_log, sizeof(spec->console_log),
+                 "%s/console.log", dir);
+    }
+    xml = vr_domxml_render(spec, err);
+    if (!xml)
+        return -1;
+    c = get_conn(ln, err);
+    if (!c)
+        return -1;
+    dom = virDomainDefineXMLFlags(c, xml, VIR_DOMAIN_DEFINE_VALIDATE);
+    if (!dom) {
+        lv_err(err, "unable to define domain", spec->uuid);
+        virConnectClose(c);
+        return -1;
+    }
+    virConnectClose(c);
+    virDomainFree(dom);
+    return 0;
+}
+
+typedef int (*dom_fn)(virDomainPtr dom);
+
+/* Common shape of the simple actions: look up, act, map errors.  A missing
+ * domain is an error unless `missing_ok`; `benign` is a libvirt error code
+ * that means "already done" (e.g. starting a running domain). */
+static int dom_action(struct vr_node *n, const char *uuid, const char *what,
+                      int (*fn)(virDomainPtr), bool missing_ok, int benign,
+                      struct vr_error *err)
+{
+    virDomainPtr dom;
+    int ret;
+
+    if (find_dom(LN(n), uuid, &dom, err) < 0)
+        return -1;
+    if (!dom) {
+        if (missing_ok)
+            return 0;
+        return vr_err(err, VR_E_HYPERVISOR, "unable to %s domain '%s': it is "
+                      "not defined on this host", what, uuid);
+    }
+    ret = fn(dom);
+    if (ret < 0 && benign && lv_code() == benign)
+        ret = 0;
+    if (ret < 0) {
+        char msg[64];
+        snprintf(msg, sizeof(msg), "unable to %s domain", what);
+        lv_err(err, msg, uuid);
+    }
+    virDomainFree(dom);
+    return ret < 0 ? -1 : 0;
+}
+
+static int do_start(virDomainPtr d)
+{
+    int active = virDomainIsActive(d);
+    if (active == 1)
+        return 0;
+    return virDomainCreate(d);
+}
+
+static int do_shutdown(virDomainPtr d)
+{
+    if (virDomainIsActive(d) == 0)
+        return 0;
+    return virDomainShutdownFlags(d, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN);
+}
+
+static int do_destroy(virDomainPtr d)
+{
+    if (virDomainIsActive(d) == 0)
+        return 0;
+    return virDomainDestroy(d);
+}
+
+static int do_reboot(virDomainPtr d)
+{
+    return virDomainReboot(d, VIR_DOMAIN_REBOOT_ACPI_POWER_BTN);
+}
+
+static int do_reset(virDomainPtr d) { return virDomainReset(d, 0); }
+
+static int do_pause(virDomainPtr d)
+{
+    int st = 0, reason = 0;
+    if (virDomainGetState(d, &st, &reason, 0) == 0 && st == VIR_DOMAIN_PAUSED)
+        return 0;
+    return virDomainSuspend(d);
+}
+
+static int do_resume(virDomainPtr d)
+{
+    int st = 0, reason = 0;
+    if (virDomainGetState(d, &st, &reason, 0) == 0 && st == VIR_DOMAIN_RUNNING)
+        return 0;
+    return virDomainResume(d);
+}
+
+static int do_save(virDomainPtr d)
+{
+    if (virDomainIsActive(d) == 0 && virDomainHasManagedSaveImage(d, 0) == 1)
+        return 0;
+    return virDomainManagedSave(d, 0);
+}
+
+static int do_discard_save(virDomainPtr d)
+{
+    if (virDomainHasManagedSaveImage(d, 0) != 1)
+        return 0;
+    return virDomainManagedSaveRemove(d, 0);
+}
+
+static int do_undefine(virDomainPtr d)
+{
+    if (virDomainIsActive(d) == 1 && virDomainDestroy(d) < 0)
+        return -1;
+    return virDomainUndefineFlags(d, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
+                                         VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
+                                         VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA |
+                                         VIR_DOMAIN_UNDEFINE_NVRAM);
+}
+
+static int ln_dom_start(struct vr_node *n, const char *uuid,
+                        struct vr_error *err)
+{
+    return dom_action(n, uuid, "start", do_start, false,
+                      VIR_ERR_OPERATION_INVALID, err);
+}
+
+static int ln_dom_shutdown(struct vr_node *n, const char *uuid,
+                           struct vr_error *err)
+{
+    return dom_action(n, uuid, "shut down", do_shutdown, true,
+                      VIR_ERR_OPERATION_INVALID, err);
+}
+
+static int ln_dom_destroy(struct vr_node *n, const char *uuid,
+                          struct vr_error *err)
+{
+    return dom_action(n, uuid, "power off", do_destroy, true,
+                      VIR_ERR_OPERATION_INVALID, err);
+}
+
+static int ln_dom_reboot(struct vr_node *n, const char *uuid,
+                         struct vr_error *err)
+{
+    return dom_action(n, uuid, "reboot", do_reboot, false, 0, err);
+}
+
+static int ln_dom_reset(struct vr_node *n, const char *uuid,
+                        struct vr_error *err)
+{
+    return dom_action(n, uuid, "reset", do_reset, false, 0, err);
+}
+
+static int ln_dom_pause(struct vr_node *n, const char *uuid,
+                        struct vr_error *err)
+{
+    return dom_action(n, uuid, "pause", do_pause, false, 0, err);
+}
+
+static int ln_dom_resume(struct vr_node *n, const char *uuid,
+                         struct vr_error *err)
+{
+    return dom_action(n, uuid, "resume", do_resume, false, 0, err);
+}
+
+static int ln_dom_save(struct vr_node *n, const char *uuid,
+                       struct vr_error *err)
+{
+    return dom_action(n, uuid, "suspend", do_save, false, 0, err);
+}
+
+static int ln_dom_discard_save(struct vr_node *n, const char *uuid,
+                               struct vr_error *err)
+{
+    return dom_action(n, uuid, "discard the saved state of", do_discard_save,
+                      true, 0, err);
+}
+
+static int ln_dom_undefine(struct vr_node *n, const char *uuid,
+                           struct vr_error *err)
+{
+    return dom_action(n, uuid, "undefine", do_undefine, true,
+                      VIR_ERR_NO_DOMAIN, err);
+}
+
+/* VNC port of a running domain from its live XML, 0 if none. */
+static int vnc_port(virDomainPtr dom)
+{
+    char *xml = virDomainGetXMLDesc(dom, 0);
+    xmlDocPtr doc;
+    xmlXPathContextPtr ctx;
+    xmlXPathObjectPtr o;
+    int port = 0;
+
+    if (!xml)
+        return 0;
+    doc = xmlReadMemory(xml, (int)strlen(xml), "dom.xml", NULL,
+                        XML_PARSE_NONET | XML_PARSE_NOERROR |
+                            XML_PARSE_NOWARNING);
+    free(xml);
+    if (!doc)
+        return 0;
+    ctx = xmlXPathNewContext(doc);
+    o = xmlXPathEvalExpression(
+        BAD_CAST "string(/domain/devices/graphics[@type='vnc']/@port)", ctx);
+    if (o && o->stringval)
+        port = atoi((const char *)o->stringval);
+    xmlXPathFreeObject(o);
+    xmlXPathFreeContext(ctx);
+    xmlFreeDoc(doc);
+    return port > 0 ? port : 0;
+}
+
+/* Fill instance/vm_id from Vireo's metadata element. */
+static void read_metadata(virDomainPtr dom, struct vr_dom_info *out)
+{
+    char *meta = virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT,
+                                      VR_DOMXML_NS, 0);
+    xmlDocPtr doc;
+    xmlNodePtr root;
+    xmlChar *v;
+
+    if (!meta)
+        return;
+    doc = xmlReadMemory(meta, (int)strlen(meta), "meta.xml", NULL,
+                        XML_PARSE_NONET | XML_PARSE_NOERROR |
+                            XML_PARSE_NOWARNING);
+    free(meta);
+    if (!doc)
+        return;
+    root = xmlDocGetRootElement(doc);
+    if (root) {
+        v = xmlGetProp(root, BAD_CAST "instance");
+        if (v)
+            vr_strlcpy(out->instance, (const char *)v, sizeof(out->instance));
+        xmlFree(v);
+        v = xmlGetProp(root, BAD_CAST "id");
+        if (v)
+            out->vm_id = strtoll((const char *)v, NULL, 10);
+        xmlFree(v);
+    }
+    xmlFreeDoc(doc);
+}
+
+static void fill_info(virDomainPtr dom, struct vr_dom_info *out)
+{
+    int st = 0, reason = 0;
+
+    virDomainGetUUIDString(dom, out->uuid);
+    if (virDomainGetState(dom, &st, &reason, 0) == 0)
+        out->state = map_state(dom, st, reason);
+    else
+        out->state = VR_DOM_BUSY;
+    if (out->state == VR_DOM_RUNNING || out->state == VR_DOM_PAUSED)
+        out->vnc_port = vnc_port(dom);
+    read_metadata(dom, out);
+}
+
+static int ln_dom_info(struct vr_node *n, const char *uuid,
+                       struct vr_dom_info *out, struct vr_error *err)
+{
+    virDomainPtr dom;
+
+    memset(out, 0, sizeof(*out));
+    vr_strlcpy(out->uuid, uuid, sizeof(out->uuid));
+    if (find_dom(LN(n), uuid, &dom, err) < 0)
+        return -1;
+    if (!dom) {
+        out->state = VR_DOM_NONE;
+        return 0;
+    }
+    fill_info(dom, out);
+    virDomainFree(dom);
+    return 0;
+}
+
+static int ln_dom_list(struct vr_node *n, const char *instance,
+                       struct vr_dom_info **out, size_t *count,
+                       struct vr_error *err)
+{
+    virConnectPtr c = get_conn(LN(n), err);
+    virDomainPtr *doms = NULL;
+    int nd;
+
+    *out = NULL;
+    *count = 0;
+    if (!c)
+        return -1;
+    nd = virConnectListAllDomains(c, &doms, 0);
+    if (nd < 0) {
+        lv_err(err, "unable to list domains", NULL);
+        virConnectClose(c);
+        return -1;
+    }
+    virConnectClose(c);
+    *out = vr_calloc((size_t)nd + 1, sizeof(**out));
+    for (int i = 0; i < nd; i++) {
+        struct vr_dom_info info;
+        memset(&info, 0, sizeof(info));
+        fill_info(doms[i], &info);
+        if (strcmp(info.instance, instance) == 0)
+            (*out)[(*count)++] = info;
+        virDomainFree(doms[i]);
+    }
+    free(doms);
+    return 0;
+}
+
+static int ln_console_read(struct vr_node *n, const char *uuid,
+                           int64_t offset, size_t max, char **data,
+                           size_t *len, struct vr_error *err)
+{
+    vr_autofree char *path = NULL;
+    struct stat st;
+    ssize_t r;
+    int fd;
+
+    if (!vr_uuid_valid(uuid))
+        return vr_err(err, VR_E_INTERNAL, "bad uuid");
+    path = vr_asprintf("%s/%s/console.log", LN(n)->system_dir, uuid);
+    *data = NULL;
+    *len = 0;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) {
+            *data = vr_strdup("");
+            return 0;
+        }
+        return vr_err(err, VR_E_INTERNAL, "unable to open the console log: "
+                      "%s", strerror(errno));
+    }
+    if (fstat(fd, &st) == 0 && offset < 0) {
+        offset = st.st_size + offset;
+        if (offset < 0)
+            offset = 0;
+    }
+    *data = vr_malloc(max + 1);
+    r = pread(fd, *data, max, offset);
+    close(fd);
+    if (r < 0) {
+        free(*data);
+        *data = NULL;
+        return vr_err(err, VR_E_INTERNAL, "unable to read the console log: "
+                      "%s", strerror(errno));
+    }
+    (*data)[r] = '\0';
+    *len = (size_t)r;
+    return 0;
+}
+
+static void ln_close(struct vr_node *n)
+{
+    struct local_node *ln = LN(n);
+
+    if (!ln)
+        return;
+    pthread_mutex_lock(&ln->lock);
+    if (ln->conn) {
+        if (ln->lifecycle_cb >= 0)
+            virConnectDomainEventDeregisterAny(ln->conn, ln->lifecycle_cb);
+        virConnectUnregisterCloseCallback(ln->conn, close_cb);
+        virConnectClose(ln->conn);
+        ln->conn = NULL;
+    }
+    pthread_mutex_unlock(&ln->lock);
+    atomic_store(&ln->ev_stop, true);
+    /* wake the loop: the timer fires every 200 ms */
+    pthread_join(ln->ev_thread, NULL);
+    virEventRemoveTimeout(ln->ev_timer);
+    pthread_mutex_destroy(&ln->lock);
+    free(ln->uri);
+    free(ln->system_dir);
+    free(ln->probe_kernel);
+    free(ln->probe_initrd);
+    free(ln->force_hv);
+    free(ln);
+    n->priv = NULL;
+}
+
+static const struct vr_node_ops local_ops = {
+    .name = "local",
+    .host_info = ln_host_info,
+    .probe_hypervisor = ln_probe_hypervisor,
+    .disk_prepare = ln_disk_prepare,
+    .vm_storage_remove = ln_vm_storage_remove,
+    .vm_storage_list = ln_vm_storage_list,
+    .dom_define = ln_dom_define,
+    .dom_start = ln_dom_start,
+    .dom_shutdown = ln_dom_shutdown,
+    .dom_destroy = ln_dom_destroy,
+    .dom_reboot = ln_dom_reboot,
+    .dom_reset = ln_dom_reset,
+    .dom_pause = ln_dom_pause,
+    .dom_resume = ln_dom_resume,
+    .dom_save = ln_dom_save,
+    .dom_discard_save = ln_dom_discard_save,
+    .dom_undefine = ln_dom_undefine,
+    .dom_info = ln_dom_info,
+    .dom_list = ln_dom_list,
+    .console_read = ln_console_read,
+    .close = ln_close,
+};
+
+struct vr_node *vr_node_local_open(const struct vr_node_local_cfg *cfg,
+                                   vr_node_event_fn on_event, void *ctx,
+                                   struct vr_error *err)
+{
+    struct vr_node *n = vr_calloc(1, sizeof(*n));
+    struct local_node *ln = vr_calloc(1, sizeof(*ln));
+    virConnectPtr c;
+
+    pthread_once(&ev_once, ev_register);
+    n->ops = &local_ops;
+    n->priv = ln;
+    n->on_event = on_event;
+    n->on_event_ctx = ctx;
+    ln->node = n;
+    ln->uri = vr_strdup(cfg->libvirt_uri ? cfg->libvirt_uri : "qemu:///system");
+    ln->system_dir = vr_strdup(cfg->system_dir);
+    ln->probe_kernel = vr_strdup(cfg->probe_kernel);
+    ln->probe_initrd = vr_strdup(cfg->probe_initrd);
+    ln->force_hv = vr_strdup(cfg->force_hypervisor);
+    ln->probe_timeout_s = cfg->probe_timeout_s > 0 ? cfg->probe_timeout_s : 20;
+    ln->lifecycle_cb = -1;
+    pthread_mutex_init(&ln->lock, NULL);
+    /* a periodic timer keeps the loop turning so that it sees ev_stop */
+    ln->ev_timer = virEventAddTimeout(200, ev_tick, NULL, NULL);
+    if (pthread_create(&ln->ev_thread, NULL, ev_loop, ln) != 0) {
+        vr_err(err, VR_E_INTERNAL, "unable to start the libvirt event thread");
+        virEventRemoveTimeout(ln->ev_timer);
+        pthread_mutex_destroy(&ln->lock);
+        free(ln->uri); free(ln->system_dir); free(ln->probe_kernel);
+        free(ln->probe_initrd); free(ln->force_hv);
+        free(ln);
+        free(n);
+        return NULL;
+    }
+    if (vr_mkdir_p(cfg->system_dir, 0755, err) < 0 ||
+        !(c = get_conn(ln, err))) {
+        ln_close(n);
+        free(n);
+        return NULL;
+    }
+    virConnectClose(c);
+    return n;
+}
+
+void vr_node_close(struct vr_node *n)
+{
+    if (!n)
+        return;
+    n->ops->close(n);
+    free(n);
+}

@@ -1,0 +1,192 @@
+/*
+ * vr_node.h - the node interface: what the controller asks of a host.
+ *
+ * One struct of operations with, today, one transport: an in-process call
+ * into the local libvirt driver (node_local.c).  A remote transport
+ * (HTTPS/JSON to `vireod --role node`) implements the same table; every
+ * argument is plain data (no pointers into controller objects) so that it
+ * can cross the wire.  A NULL op means "unsupported".
+ *
+ * Every operation is idempotent where the controller relies on it to
+ * resume an interrupted job: defining an already defined domain redefines
+ * it, starting a running domain succeeds, destroying or undefining a
+ * missing domain succeeds, preparing a disk that is complete succeeds.
+ */
+#ifndef VR_NODE_H
+#define VR_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vr_error.h"
+#include "vr_host.h"
+#include "vr_util.h"
+#include "vr_vm.h"
+
+/* What a domain is doing, as libvirt says. */
+#define VR_DOM_STATES(X)                                                   \
+    X(VR_DOM_NONE, "none")             /* not defined on this node */      \
+    X(VR_DOM_SHUTOFF, "shutoff")                                           \
+    X(VR_DOM_RUNNING, "running")                                           \
+    X(VR_DOM_PAUSED, "paused")                                             \
+    X(VR_DOM_SAVED, "saved")           /* shut off with a managed save */  \
+    X(VR_DOM_CRASHED, "crashed")                                           \
+    X(VR_DOM_BUSY, "busy")             /* in transition (saving, ...) */
+
+enum vr_dom_state {
+#define VR_X(e, s) e,
+    VR_DOM_STATES(VR_X)
+#undef VR_X
+    VR_DOM__LAST
+};
+
+const char *vr_dom_state_name(enum vr_dom_state s);
+
+struct vr_dom_disk {
+    char target[8];
+    char path[256];
+    char format[8];
+    bool boot;
+};
+
+/* A domain to define: rendered to libvirt XML by the node. */
+struct vr_dom_spec {
+    char uuid[VR_UUID_LEN];
+    char vm_name[VR_NAME_SIZE];
+    int64_t vm_id;
+    char instance[VR_UUID_LEN];  /* the controller's installation id */
+    char hypervisor[8];          /* "kvm" | "qemu" */
+    int vcpus;
+    uint64_t memory_mib;
+    int ndisks;
+    struct vr_dom_disk disks[VR_VM_MAX_DISKS];
+    int nnics;
+    struct vr_vm_nic nics[VR_VM_MAX_NICS];
+    char console_log[256];       /* where the serial console is written */
+};
+
+enum vr_disk_kind {
+    VR_DISK_OVERLAY,   /* qcow2 on top of a base image */
+    VR_DISK_COPY,      /* full copy of a base image, as qcow2 */
+    VR_DISK_EMPTY,     /* new thin qcow2 of size_mib */
+};
+
+struct vr_disk_req {
+    char vm_uuid[VR_UUID_LEN];
+    int index;                   /* 0 = boot disk */
+    enum vr_disk_kind kind;
+    char base_path[256];
+    char base_format[8];
+    uint64_t size_mib;           /* EMPTY: size; others: 0 = base size */
+};
+
+/* A domain as found on the node. */
+struct vr_dom_info {
+    char uuid[VR_UUID_LEN];
+    int64_t vm_id;               /* from Vireo's metadata; 0 if none */
+    char instance[VR_UUID_LEN];  /* from the metadata; "" if none */
+    enum vr_dom_state state;
+    int vnc_port;                /* 0 if none/unknown */
+};
+
+struct vr_node;
+
+/* Called (from the node's event thread) when a domain changes state. */
+typedef void (*vr_node_event_fn)(void *ctx, const char *uuid,
+                                 enum vr_dom_state state, const char *why);
+
+struct vr_node_ops {
+    const char *name;
+    int (*host_info)(struct vr_node *n, struct vr_host_caps *caps,
+                     struct vr_error *err);
+    /* Decide the hypervisor: "kvm" only if a probe guest really ran under
+     * KVM, else "qemu" (TCG).  `detail` says why (>= 256 bytes). */
+    int (*probe_hypervisor)(struct vr_node *n, char hv[8], char *detail,
+                            size_t detail_size, struct vr_error *err);
+    int (*disk_prepare)(struct vr_node *n, const struct vr_disk_req *req,
+                        struct vr_vm_disk *out, struct vr_error *err);
+    /* Remove everything stored for the VM (disks, console log). */
+    int (*vm_storage_remove)(struct vr_node *n, const char *vm_uuid,
+                             struct vr_error *err);
+    /* UUIDs of the VM directories present in the system datastore
+     * (caller frees the array and each string). */
+    int (*vm_storage_list)(struct vr_node *n, char ***uuids, size_t *count,
+                           struct vr_error *err);
+    /* Define (or redefine) the persistent domain; fills spec->console_log
+     * when it is empty. */
+    int (*dom_define)(struct vr_node *n, struct vr_dom_spec *spec,
+                      struct vr_error *err);
+    int (*dom_start)(struct vr_node *n, const char *uuid, struct vr_error *err);
+    int (*dom_shutdown)(struct vr_node *n, const char *uuid,
+                        struct vr_error *err);
+    int (*dom_destroy)(struct vr_node *n, const char *uuid,
+                       struct vr_error *err);
+    int (*dom_reboot)(struct vr_node *n, const char *uuid,
+                      struct vr_error *err);
+    int (*dom_reset)(struct vr_node *n, const char *uuid, struct vr_error *err);
+    int (*dom_pause)(struct vr_node *n, const char *uuid, struct vr_error *err);
+    int (*dom_resume)(struct vr_node *n, const char *uuid,
+                      struct vr_error *err);
+    int (*dom_save)(struct vr_node *n, const char *uuid, struct vr_error *err);
+    int (*dom_discard_save)(struct vr_node *n, const char *uuid,
+                            struct vr_error *err);
+    int (*dom_undefine)(struct vr_node *n, const char *uuid,
+                        struct vr_error *err);
+    /* State of one domain; VR_DOM_NONE if it is not defined. */
+    int (*dom_info)(struct vr_node *n, const char *uuid,
+                    struct vr_dom_info *out, struct vr_error *err);
+    /* Domains carrying Vireo metadata of installation `instance` (caller
+     * frees *out). */
+    int (*dom_list)(struct vr_node *n, const char *instance,
+                    struct vr_dom_info **out, size_t *count,
+                    struct vr_error *err);
+    /* Read up to `max` bytes of the serial console log from `offset`
+     * (negative: that many bytes from the end). */
+    int (*console_read)(struct vr_node *n, const char *uuid, int64_t offset,
+                        size_t max, char **data, size_t *len,
+                        struct vr_error *err);
+    void (*close)(struct vr_node *n);
+};
+
+struct vr_node {
+    const struct vr_node_ops *ops;
+    void *priv;
+    vr_node_event_fn on_event;
+    void *on_event_ctx;
+};
+
+/* Settings of the local (libvirt) node. */
+struct vr_node_local_cfg {
+    const char *libvirt_uri;      /* "qemu:///system" */
+    const char *system_dir;       /* VM disks: <system_dir>/<uuid>/ */
+    const char *probe_kernel;     /* KVM probe guest; NULL: no probe */
+    const char *probe_initrd;
+    int probe_timeout_s;
+    const char *force_hypervisor; /* "qemu" or "kvm" to skip the probe */
+};
+
+/* Open the local node; events go to `on_event(ctx, ...)`.  NULL on error. */
+struct vr_node *vr_node_local_open(const struct vr_node_local_cfg *cfg,
+                                   vr_node_event_fn on_event, void *ctx,
+                                   struct vr_error *err);
+void vr_node_close(struct vr_node *n); /* NULL-safe */
+
+/* Dispatch helpers: call the op or fail with "unsupported". */
+#define VR_NODE_CALL(n, op, err, ...)                                      \
+    ((n)->ops->op ? (n)->ops->op((n), __VA_ARGS__, (err))                  \
+                  : vr_err((err), VR_E_INTERNAL,                           \
+                           "node transport '%s' does not support '%s'",    \
+                           (n)->ops->name, #op))
+
+/* Domain XML (libxml2 writer).  Returns a new string or NULL with err. */
+char *vr_domxml_render(const struct vr_dom_spec *spec, struct vr_error *err);
+
+/* Namespace of Vireo's metadata element in domain XML. */
+#define VR_DOMXML_NS "https://vireo.dev/xmlns/domain/1"
+
+/* Parse libvirt capabilities XML into caps (topology, cells, model). */
+int vr_caps_parse(const char *xml, struct vr_host_caps *caps,
+                  struct vr_error *err);
+
+#endif

@@ -1,0 +1,321 @@
+"""End-to-end test harness: a private vireod on real libvirt, an API client
+and the CLI.
+
+Each test module starts its own daemon (own state directory and port) from
+the build given in $VIREO_BUILD, so tests never touch a `make run`
+installation.  Domains are matched by Vireo's metadata (installation id),
+so other domains on this libvirt are left alone.
+"""
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+import xml.etree.ElementTree as ET
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+BUILD = os.path.join(ROOT, os.environ.get('VIREO_BUILD', 'build-check'))
+VIREOD = os.path.join(BUILD, 'vireod')
+VIREO = os.path.join(BUILD, 'vireo')
+GUEST = os.environ.get('VIREO_GUEST', '/var/cache/vireo/guest')
+GUEST_IMAGE = os.path.join(GUEST, 'vireo-guest.qcow2')
+SAN_DIR = os.environ.get('VIREO_SAN_DIR', '/tmp/vireo-e2e-san')
+META_NS = 'https://vireo.dev/xmlns/domain/1'
+
+
+SANITIZER_MARKERS = ('runtime error:', 'ERROR: AddressSanitizer',
+                     'ERROR: LeakSanitizer', 'SUMMARY: UndefinedBehavior')
+
+
+def assert_no_sanitizer_report(text, what):
+    for m in SANITIZER_MARKERS:
+        if m in text:
+            raise AssertionError('sanitizer report from %s:\n%s' % (what, text))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def virsh(*args, check=True):
+    r = subprocess.run(['virsh', '-c', 'qemu:///system'] + list(args),
+                       capture_output=True, text=True, timeout=120)
+    if check and r.returncode != 0:
+        raise AssertionError('virsh %s: %s' % (' '.join(args), r.stderr))
+    return r
+
+
+class Daemon:
+    """A vireod in the foreground, as a child process."""
+
+    def __init__(self, name, settings=None):
+        self.dir = tempfile.mkdtemp(prefix='vireo-e2e-%s-' % name)
+        os.chmod(self.dir, 0o755)
+        self.port = free_port()
+        self.url = 'http://127.0.0.1:%d' % self.port
+        self.settings = {
+            # the probe is tested by test_host; elsewhere it only costs time
+            'hypervisor': 'qemu',
+            'probe_timeout': '10',
+            'poll_interval': '2',
+            'log_level': 'debug',
+            'log_file': os.path.join(self.dir, 'vireod.log'),
+            'stop_timeout': '30',
+        }
+        self.settings.update(settings or {})
+        self.proc = None
+        self.token = None
+        self.instance = None
+
+    def start(self, env=None, wait=True):
+        args = [VIREOD, '--state-dir', self.dir, '--listen',
+                '127.0.0.1:%d' % self.port]
+        for k, v in self.settings.items():
+            args += ['--set', '%s=%s' % (k, v)]
+        e = dict(os.environ)
+        os.makedirs(SAN_DIR, exist_ok=True)
+        e['ASAN_OPTIONS'] = ('log_path=%s/asan:detect_leaks=1:'
+                             'abort_on_error=0' % SAN_DIR)
+        e['UBSAN_OPTIONS'] = 'log_path=%s/ubsan:print_stacktrace=1' % SAN_DIR
+        e.pop('VIREO_FAULT_POINT', None)
+        if env:
+            e.update(env)
+        # stderr is kept beside the sanitizer logs: run.sh scans it
+        self.stderr_path = os.path.join(
+            SAN_DIR, 'stderr-%s.log' % os.path.basename(self.dir))
+        with open(self.stderr_path, 'ab') as errf:
+            self.proc = subprocess.Popen(args, env=e,
+                                         stdout=subprocess.DEVNULL,
+                                         stderr=errf)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError('vireod exited with %s:\n%s' %
+                                     (self.proc.returncode, self.log_tail()))
+            try:
+                st, _, body = self.request('GET', '/api/v1/health',
+                                           auth=False)
+                if st == 200:
+                    self.instance = body['instance']
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        else:
+            raise AssertionError('vireod did not answer:\n' + self.log_tail())
+        if not self.token:
+            self.token = self.login()
+
+    def password(self):
+        with open(os.path.join(self.dir, 'admin-password')) as f:
+            return f.read().strip()
+
+    def login(self, user='admin', password=None):
+        st, _, body = self.request('POST', '/api/v1/tokens',
+                                   {'user': user,
+                                    'password': password or self.password()},
+                                   auth=False)
+        assert st == 201, body
+        return body['token']
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError('vireod did not stop on SIGTERM')
+        self.proc = None
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.proc = None
+
+    def wait_exit(self, timeout=120):
+        self.proc.wait(timeout)
+        rc = self.proc.returncode
+        self.proc = None
+        return rc
+
+    def log_tail(self, n=40):
+        try:
+            with open(os.path.join(self.dir, 'vireod.log')) as f:
+                lines = f.readlines()
+            return ''.join(lines[-n:])
+        except OSError:
+            return '(no log)'
+
+    # ---- HTTP
+
+    def request(self, method, path, body=None, auth=True, headers=None,
+                raw=None, token=None, timeout=120):
+        conn = http.client.HTTPConnection('127.0.0.1', self.port,
+                                          timeout=timeout)
+        h = dict(headers or {})
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            h.setdefault('Content-Type', 'application/json')
+        if auth:
+            h.setdefault('Authorization', 'Bearer ' + (token or self.token))
+        conn.request(method, path, body=data, headers=h)
+        r = conn.getresponse()
+        text = r.read()
+        conn.close()
+        ctype = r.getheader('Content-Type', '')
+        if 'json' in ctype and text:
+            payload = json.loads(text)
+        else:
+            payload = text.decode(errors='replace')
+        return r.status, dict(r.getheaders()), payload
+
+    def get(self, path):
+        st, _, body = self.request('GET', path)
+        assert st == 200, (path, st, body)
+        return body
+
+    def wait_job(self, job_id, timeout=180):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            job = self.get('/api/v1/jobs/%d?wait=10' % job_id)
+            if job['status'] in ('succeeded', 'failed', 'cancelled'):
+                return job
+        raise AssertionError('job %d did not finish: %s' % (job_id, job))
+
+    def vm(self, ref):
+        return self.get('/api/v1/vms/%s' % ref)
+
+    def vms(self):
+        return self.get('/api/v1/vms?limit=100000')['items']
+
+    def wait_vm(self, ref, state, timeout=60):
+        deadline = time.time() + timeout
+        vm = None
+        while time.time() < deadline:
+            vm = self.vm(ref)
+            if vm['state'] == state and vm['task'] is None:
+                return vm
+            time.sleep(0.1)
+        raise AssertionError('vm %s not %s: %s' % (ref, state, vm))
+
+    def console(self, ref):
+        st, _, body = self.request('GET', '/api/v1/vms/%s/console-log' % ref)
+        assert st == 200, body
+        return body
+
+    def wait_console(self, ref, text, count=1, timeout=90):
+        deadline = time.time() + timeout
+        log = ''
+        while time.time() < deadline:
+            log = self.console(ref)
+            if log.count(text) >= count:
+                return log
+            time.sleep(0.2)
+        raise AssertionError('%r (x%d) not in console of %s:\n%s' %
+                             (text, count, ref, log[-2000:]))
+
+    def action(self, ref, op, body=None, expect=202):
+        st, _, resp = self.request('POST', '/api/v1/vms/%s/%s' % (ref, op),
+                                   body)
+        assert st == expect, (op, st, resp)
+        return resp
+
+    def upload_image(self, name, path=GUEST_IMAGE, fmt='qcow2'):
+        st, _, im = self.request('POST', '/api/v1/images',
+                                 {'name': name, 'format': fmt})
+        assert st == 201, im
+        with open(path, 'rb') as f:
+            data = f.read()
+        st, _, im = self.request(
+            'PUT', '/api/v1/images/%d/data' % im['id'], raw=data,
+            headers={'Content-Type': 'application/octet-stream'})
+        assert st == 200, im
+        return im
+
+    def create_vm(self, name, image='guest', memory='192M', wait=True,
+                  **extra):
+        body = {'name': name, 'image': image, 'memory': memory}
+        body.update(extra)
+        st, hdrs, resp = self.request('POST', '/api/v1/vms', body)
+        assert st == 202, resp
+        if wait:
+            job = self.wait_job(resp['job']['id'])
+            assert job['status'] == 'succeeded', job
+        return resp
+
+    # ---- libvirt's view, restricted to this installation
+
+    def domains(self):
+        """{uuid: state} of libvirt domains carrying this instance id."""
+        out = {}
+        names = virsh('list', '--all', '--name').stdout.split()
+        for n in names:
+            if not n.startswith('vireo-'):
+                continue
+            r = virsh('metadata', n, META_NS, check=False)
+            if r.returncode != 0 or not r.stdout.strip():
+                continue
+            meta = ET.fromstring(r.stdout)
+            if meta.get('instance') != self.instance:
+                continue
+            st = virsh('domstate', n, check=False).stdout.strip()
+            out[n[len('vireo-'):]] = st
+        return out
+
+    def cleanup(self):
+        """Stop the daemon and remove every domain and file it made."""
+        self.stop()
+        for uuid in list(self.domains()):
+            virsh('destroy', 'vireo-' + uuid, check=False)
+            virsh('undefine', '--managed-save', 'vireo-' + uuid, check=False)
+        subprocess.run(['rm', '-rf', self.dir])
+
+    # ---- CLI
+
+    def cli(self, *args, stdin=None, env=None):
+        e = dict(os.environ)
+        e['VIREO_URL'] = self.url
+        e['VIREO_TOKEN'] = self.token
+        e['VIREO_CONFIG'] = os.path.join(self.dir, 'cli-config.json')
+        e['ASAN_OPTIONS'] = 'log_path=%s/asan-cli:detect_leaks=1' % SAN_DIR
+        e['UBSAN_OPTIONS'] = 'log_path=%s/ubsan-cli:print_stacktrace=1' % \
+            SAN_DIR
+        if env:
+            e.update(env)
+        r = subprocess.run([VIREO] + list(args), input=stdin,
+                           capture_output=True, text=True, env=e, timeout=600)
+        assert_no_sanitizer_report(r.stderr, 'vireo ' + ' '.join(args))
+        return r.returncode, r.stdout, r.stderr
+
+
+class DaemonTest(unittest.TestCase):
+    """A test class sharing one daemon (started in setUpClass) with the
+    guest image uploaded as 'guest'."""
+    settings = None
+    upload_guest = True
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Daemon(cls.__name__.lower(), cls.settings).start()
+        if cls.upload_guest:
+            cls.d.upload_image('guest')
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.cleanup()

@@ -1,0 +1,94 @@
+"""`make run`'s script (tools/run.sh): a host, the guest image and a demo
+VM; run again, it changes nothing; if vireod died, it starts it again."""
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import ROOT, SAN_DIR, VIREOD, VIREO, Daemon, free_port
+
+
+class Quickstart(unittest.TestCase):
+
+    def run_script(self, env):
+        r = subprocess.run([os.path.join(ROOT, 'tools', 'run.sh')], env=env,
+                           capture_output=True, text=True, timeout=900)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        return r.stdout
+
+    def test_run_twice_and_restart(self):
+        state = tempfile.mkdtemp(prefix='vireo-e2e-quickstart-')
+        os.chmod(state, 0o755)
+        home = tempfile.mkdtemp(prefix='vireo-e2e-home-')
+        port = free_port()
+        env = dict(os.environ, VIREO_STATE_DIR=state,
+                   VIREO_LISTEN='127.0.0.1:%d' % port, HOME=home,
+                   VIREOD_BIN=VIREOD, VIREO_BIN=VIREO)
+        env['ASAN_OPTIONS'] = 'log_path=%s/asan:detect_leaks=1' % SAN_DIR
+        env['UBSAN_OPTIONS'] = 'log_path=%s/ubsan:print_stacktrace=1' % \
+            SAN_DIR
+        env.pop('VIREO_URL', None)
+        env.pop('VIREO_TOKEN', None)
+        env.pop('VIREO_CONFIG', None)
+        d = Daemon('quickstart')
+        subprocess.run(['rm', '-rf', d.dir])
+        d.dir, d.port, d.url = state, port, 'http://127.0.0.1:%d' % port
+        try:
+            out = self.run_script(env)
+            self.assertIn('http://127.0.0.1:%d/api/v1' % port, out)
+            self.assertIn('admin-password', out)
+            self.assertIn('vireo vm list', out)
+            self.assertEqual(os.stat(os.path.join(state, 'admin-password'))
+                             .st_mode & 0o777, 0o600)
+            d.token = d.login()
+            d.instance = d.request('GET', '/api/v1/health',
+                                   auth=False)[2]['instance']
+            vm = d.wait_vm('demo', 'RUNNING')
+            d.wait_console('demo', 'VIREO-GUEST-READY')
+            # root's CLI works with no further login
+            r = subprocess.run([VIREO, 'vm', 'list'], env=env,
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn('demo', r.stdout)
+            jobs = d.get('/api/v1/jobs')['total']
+            images = d.get('/api/v1/images')['items']
+            pid = int(open(os.path.join(state, 'vireod.pid')).read())
+
+            # again: nothing changes
+            self.run_script(env)
+            self.assertEqual(int(open(os.path.join(state, 'vireod.pid'))
+                                 .read()), pid)
+            self.assertEqual(d.get('/api/v1/jobs')['total'], jobs)
+            self.assertEqual(d.get('/api/v1/images')['items'], images)
+            self.assertEqual(d.vm('demo')['id'], vm['id'])
+
+            # vireod died: the script starts it again, the VM is adopted
+            os.kill(pid, signal.SIGKILL)
+            time.sleep(0.5)
+            self.run_script(env)
+            self.assertNotEqual(int(open(os.path.join(state, 'vireod.pid'))
+                                    .read()), pid)
+            again = d.wait_vm('demo', 'RUNNING')
+            self.assertEqual(again['uuid'], vm['uuid'])
+            self.assertEqual(len(d.vms()), 1)
+            self.assertEqual(list(d.domains()), [vm['uuid']])
+        finally:
+            pidf = os.path.join(state, 'vireod.pid')
+            if os.path.exists(pidf):
+                pid = int(open(pidf).read())
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                    for _ in range(300):
+                        os.kill(pid, 0)
+                        time.sleep(0.1)
+                except ProcessLookupError:
+                    pass
+            d.cleanup()
+            subprocess.run(['rm', '-rf', home])
+
+
+if __name__ == '__main__':
+    unittest.main()

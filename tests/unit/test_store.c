@@ -1,0 +1,193 @@
+/* The SQLite store: schema, upserts, foreign keys, metadata, reopen. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "vr_store.h"
+#include "vr_util.h"
+
+struct fixture {
+    char dir[64];
+    char *path;
+    struct vr_store *st;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = vr_calloc(1, sizeof(*f));
+    struct vr_error err = VR_ERROR_INIT;
+
+    strcpy(f->dir, "/tmp/vr-store-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    f->path = vr_asprintf("%s/t.db", f->dir);
+    f->st = vr_store_sqlite_open(f->path, &err);
+    if (!f->st)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    vr_store_free(f->st);
+    vr_rm_rf(f->dir, NULL);
+    free(f->path);
+    free(f);
+    return 0;
+}
+
+struct rows {
+    int n;
+    int64_t ids[16];
+    char bodies[16][128];
+};
+
+static int collect(const struct vr_record *rec, void *ctx)
+{
+    struct rows *r = ctx;
+    r->ids[r->n] = rec->id;
+    vr_strlcpy(r->bodies[r->n], rec->body, sizeof(r->bodies[0]));
+    r->n++;
+    return 0;
+}
+
+static int put(struct vr_store *st, const char *table, int64_t id,
+               const char *name, int64_t ref0, int64_t ref1, const char *body,
+               struct vr_error *err)
+{
+    struct vr_record rec = {table, id, NULL, name, 1, 0, {ref0, ref1}, body};
+    return st->ops->put(st, &rec, err);
+}
+
+static void test_schema(void **state)
+{
+    struct fixture *f = *state;
+    (void)f;
+    assert_int_equal(f->st->ops->schema_version(f->st),
+                     vr_store_sqlite_current_version());
+}
+
+static void test_put_scan_upsert(void **state)
+{
+    struct fixture *f = *state;
+    struct vr_error err = VR_ERROR_INIT;
+    struct rows r = {0};
+
+    assert_int_equal(put(f->st, "hosts", 1, "h1", 0, 0, "{\"v\":1}", &err), 0);
+    assert_int_equal(put(f->st, "hosts", 2, "h2", 0, 0, "{\"v\":2}", &err), 0);
+    /* update in place */
+    assert_int_equal(put(f->st, "hosts", 1, "h1", 0, 0, "{\"v\":3}", &err), 0);
+    assert_int_equal(f->st->ops->scan(f->st, "hosts", collect, &r, &err), 0);
+    assert_int_equal(r.n, 2);
+    assert_int_equal(r.ids[0], 1);
+    assert_string_equal(r.bodies[0], "{\"v\":3}");
+    /* a duplicate name is a conflict, and does NOT replace the other row */
+    assert_int_equal(put(f->st, "hosts", 3, "h1", 0, 0, "{}", &err), -1);
+    assert_int_equal(err.code, VR_E_CONFLICT);
+    memset(&r, 0, sizeof(r));
+    f->st->ops->scan(f->st, "hosts", collect, &r, &err);
+    assert_int_equal(r.n, 2);
+    /* bodies must be JSON */
+    assert_int_equal(put(f->st, "hosts", 4, "h4", 0, 0, "not json", &err), -1);
+    /* unknown tables are refused before any SQL is built */
+    assert_int_equal(put(f->st, "hosts; DROP TABLE vms", 5, "x", 0, 0, "{}",
+                         &err), -1);
+    assert_int_equal(err.code, VR_E_INTERNAL);
+}
+
+static void test_foreign_keys(void **state)
+{
+    struct fixture *f = *state;
+    struct vr_error err = VR_ERROR_INIT;
+    struct rows r = {0};
+
+    /* a VM on a host that does not exist */
+    assert_int_equal(put(f->st, "vms", 1, "vm1", 42, 0, "{}", &err), -1);
+    assert_int_equal(put(f->st, "hosts", 1, "h1", 0, 0, "{}", &err), 0);
+    assert_int_equal(put(f->st, "images", 1, "img", 0, 0, "{}", &err), 0);
+    assert_int_equal(put(f->st, "vms", 1, "vm1", 1, 1, "{}", &err), 0);
+    /* an image in use cannot go */
+    assert_int_equal(f->st->ops->del(f->st, "images", 1, &err), -1);
+    assert_int_equal(f->st->ops->del(f->st, "vms", 1, &err), 0);
+    assert_int_equal(f->st->ops->del(f->st, "images", 1, &err), 0);
+    /* tokens go with their user; updating the user keeps them */
+    assert_int_equal(put(f->st, "users", 1, "admin", 0, 0, "{}", &err), 0);
+    assert_int_equal(put(f->st, "tokens", 1, NULL, 1, 0, "{}", &err), 0);
+    assert_int_equal(put(f->st, "users", 1, "admin", 0, 0, "{\"x\":1}", &err),
+                     0);
+    f->st->ops->scan(f->st, "tokens", collect, &r, &err);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(f->st->ops->del(f->st, "users", 1, &err), 0);
+    memset(&r, 0, sizeof(r));
+    f->st->ops->scan(f->st, "tokens", collect, &r, &err);
+    assert_int_equal(r.n, 0);
+}
+
+static void test_txn_and_reopen(void **state)
+{
+    struct fixture *f = *state;
+    struct vr_error err = VR_ERROR_INIT;
+    struct rows r = {0};
+    char *v = NULL;
+
+    assert_int_equal(f->st->ops->begin(f->st, &err), 0);
+    put(f->st, "hosts", 7, "h7", 0, 0, "{}", &err);
+    f->st->ops->rollback(f->st);
+    assert_int_equal(f->st->ops->begin(f->st, &err), 0);
+    put(f->st, "hosts", 8, "h8", 0, 0, "{}", &err);
+    assert_int_equal(f->st->ops->meta_put(f->st, "k", "v1", &err), 0);
+    assert_int_equal(f->st->ops->commit(f->st, &err), 0);
+    vr_store_free(f->st);
+    f->st = vr_store_sqlite_open(f->path, &err);
+    assert_non_null(f->st);
+    f->st->ops->scan(f->st, "hosts", collect, &r, &err);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.ids[0], 8);
+    assert_int_equal(f->st->ops->meta_get(f->st, "k", &v, &err), 0);
+    assert_string_equal(v, "v1");
+    free(v);
+    assert_int_equal(f->st->ops->meta_get(f->st, "none", &v, &err), 0);
+    assert_null(v);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct vr_error err = VR_ERROR_INIT;
+    sqlite3 *db;
+
+    vr_store_free(f->st);
+    f->st = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL,
+                                  NULL), SQLITE_OK);
+    sqlite3_close(db);
+    f->st = vr_store_sqlite_open(f->path, &err);
+    assert_null(f->st);
+    assert_non_null(strstr(err.msg, "newer"));
+    f->st = vr_store_open("sqlite:/nonexistent-dir/x.db", &err);
+    assert_null(f->st);
+    f->st = vr_store_open("mysql://x", &err);
+    assert_null(f->st);
+    assert_int_equal(err.code, VR_E_INVALID);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_scan_upsert, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_txn_and_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -62,10 +62,10 @@ static void on_node_event(void *opaque, const char *uuid,
     vr_orch_domain_changed(ctl);
 }
 
-static enum vr_vm_state dom_to_vm_state(enum vr_dom_state s, bool *known)
+enum vr_vm_state vr_ctl_seen_state(const struct vr_dom_info *info,
+                                   enum vr_vm_state meant)
 {
-    *known = true;
-    switch (s) {
+    switch (info->state) {
     case VR_DOM_RUNNING:
         return VR_VM_RUNNING;
     case VR_DOM_PAUSED:
@@ -73,16 +73,23 @@ static enum vr_vm_state dom_to_vm_state(enum vr_dom_state s, bool *known)
     case VR_DOM_SAVED:
         return VR_VM_SUSPENDED;
     case VR_DOM_SHUTOFF:
-    case VR_DOM_NONE:
         return VR_VM_POWEROFF;
+    case VR_DOM_NONE:
+        /* a FAILED VM that never got (or lost) its domain is not "off":
+         * it needs recover or delete */
+        return meant == VR_VM_FAILED ? VR_VM_FAILED : VR_VM_POWEROFF;
     case VR_DOM_CRASHED:
-        return VR_VM_FAILED;
+        /* libvirt keeps "shut off (crashed)" until the next start: a crash
+         * already recorded, or dealt with (the VM is meant to be off), is
+         * not a new one */
+        return meant == VR_VM_POWEROFF || meant == VR_VM_FAILED
+                   ? meant
+                   : VR_VM_FAILED;
     case VR_DOM_BUSY:
     case VR_DOM__LAST:
         break;
     }
-    *known = false;
-    return VR_VM_FAILED;
+    return meant;
 }
 
 int vr_ctl_observe_vm(struct vr_ctl *ctl, int64_t vm_id,
@@ -92,28 +99,17 @@ int vr_ctl_observe_vm(struct vr_ctl *ctl, int64_t vm_id,
     struct vr_tx tx;
     struct vr_vm vm;
     enum vr_vm_state to;
-    bool known;
 
-    to = dom_to_vm_state(info->state, &known);
-    if (!known)
-        return 0;
     if (vr_tx_begin(&ctl->db, &tx, &err) < 0)
         return 0;
-    /* libvirt keeps "shut off (crashed)" until the next start; a crash
-     * already recorded or recovered from is not a new one */
-    if (info->state == VR_DOM_CRASHED &&
-        vr_pool_get(&ctl->db.vms, vm_id, &vm) == 0 &&
-        (vm.state == VR_VM_POWEROFF || vm.state == VR_VM_FAILED))
-        to = vm.state;
-    /* a FAILED VM that never got (or lost) its domain is not "off": it
-     * needs recover or delete */
-    if (info->state == VR_DOM_NONE &&
-        vr_pool_get(&ctl->db.vms, vm_id, &vm) == 0 && vm.state == VR_VM_FAILED)
-        to = vm.state;
     /* a job owns the VM, or it awaits recover, or is not created yet */
     if (vr_pool_get(&ctl->db.vms, vm_id, &vm) < 0 ||
-        vm.task.status != VR_TASK_NONE || vm.state == VR_VM_PENDING ||
-        (vm.state == to && vm.vnc_port == info->vnc_port)) {
+        vm.task.status != VR_TASK_NONE || vm.state == VR_VM_PENDING) {
+        vr_tx_abort(&tx);
+        return 0;
+    }
+    to = vr_ctl_seen_state(info, vm.state);
+    if (vm.state == to && vm.vnc_port == info->vnc_port) {
         vr_tx_abort(&tx);
         return 0;
     }

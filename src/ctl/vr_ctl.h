@@ -71,6 +71,11 @@ void vr_ctl_shutdown(struct vr_ctl *ctl);
  * interrupted jobs, correct states, remove orphan domains and disks. */
 int vr_ctl_reconcile(struct vr_ctl *ctl, struct vr_error *err);
 
+/* The VM state a domain's state means, for a VM meant to be in `meant`
+ * (which is kept when the domain is in transition). */
+enum vr_vm_state vr_ctl_seen_state(const struct vr_dom_info *info,
+                                   enum vr_vm_state meant);
+
 /* Bring a VM record in line with what libvirt says, when no job owns it.
  * Returns 1 if the record changed. */
 int vr_ctl_observe_vm(struct vr_ctl *ctl, int64_t vm_id,

@@ -640,30 +640,6 @@ static int op_delete(struct job_ctx *jc, struct vr_error *err)
     return JOB_OK;
 }
 
-static enum vr_vm_state observed_state(const struct vr_dom_info *info,
-                                       enum vr_vm_state dflt)
-{
-    switch (info->state) {
-    case VR_DOM_RUNNING:
-        return VR_VM_RUNNING;
-    case VR_DOM_PAUSED:
-        return VR_VM_PAUSED;
-    case VR_DOM_SAVED:
-        return VR_VM_SUSPENDED;
-    case VR_DOM_SHUTOFF:
-    case VR_DOM_NONE:
-        return VR_VM_POWEROFF;
-    case VR_DOM_CRASHED:
-        /* libvirt keeps "shut off (crashed)" until the next start: once
-         * the crash was dealt with (the VM is meant to be off), it is off */
-        return dflt == VR_VM_POWEROFF ? VR_VM_POWEROFF : VR_VM_FAILED;
-    case VR_DOM_BUSY:
-    case VR_DOM__LAST:
-        break;
-    }
-    return dflt;
-}
-
 static int run_op(struct job_ctx *jc, enum vr_vm_op op, struct vr_error *err);
 
 static int op_recover(struct job_ctx *jc, struct vr_error *err)
@@ -714,7 +690,7 @@ static int op_recover(struct job_ctx *jc, struct vr_error *err)
         NODE(jc, dom_destroy, err, jc->vm.hdr.uuid);
         info.state = VR_DOM_SHUTOFF;
     }
-    jc->final = observed_state(&info, VR_VM_POWEROFF);
+    jc->final = vr_ctl_seen_state(&info, VR_VM_POWEROFF);
     return JOB_OK;
 }
 
@@ -813,7 +789,7 @@ static void finish_job(struct job_ctx *jc, int rc, const struct vr_error *jerr)
             /* the record says what runs: if the host disagrees with the
              * expected outcome, the host wins (and we say so) */
             if (have_info && st != VR_VM_FAILED) {
-                enum vr_vm_state seen = observed_state(&info, st);
+                enum vr_vm_state seen = vr_ctl_seen_state(&info, st);
                 if (seen != st)
                     VR_WARN(MOD, "job %lld: %s of vm '%s' ends %s, not %s as "
                             "expected (the host says %s)",
@@ -843,7 +819,7 @@ static void finish_job(struct job_ctx *jc, int rc, const struct vr_error *jerr)
             } else {
                 vr_vm_task_clear(&vm);
                 vr_vm_set_state(&vm,
-                                have_info ? observed_state(&info, vm.state)
+                                have_info ? vr_ctl_seen_state(&info, vm.state)
                                           : vm.state,
                                 now);
                 if (have_info)

@@ -45,6 +45,35 @@ int cli_show(struct cli *cli, const char *coll, const char *ref);
 /* Print one object as the output format asks. */
 void cli_print_item(const struct cli *cli, const json_t *obj);
 
+/* The whole of a show command ("vireo host show HOST"): the common options
+ * (`help` for --help), exactly one reference argument (`names` names it in
+ * messages: "HOST"), then cli_show() on `coll`.  Returns the exit status. */
+int cli_cmd_show(struct cli *cli, int argc, char **argv, const char *help,
+                 const char *coll, const char *names);
+
+/* What a list command lists and how ("vireo vm list [--state S]"). */
+struct cli_list {
+    const char *help;        /* its --help text */
+    const char *path;        /* the collection: "/api/v1/vms" */
+    const char *const *head; /* the table's column titles */
+    size_t ncols;            /* how many titles (and cells a row) */
+    /* Add the row of one item of the list to `t` (t->ncols cells). */
+    void (*add_row)(struct cli_table *t, const json_t *item);
+    /* The long name of an option with a value that filters the list
+     * ("state"), or NULL for none. */
+    const char *filter;
+    /* Once connected, turn the filter's value (the last one given) into
+     * the query of the list (without '?'; *query is freed by the caller).
+     * Returns CLI_OK, or the exit status after reporting. */
+    int (*filter_query)(struct cli *cli, const char *value, char **query);
+};
+
+/* The whole of a list command: the common options and the filter, no
+ * argument, every page of `l->path`, printed as JSON or as a table.
+ * Returns the exit status. */
+int cli_cmd_list(struct cli *cli, int argc, char **argv,
+                 const struct cli_list *l);
+
 /* The groups. */
 int cli_cmd_login(struct cli *cli, int argc, char **argv);
 int cli_cmd_logout(struct cli *cli, int argc, char **argv);

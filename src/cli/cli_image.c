@@ -99,6 +99,46 @@ static bool format_ok(const char *f)
     return strcmp(f, "qcow2") == 0 || strcmp(f, "raw") == 0;
 }
 
+/* The command line of image create and import. */
+struct image_args {
+    const char *src;    /* the source option's value (--file, --path) */
+    const char *format; /* --format, or the default set by the caller */
+    const char *name;   /* NAME */
+};
+
+/* Parse NAME, the source option that opts[0] describes (required) and
+ * --format into `a`.  Returns 0, or -1 when the command ends with *status
+ * (help was printed, or a usage error reported). */
+static int parse_image_args(struct cli *cli, int argc, char **argv,
+                            const struct option *opts, const char *help,
+                            struct image_args *a, int *status)
+{
+    struct vr_error err = VR_ERROR_INIT;
+    int c;
+
+    *status = CLI_OK;
+    cli_getopt_reset();
+    while ((c = cli_getopt(cli, argc, argv, "", opts, help, status)) != -1) {
+        if (c == opts[0].val)
+            a->src = optarg;
+        else if (c == OPT_FORMAT)
+            a->format = optarg;
+        else
+            return -1;
+    }
+    if ((*status = cli_check_args(cli, argc - optind, 1, 1, "NAME")) != CLI_OK)
+        return -1;
+    a->name = argv[optind];
+    if (vr_name_check(a->name, "image name", &err) < 0)
+        *status = cli_usage(cli, "%s", err.msg);
+    else if (!a->src)
+        *status = cli_usage(cli, "--%s is required", opts[0].name);
+    else if (a->format && !format_ok(a->format))
+        *status = cli_usage(cli, "--format must be qcow2 or raw, not '%.32s'",
+                            a->format);
+    return *status == CLI_OK ? 0 : -1;
+}
+
 /* ---- image create */
 
 struct progress {
@@ -238,61 +278,39 @@ static int image_create(struct cli *cli, int argc, char **argv)
         CLI_COMMON_OPTIONS,
         {0}};
     struct vr_error err = VR_ERROR_INIT;
-    const char *file = NULL, *format = NULL, *name;
+    struct image_args a = {NULL, NULL, NULL};
     struct progress p;
     struct stat st;
     unsigned char magic[4];
     char sha[65];
-    int c, status = CLI_OK, fd;
+    int status, fd;
 
-    cli_getopt_reset();
-    while ((c = cli_getopt(cli, argc, argv, "", opts, image_create_help,
-                           &status)) != -1) {
-        switch (c) {
-        case OPT_FILE:
-            file = optarg;
-            break;
-        case OPT_FORMAT:
-            format = optarg;
-            break;
-        default:
-            return status;
-        }
-    }
-    if ((status = cli_check_args(cli, argc - optind, 1, 1, "NAME")) != CLI_OK)
+    if (parse_image_args(cli, argc, argv, opts, image_create_help, &a,
+                         &status) < 0)
         return status;
-    name = argv[optind];
-    if (vr_name_check(name, "image name", &err) < 0)
-        return cli_usage(cli, "%s", err.msg);
-    if (!file)
-        return cli_usage(cli, "--file is required");
-    if (format && !format_ok(format))
-        return cli_usage(cli, "--format must be qcow2 or raw, not '%.32s'",
-                         format);
-
-    fd = open(file, O_RDONLY | O_CLOEXEC);
+    fd = open(a.src, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return cli_failf("unable to open '%s': %s", file, strerror(errno));
+        return cli_failf("unable to open '%s': %s", a.src, strerror(errno));
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return cli_failf("'%s' is not a regular file", file);
+        return cli_failf("'%s' is not a regular file", a.src);
     }
     if (st.st_size == 0) {
         close(fd);
-        return cli_failf("'%s' is empty", file);
+        return cli_failf("'%s' is empty", a.src);
     }
-    if (!format)
-        format = pread(fd, magic, sizeof(magic), 0) == sizeof(magic) &&
-                         memcmp(magic, "QFI\xfb", 4) == 0
-                     ? "qcow2"
-                     : "raw";
+    if (!a.format)
+        a.format = pread(fd, magic, sizeof(magic), 0) == sizeof(magic) &&
+                           memcmp(magic, "QFI\xfb", 4) == 0
+                       ? "qcow2"
+                       : "raw";
     if ((status = cli_connect(cli)) != CLI_OK) {
         close(fd);
         return status;
     }
     memset(&p, 0, sizeof(p));
     p.cli = cli;
-    p.name = name;
+    p.name = a.name;
     p.what = "checksum";
     p.started = vr_mono_ms();
     cli_catch_signals(true);
@@ -302,7 +320,7 @@ static int image_create(struct cli *cli, int argc, char **argv)
         close(fd);
         return cli_fail(&err);
     }
-    status = upload(cli, name, format, sha, fd, (uint64_t)st.st_size, &p);
+    status = upload(cli, a.name, a.format, sha, fd, (uint64_t)st.st_size, &p);
     cli_catch_signals(false);
     close(fd);
     return status;
@@ -318,38 +336,16 @@ static int image_import(struct cli *cli, int argc, char **argv)
         CLI_COMMON_OPTIONS,
         {0}};
     struct vr_error err = VR_ERROR_INIT;
-    const char *path = NULL, *format = "qcow2", *name;
+    struct image_args a = {NULL, "qcow2", NULL};
     json_t *body, *image;
-    int c, status = CLI_OK, ret;
+    int status, ret;
 
-    cli_getopt_reset();
-    while ((c = cli_getopt(cli, argc, argv, "", opts, image_import_help,
-                           &status)) != -1) {
-        switch (c) {
-        case OPT_PATH:
-            path = optarg;
-            break;
-        case OPT_FORMAT:
-            format = optarg;
-            break;
-        default:
-            return status;
-        }
-    }
-    if ((status = cli_check_args(cli, argc - optind, 1, 1, "NAME")) != CLI_OK)
+    if (parse_image_args(cli, argc, argv, opts, image_import_help, &a,
+                         &status) < 0 ||
+        (status = cli_connect(cli)) != CLI_OK)
         return status;
-    name = argv[optind];
-    if (vr_name_check(name, "image name", &err) < 0)
-        return cli_usage(cli, "%s", err.msg);
-    if (!path)
-        return cli_usage(cli, "--path is required");
-    if (!format_ok(format))
-        return cli_usage(cli, "--format must be qcow2 or raw, not '%.32s'",
-                         format);
-    if ((status = cli_connect(cli)) != CLI_OK)
-        return status;
-    body = json_pack("{s:s, s:s, s:s}", "name", name, "format", format, "path",
-                     path);
+    body = json_pack("{s:s, s:s, s:s}", "name", a.name, "format", a.format,
+                     "path", a.src);
     if (!body)
         return cli_failf("the path is not valid UTF-8");
     /* the server copies the file before it answers */
@@ -363,64 +359,39 @@ static int image_import(struct cli *cli, int argc, char **argv)
     return CLI_OK;
 }
 
+/* ID NAME STATE FORMAT SIZE VIRTUAL; a pending image has no sizes yet */
+static void image_row(struct cli_table *t, const json_t *im)
+{
+    char id[24], size[16], vsize[16];
+    const bool pending = strcmp(cli_jstr(im, "state"), "PENDING") == 0;
+    const char *row[] = {
+        cli_jint(im, "id", id, sizeof(id)),
+        cli_jstr(im, "name"),
+        cli_jstr(im, "state"),
+        cli_jstr(im, "format"),
+        pending ? "-" : cli_jsize(im, "size", 1, size, sizeof(size)),
+        pending ? "-" : cli_jsize(im, "virtual_size", 1, vsize, sizeof(vsize))};
+
+    cli_table_add(t, row);
+}
+
 static int image_list(struct cli *cli, int argc, char **argv)
 {
     static const char *const head[] = {"ID",     "NAME", "STATE",
                                        "FORMAT", "SIZE", "VIRTUAL"};
-    static const struct option opts[] = {CLI_COMMON_OPTIONS, {0}};
-    struct vr_error err = VR_ERROR_INIT;
-    struct cli_table t;
-    json_t *list, *im;
-    size_t i;
-    int c, status = CLI_OK;
-
-    cli_getopt_reset();
-    while ((c = cli_getopt(cli, argc, argv, "", opts, image_list_help,
-                           &status)) != -1)
-        return status;
-    if ((status = cli_check_args(cli, argc - optind, 0, 0, "")) != CLI_OK ||
-        (status = cli_connect(cli)) != CLI_OK)
-        return status;
-    if (cli_list_all(cli, "/api/v1/images", NULL, &list, &err) < 0)
-        return cli_fail(&err);
-    if (cli->output == CLI_OUT_JSON) {
-        cli_print_json(list);
-        json_decref(list);
-        return CLI_OK;
-    }
-    cli_table_init(&t, head, VR_ARRAY_SIZE(head));
-    json_array_foreach(json_object_get(list, "items"), i, im)
-    {
-        char id[24], size[16], vsize[16];
-        const bool pending = strcmp(cli_jstr(im, "state"), "PENDING") == 0;
-        const char *row[] = {
-            cli_jint(im, "id", id, sizeof(id)),
-            cli_jstr(im, "name"),
-            cli_jstr(im, "state"),
-            cli_jstr(im, "format"),
-            pending ? "-" : cli_jsize(im, "size", 1, size, sizeof(size)),
-            pending ? "-"
-                    : cli_jsize(im, "virtual_size", 1, vsize, sizeof(vsize))};
-        cli_table_add(&t, row);
-    }
-    cli_table_print(&t, stdout);
-    cli_table_release(&t);
-    json_decref(list);
-    return CLI_OK;
+    static const struct cli_list l = {
+        .help = image_list_help,
+        .path = "/api/v1/images",
+        .head = head,
+        .ncols = VR_ARRAY_SIZE(head),
+        .add_row = image_row,
+    };
+    return cli_cmd_list(cli, argc, argv, &l);
 }
 
 static int image_show(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {CLI_COMMON_OPTIONS, {0}};
-    int c, status = CLI_OK;
-
-    cli_getopt_reset();
-    while ((c = cli_getopt(cli, argc, argv, "", opts, image_show_help,
-                           &status)) != -1)
-        return status;
-    if ((status = cli_check_args(cli, argc - optind, 1, 1, "IMAGE")) != CLI_OK)
-        return status;
-    return cli_show(cli, "images", argv[optind]);
+    return cli_cmd_show(cli, argc, argv, image_show_help, "images", "IMAGE");
 }
 
 static int image_delete(struct cli *cli, int argc, char **argv)

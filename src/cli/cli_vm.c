@@ -28,13 +28,11 @@ enum {
     OPT_FULL_CLONE,
     OPT_NO_START,
     OPT_WAIT,
-    OPT_STATE,
     OPT_TIMEOUT,
     OPT_RETRY,
     OPT_SUCCESS,
     OPT_FAILURE,
     OPT_TAIL,
-    OPT_VM,
 };
 
 #define WAIT_HELP                                                              \
@@ -250,6 +248,24 @@ static int finish_accepted(struct cli *cli, json_t *ans, bool wait)
     return rc;
 }
 
+/* Send an operation on VMs (takes `body`, which may be NULL), then print
+ * or follow (`wait`) the job it starts.  Returns the exit status. */
+static int send_operation(struct cli *cli, const char *method, const char *path,
+                          json_t *body, bool wait)
+{
+    struct vr_error err = VR_ERROR_INIT;
+    json_t *ans;
+    int ret, status;
+
+    ret = cli_http_call(cli->http, method, path, body, 0, &ans, &err);
+    json_decref(body);
+    if (ret < 0)
+        return cli_fail(&err);
+    status = finish_accepted(cli, ans, wait);
+    json_decref(ans);
+    return status;
+}
+
 /* ---- vm create */
 
 static const char vm_create_help[] =
@@ -310,7 +326,7 @@ static int vm_create(struct cli *cli, int argc, char **argv)
     int64_t cpus = 1, memory = 0, mib;
     bool full_clone = false, start = true, wait = false;
     json_t *disks = json_array();
-    json_t *body, *ans;
+    json_t *body;
     int c, status = CLI_OK;
 
     cli_getopt_reset();
@@ -375,15 +391,7 @@ static int vm_create(struct cli *cli, int argc, char **argv)
         return cli_failf("the name or the image is not valid UTF-8");
     if (uuid)
         json_object_set_new(body, "uuid", json_string(uuid));
-    if (cli_http_call(cli->http, "POST", "/api/v1/vms", body, 0, &ans, &err) <
-        0) {
-        json_decref(body);
-        return cli_fail(&err);
-    }
-    json_decref(body);
-    status = finish_accepted(cli, ans, wait);
-    json_decref(ans);
-    return status;
+    return send_operation(cli, "POST", "/api/v1/vms", body, wait);
 }
 
 /* ---- vm list / show */
@@ -411,65 +419,50 @@ static void vm_task_text(const json_t *vm, char *buf, size_t size)
         snprintf(buf, size, "%s:%s", cli_jstr(t, "op"), cli_jstr(t, "phase"));
 }
 
+/* ID NAME STATE TASK HOST VCPUS MEMORY */
+static void vm_row(struct cli_table *t, const json_t *vm)
+{
+    char id[24], cpus[24], mem[16], task[80];
+    const char *row[7];
+
+    vm_task_text(vm, task, sizeof(task));
+    row[0] = cli_jint(vm, "id", id, sizeof(id));
+    row[1] = cli_jstr(vm, "name");
+    row[2] = cli_jstr(vm, "state");
+    row[3] = task;
+    row[4] = cli_jstr(vm, "host");
+    row[5] = cli_jint(vm, "vcpus", cpus, sizeof(cpus));
+    row[6] = cli_jsize(vm, "memory_mib", 1ULL << 20, mem, sizeof(mem));
+    cli_table_add(t, row);
+}
+
+/* --state STATE: "state=STATE", upper-cased. */
+static int vm_state_query(struct cli *cli, const char *state, char **query)
+{
+    vr_autofree char *esc = cli_http_escape(state);
+
+    (void)cli;
+    for (char *p = esc; *p; p++)
+        if (*p >= 'a' && *p <= 'z')
+            *p = (char)(*p - 'a' + 'A');
+    *query = vr_asprintf("state=%s", esc);
+    return CLI_OK;
+}
+
 static int vm_list(struct cli *cli, int argc, char **argv)
 {
     static const char *const head[] = {"ID",   "NAME",  "STATE", "TASK",
                                        "HOST", "VCPUS", "MEMORY"};
-    static const struct option opts[] = {
-        {"state", required_argument, NULL, OPT_STATE}, CLI_COMMON_OPTIONS, {0}};
-    struct vr_error err = VR_ERROR_INIT;
-    vr_autofree char *query = NULL;
-    struct cli_table t;
-    json_t *list, *vm;
-    size_t i;
-    int c, status = CLI_OK;
-
-    cli_getopt_reset();
-    while ((c = cli_getopt(cli, argc, argv, "", opts, vm_list_help, &status)) !=
-           -1) {
-        if (c != OPT_STATE)
-            return status;
-        free(query);
-        query = cli_http_escape(optarg);
-        for (char *p = query; *p; p++)
-            if (*p >= 'a' && *p <= 'z')
-                *p = (char)(*p - 'a' + 'A');
-        {
-            char *q = vr_asprintf("state=%s", query);
-            free(query);
-            query = q;
-        }
-    }
-    if ((status = cli_check_args(cli, argc - optind, 0, 0, "")) != CLI_OK ||
-        (status = cli_connect(cli)) != CLI_OK)
-        return status;
-    if (cli_list_all(cli, "/api/v1/vms", query, &list, &err) < 0)
-        return cli_fail(&err);
-    if (cli->output == CLI_OUT_JSON) {
-        cli_print_json(list);
-        json_decref(list);
-        return CLI_OK;
-    }
-    cli_table_init(&t, head, VR_ARRAY_SIZE(head));
-    json_array_foreach(json_object_get(list, "items"), i, vm)
-    {
-        char id[24], cpus[24], mem[16], task[80];
-        const char *row[7];
-
-        vm_task_text(vm, task, sizeof(task));
-        row[0] = cli_jint(vm, "id", id, sizeof(id));
-        row[1] = cli_jstr(vm, "name");
-        row[2] = cli_jstr(vm, "state");
-        row[3] = task;
-        row[4] = cli_jstr(vm, "host");
-        row[5] = cli_jint(vm, "vcpus", cpus, sizeof(cpus));
-        row[6] = cli_jsize(vm, "memory_mib", 1ULL << 20, mem, sizeof(mem));
-        cli_table_add(&t, row);
-    }
-    cli_table_print(&t, stdout);
-    cli_table_release(&t);
-    json_decref(list);
-    return CLI_OK;
+    static const struct cli_list l = {
+        .help = vm_list_help,
+        .path = "/api/v1/vms",
+        .head = head,
+        .ncols = VR_ARRAY_SIZE(head),
+        .add_row = vm_row,
+        .filter = "state",
+        .filter_query = vm_state_query,
+    };
+    return cli_cmd_list(cli, argc, argv, &l);
 }
 
 static const char vm_show_help[] =
@@ -482,16 +475,7 @@ static const char vm_show_help[] =
 
 static int vm_show(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {CLI_COMMON_OPTIONS, {0}};
-    int c, status = CLI_OK;
-
-    cli_getopt_reset();
-    while ((c = cli_getopt(cli, argc, argv, "", opts, vm_show_help, &status)) !=
-           -1)
-        return status;
-    if ((status = cli_check_args(cli, argc - optind, 1, 1, "VM")) != CLI_OK)
-        return status;
-    return cli_show(cli, "vms", argv[optind]);
+    return cli_cmd_show(cli, argc, argv, vm_show_help, "vms", "VM");
 }
 
 /* ---- vm actions (start, stop, ..., recover, delete) */
@@ -553,14 +537,13 @@ static const struct vm_action vm_actions[] = {
 static int vm_action(struct cli *cli, int argc, char **argv)
 {
     const struct vm_action *a = NULL;
-    struct vr_error err = VR_ERROR_INIT;
     vr_autofree char *help = NULL;
     vr_autofree char *suffix = NULL;
     vr_autofree char *path = NULL;
     const char *mode = NULL;
     int64_t timeout = 0;
     bool wait = false, is_delete;
-    json_t *body = NULL, *ans;
+    json_t *body = NULL;
     int c, status = CLI_OK;
 
     for (size_t i = 0; i < VR_ARRAY_SIZE(vm_actions); i++)
@@ -616,15 +599,7 @@ static int vm_action(struct cli *cli, int argc, char **argv)
         body = json_pack("{s:I}", "timeout", (json_int_t)timeout);
     else if (mode)
         body = json_pack("{s:s}", "mode", mode);
-    if (cli_http_call(cli->http, is_delete ? "DELETE" : "POST", path, body, 0,
-                      &ans, &err) < 0) {
-        json_decref(body);
-        return cli_fail(&err);
-    }
-    json_decref(body);
-    status = finish_accepted(cli, ans, wait);
-    json_decref(ans);
-    return status;
+    return send_operation(cli, is_delete ? "DELETE" : "POST", path, body, wait);
 }
 
 /* ---- vm console-log */
@@ -740,82 +715,57 @@ static int vm_id(struct cli *cli, const char *ref, long long *id)
     return CLI_OK;
 }
 
+/* --vm VM: "vm=ID". */
+static int job_vm_query(struct cli *cli, const char *vm, char **query)
+{
+    long long id;
+    int status = vm_id(cli, vm, &id);
+
+    if (status == CLI_OK)
+        *query = vr_asprintf("vm=%lld", id);
+    return status;
+}
+
+/* ID OP OBJECT STATUS PHASE; PHASE has the progress of a running job */
+static void job_row(struct cli_table *t, const json_t *job)
+{
+    char id[24], object[96], phase[64];
+    const char *row[5];
+
+    snprintf(object, sizeof(object), "%s/%s", cli_jstr(job, "object_kind"),
+             cli_jstr(job, "object_name"));
+    if (job_finished(job))
+        snprintf(phase, sizeof(phase), "%s", cli_jstr(job, "phase"));
+    else
+        snprintf(
+            phase, sizeof(phase), "%s (%lld%%)", cli_jstr(job, "phase"),
+            (long long)json_integer_value(json_object_get(job, "progress")));
+    row[0] = cli_jint(job, "id", id, sizeof(id));
+    row[1] = cli_jstr(job, "op");
+    row[2] = object;
+    row[3] = cli_jstr(job, "status");
+    row[4] = phase;
+    cli_table_add(t, row);
+}
+
 static int job_list(struct cli *cli, int argc, char **argv)
 {
     static const char *const head[] = {"ID", "OP", "OBJECT", "STATUS", "PHASE"};
-    static const struct option opts[] = {
-        {"vm", required_argument, NULL, OPT_VM}, CLI_COMMON_OPTIONS, {0}};
-    struct vr_error err = VR_ERROR_INIT;
-    vr_autofree char *query = NULL;
-    const char *vm = NULL;
-    struct cli_table t;
-    json_t *list, *job;
-    size_t i;
-    int c, status = CLI_OK;
-
-    cli_getopt_reset();
-    while ((c = cli_getopt(cli, argc, argv, "", opts, job_list_help,
-                           &status)) != -1) {
-        if (c != OPT_VM)
-            return status;
-        vm = optarg;
-    }
-    if ((status = cli_check_args(cli, argc - optind, 0, 0, "")) != CLI_OK ||
-        (status = cli_connect(cli)) != CLI_OK)
-        return status;
-    if (vm) {
-        long long id;
-        if ((status = vm_id(cli, vm, &id)) != CLI_OK)
-            return status;
-        query = vr_asprintf("vm=%lld", id);
-    }
-    if (cli_list_all(cli, "/api/v1/jobs", query, &list, &err) < 0)
-        return cli_fail(&err);
-    if (cli->output == CLI_OUT_JSON) {
-        cli_print_json(list);
-        json_decref(list);
-        return CLI_OK;
-    }
-    cli_table_init(&t, head, VR_ARRAY_SIZE(head));
-    json_array_foreach(json_object_get(list, "items"), i, job)
-    {
-        char id[24], object[96], phase[64];
-        const char *row[5];
-
-        snprintf(object, sizeof(object), "%s/%s", cli_jstr(job, "object_kind"),
-                 cli_jstr(job, "object_name"));
-        if (job_finished(job))
-            snprintf(phase, sizeof(phase), "%s", cli_jstr(job, "phase"));
-        else
-            snprintf(phase, sizeof(phase), "%s (%lld%%)",
-                     cli_jstr(job, "phase"),
-                     (long long)json_integer_value(
-                         json_object_get(job, "progress")));
-        row[0] = cli_jint(job, "id", id, sizeof(id));
-        row[1] = cli_jstr(job, "op");
-        row[2] = object;
-        row[3] = cli_jstr(job, "status");
-        row[4] = phase;
-        cli_table_add(&t, row);
-    }
-    cli_table_print(&t, stdout);
-    cli_table_release(&t);
-    json_decref(list);
-    return CLI_OK;
+    static const struct cli_list l = {
+        .help = job_list_help,
+        .path = "/api/v1/jobs",
+        .head = head,
+        .ncols = VR_ARRAY_SIZE(head),
+        .add_row = job_row,
+        .filter = "vm",
+        .filter_query = job_vm_query,
+    };
+    return cli_cmd_list(cli, argc, argv, &l);
 }
 
 static int job_show(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {CLI_COMMON_OPTIONS, {0}};
-    int c, status = CLI_OK;
-
-    cli_getopt_reset();
-    while ((c = cli_getopt(cli, argc, argv, "", opts, job_show_help,
-                           &status)) != -1)
-        return status;
-    if ((status = cli_check_args(cli, argc - optind, 1, 1, "ID")) != CLI_OK)
-        return status;
-    return cli_show(cli, "jobs", argv[optind]);
+    return cli_cmd_show(cli, argc, argv, job_show_help, "jobs", "ID");
 }
 
 static int job_wait(struct cli *cli, int argc, char **argv)

@@ -32,6 +32,7 @@ enum {
     OPT_PASSWORD_FILE,
     OPT_PRINT_TOKEN,
     OPT_KINDS,
+    OPT_FILTER,
 };
 
 static const char main_help[] =
@@ -348,6 +349,70 @@ int cli_show(struct cli *cli, const char *coll, const char *ref)
     return CLI_OK;
 }
 
+int cli_cmd_show(struct cli *cli, int argc, char **argv, const char *help,
+                 const char *coll, const char *names)
+{
+    static const struct option opts[] = {CLI_COMMON_OPTIONS, {0}};
+    int c, status = CLI_OK;
+
+    cli_getopt_reset();
+    while ((c = cli_getopt(cli, argc, argv, "", opts, help, &status)) != -1)
+        return status;
+    if ((status = cli_check_args(cli, argc - optind, 1, 1, names)) != CLI_OK)
+        return status;
+    return cli_show(cli, coll, argv[optind]);
+}
+
+/* The items of a list as a table on stdout. */
+static void print_list_table(const struct cli_list *l, const json_t *list)
+{
+    struct cli_table t;
+    const json_t *item;
+    size_t i;
+
+    cli_table_init(&t, l->head, l->ncols);
+    json_array_foreach(json_object_get(list, "items"), i, item)
+        l->add_row(&t, item);
+    cli_table_print(&t, stdout);
+    cli_table_release(&t);
+}
+
+int cli_cmd_list(struct cli *cli, int argc, char **argv,
+                 const struct cli_list *l)
+{
+    /* the filter's row is skipped when there is none */
+    const struct option opts[] = {
+        {l->filter ? l->filter : "", required_argument, NULL, OPT_FILTER},
+        CLI_COMMON_OPTIONS,
+        {0}};
+    struct vr_error err = VR_ERROR_INIT;
+    vr_autofree char *query = NULL;
+    const char *value = NULL;
+    json_t *list;
+    int c, status = CLI_OK;
+
+    cli_getopt_reset();
+    while ((c = cli_getopt(cli, argc, argv, "", l->filter ? opts : opts + 1,
+                           l->help, &status)) != -1) {
+        if (c != OPT_FILTER)
+            return status;
+        value = optarg;
+    }
+    if ((status = cli_check_args(cli, argc - optind, 0, 0, "")) != CLI_OK ||
+        (status = cli_connect(cli)) != CLI_OK)
+        return status;
+    if (value && (status = l->filter_query(cli, value, &query)) != CLI_OK)
+        return status;
+    if (cli_list_all(cli, l->path, query, &list, &err) < 0)
+        return cli_fail(&err);
+    if (cli->output == CLI_OUT_JSON)
+        cli_print_json(list);
+    else
+        print_list_table(l, list);
+    json_decref(list);
+    return CLI_OK;
+}
+
 /* ---- login / logout */
 
 static const char login_help[] =
@@ -552,63 +617,38 @@ static const char host_show_help[] =
     "  -o, --output FMT   table (key: value lines) or json\n"
     "  -h, --help         show this help\n";
 
+/* ID NAME STATE HYPERVISOR CPUS MEMORY */
+static void host_row(struct cli_table *t, const json_t *h)
+{
+    const json_t *caps = json_object_get(h, "capabilities");
+    char id[24], cpus[24], mem[16];
+    const char *row[] = {cli_jint(h, "id", id, sizeof(id)),
+                         cli_jstr(h, "name"),
+                         cli_jstr(h, "state"),
+                         cli_jstr(h, "hypervisor"),
+                         cli_jint(caps, "cpus", cpus, sizeof(cpus)),
+                         cli_jsize(caps, "memory_kib", 1024, mem, sizeof(mem))};
+
+    cli_table_add(t, row);
+}
+
 static int host_list(struct cli *cli, int argc, char **argv)
 {
     static const char *const head[] = {"ID",         "NAME", "STATE",
                                        "HYPERVISOR", "CPUS", "MEMORY"};
-    static const struct option opts[] = {CLI_COMMON_OPTIONS, {0}};
-    struct vr_error err = VR_ERROR_INIT;
-    struct cli_table t;
-    json_t *list, *h;
-    size_t i;
-    int c, status = CLI_OK;
-
-    cli_getopt_reset();
-    while ((c = cli_getopt(cli, argc, argv, "", opts, host_list_help,
-                           &status)) != -1)
-        return status;
-    if ((status = cli_check_args(cli, argc - optind, 0, 0, "")) != CLI_OK ||
-        (status = cli_connect(cli)) != CLI_OK)
-        return status;
-    if (cli_list_all(cli, "/api/v1/hosts", NULL, &list, &err) < 0)
-        return cli_fail(&err);
-    if (cli->output == CLI_OUT_JSON) {
-        cli_print_json(list);
-        json_decref(list);
-        return CLI_OK;
-    }
-    cli_table_init(&t, head, VR_ARRAY_SIZE(head));
-    json_array_foreach(json_object_get(list, "items"), i, h)
-    {
-        const json_t *caps = json_object_get(h, "capabilities");
-        char id[24], cpus[24], mem[16];
-        const char *row[] = {
-            cli_jint(h, "id", id, sizeof(id)),
-            cli_jstr(h, "name"),
-            cli_jstr(h, "state"),
-            cli_jstr(h, "hypervisor"),
-            cli_jint(caps, "cpus", cpus, sizeof(cpus)),
-            cli_jsize(caps, "memory_kib", 1024, mem, sizeof(mem))};
-        cli_table_add(&t, row);
-    }
-    cli_table_print(&t, stdout);
-    cli_table_release(&t);
-    json_decref(list);
-    return CLI_OK;
+    static const struct cli_list l = {
+        .help = host_list_help,
+        .path = "/api/v1/hosts",
+        .head = head,
+        .ncols = VR_ARRAY_SIZE(head),
+        .add_row = host_row,
+    };
+    return cli_cmd_list(cli, argc, argv, &l);
 }
 
 static int host_show(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {CLI_COMMON_OPTIONS, {0}};
-    int c, status = CLI_OK;
-
-    cli_getopt_reset();
-    while ((c = cli_getopt(cli, argc, argv, "", opts, host_show_help,
-                           &status)) != -1)
-        return status;
-    if ((status = cli_check_args(cli, argc - optind, 1, 1, "HOST")) != CLI_OK)
-        return status;
-    return cli_show(cli, "hosts", argv[optind]);
+    return cli_cmd_show(cli, argc, argv, host_show_help, "hosts", "HOST");
 }
 
 int cli_cmd_host(struct cli *cli, int argc, char **argv)

@@ -1,0 +1,166 @@
+"""The event stream (Server-Sent Events): changes arrive as they happen,
+filtered by kind, resumable with Last-Event-ID."""
+import http.client
+import json
+import subprocess
+import threading
+import time
+import unittest
+
+from harness import DaemonTest, VIREO
+
+
+class Stream:
+    """Read SSE events from /api/v1/events in a background thread."""
+
+    def __init__(self, d, query='', last_id=None):
+        self.events = []
+        self.comments = []
+        self.lock = threading.Lock()
+        self.conn = http.client.HTTPConnection('127.0.0.1', d.port,
+                                               timeout=60)
+        h = {'Authorization': 'Bearer ' + d.token}
+        if last_id is not None:
+            h['Last-Event-ID'] = str(last_id)
+        self.conn.request('GET', '/api/v1/events' + query, headers=h)
+        self.resp = self.conn.getresponse()
+        assert self.resp.status == 200, self.resp.read()
+        assert self.resp.getheader('Content-Type') == 'text/event-stream'
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        cur = {}
+        try:
+            while True:
+                line = self.resp.readline()
+                if not line:
+                    return
+                line = line.decode().rstrip('\n')
+                if line.startswith(':'):
+                    with self.lock:
+                        self.comments.append(line)
+                elif line == '':
+                    if cur:
+                        with self.lock:
+                            self.events.append(cur)
+                        cur = {}
+                else:
+                    k, _, v = line.partition(': ')
+                    cur[k] = v
+        except (OSError, ValueError, AttributeError):
+            # the stream was closed under us
+            return
+
+    def wait_for(self, pred, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with self.lock:
+                for e in self.events:
+                    if pred(e):
+                        return e
+            time.sleep(0.05)
+        raise AssertionError('event not seen; got %s' % self.events[-10:])
+
+    def close(self):
+        self.conn.close()
+
+
+def vm_state(name, state):
+    def pred(e):
+        if e.get('event') != 'vm':
+            return False
+        data = json.loads(e['data'])
+        obj = data.get('object') or {}
+        return obj.get('name') == name and obj.get('state') == state and \
+            obj.get('task') is None
+    return pred
+
+
+class Events(DaemonTest):
+
+    def test_stream_follows_a_vm(self):
+        d = self.d
+        s = Stream(d)
+        try:
+            # the stream says at once that it is open
+            deadline = time.time() + 5
+            while not s.comments and time.time() < deadline:
+                time.sleep(0.05)
+            self.assertIn(': vireo event stream', s.comments)
+            resp = d.create_vm('ev-one', memory='128M', wait=False)
+            e = s.wait_for(vm_state('ev-one', 'RUNNING'), timeout=120)
+            data = json.loads(e['data'])
+            self.assertEqual(data['kind'], 'vm')
+            self.assertEqual(data['action'], 'updated')
+            self.assertEqual(data['id'], resp['vm']['id'])
+            self.assertTrue(int(e['id']) > 0)
+            # the job's progress is on the stream too, phase by phase
+            phases = [json.loads(x['data'])['object']['phase']
+                      for x in s.events if x.get('event') == 'job' and
+                      json.loads(x['data'])['id'] == resp['job']['id']]
+            for p in ('schedule', 'disks', 'define', 'boot', 'done'):
+                self.assertIn(p, phases)
+            # ids are increasing
+            ids = [int(x['id']) for x in s.events]
+            self.assertEqual(ids, sorted(ids))
+            last = ids[-1]
+            # tokens never appear on the stream
+            self.assertFalse([x for x in s.events
+                              if x.get('event') in ('token', 'user')])
+        finally:
+            s.close()
+
+        # resume: what happened while disconnected is replayed
+        r = d.action('ev-one', 'pause')
+        d.wait_job(r['job']['id'])
+        s = Stream(d, last_id=last)
+        try:
+            s.wait_for(vm_state('ev-one', 'PAUSED'), timeout=10)
+            self.assertTrue(all(int(x['id']) > last for x in s.events))
+        finally:
+            s.close()
+
+        # a filter on kinds
+        s = Stream(d, '?kinds=job')
+        try:
+            r = d.action('ev-one', 'resume')
+            s.wait_for(lambda e: e.get('event') == 'job' and
+                       json.loads(e['data'])['object']['status'] ==
+                       'succeeded', timeout=30)
+            self.assertFalse([x for x in s.events if x.get('event') != 'job'])
+        finally:
+            s.close()
+        r = d.request('DELETE', '/api/v1/vms/ev-one')
+        d.wait_job(r[2]['job']['id'])
+        st, _, body = d.request('GET', '/api/v1/events?kinds=vm,bogus')
+        self.assertEqual(st, 400)
+
+    def test_cli_events(self):
+        d = self.d
+        env = dict(__import__('os').environ, VIREO_URL=d.url,
+                   VIREO_TOKEN=d.token)
+        p = subprocess.Popen([VIREO, 'events', '--kinds', 'vm'], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        try:
+            time.sleep(1)
+            d.create_vm('ev-cli', memory='128M')
+            deadline = time.time() + 60
+            seen = ''
+            while time.time() < deadline:
+                line = p.stdout.readline()
+                seen += line
+                if 'ev-cli' in line and 'RUNNING' in line:
+                    break
+            self.assertIn('ev-cli', seen)
+            self.assertIn('RUNNING', seen)
+        finally:
+            p.terminate()
+            p.wait(10)
+        r = d.request('DELETE', '/api/v1/vms/ev-cli')
+        d.wait_job(r[2]['job']['id'])
+
+
+if __name__ == '__main__':
+    unittest.main()

@@ -126,26 +126,36 @@ const char *vr_http_query(struct vr_req *r, const char *key)
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
-int vr_http_query_int(struct vr_req *r, const char *key, int64_t min,
-                      int64_t max, int64_t dflt, int64_t *out,
-                      struct vr_error *err)
+int vr_http_parse_int(const char *key, const char *v, int64_t min,
+                      int64_t max, int64_t *out, struct vr_error *err)
 {
-    const char *v = vr_http_query(r, key);
     char *end;
     long long n;
 
-    if (!v) {
-        *out = dflt;
-        return 0;
-    }
     errno = 0;
     n = strtoll(v, &end, 10);
-    if (!*v || errno || *end || n < min || n > max)
+    /* digits only (an optional '-'): no spaces, '+' or hex */
+    if (!*v || errno || *end || n < min || n > max ||
+        !((*v >= '0' && *v <= '9') || (v[0] == '-' && v[1] >= '0' &&
+                                       v[1] <= '9')))
         return vr_err(err, VR_E_INVALID,
                       "query parameter '%s' must be an integer between %lld "
                       "and %lld", key, (long long)min, (long long)max);
     *out = n;
     return 0;
+}
+
+int vr_http_query_int(struct vr_req *r, const char *key, int64_t min,
+                      int64_t max, int64_t dflt, int64_t *out,
+                      struct vr_error *err)
+{
+    const char *v = vr_http_query(r, key);
+
+    if (!v) {
+        *out = dflt;
+        return 0;
+    }
+    return vr_http_parse_int(key, v, min, max, out, err);
 }
 
 struct qcheck {
@@ -178,9 +188,7 @@ static enum MHD_Result check_query_arg(void *cls, enum MHD_ValueKind kind,
 
 /* ---- routing */
 
-/* Split `path` into segments in r->segs; match against routes.  Sets
- * r->route and r->params, or an error (404 / 405). */
-static int route(struct vr_req *r, struct vr_error *err)
+int vr_http_route(struct vr_req *r, struct vr_error *err)
 {
     char *segv[16];
     int nseg = 0;
@@ -273,7 +281,7 @@ static int first_call(struct vr_req *r, struct vr_error *err)
     struct qcheck qc = {NULL, err, false};
     uint64_t len = 0;
 
-    if (route(r, err) < 0)
+    if (vr_http_route(r, err) < 0)
         return -1;
     if (!(r->route->flags & VR_R_PUBLIC) && authenticate(r, err) < 0)
         return -1;

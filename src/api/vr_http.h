@@ -78,6 +78,15 @@ int vr_api_upload_begin(struct vr_req *r, uint64_t declared,
 int vr_api_upload_chunk(struct vr_req *r, const char *data, size_t len,
                         struct vr_error *err);
 
+/* Match r->method and r->path against the route table: sets r->route and
+ * r->params (pointing into r->segs, which it allocates), or fails with
+ * 404 or 405 (r->allow then lists the path's methods). */
+int vr_http_route(struct vr_req *r, struct vr_error *err);
+
+/* An integer query value, strictly: digits only, within [min, max]. */
+int vr_http_parse_int(const char *key, const char *v, int64_t min,
+                      int64_t max, int64_t *out, struct vr_error *err);
+
 /* Query parameters (already checked against the route's list). */
 const char *vr_http_query(struct vr_req *r, const char *key);
 int vr_http_query_int(struct vr_req *r, const char *key, int64_t min,

@@ -1,13 +1,16 @@
 # Vireo.  Quick start (Debian 12, as root):
 #   make run     build, start libvirt and vireod, a local host and a demo VM
 #   make check   build with ASan+UBSan and run the whole test suite
+#   make fuzz    run the libFuzzer harnesses (tests/fuzz) for FUZZ_SECONDS each
 #   make stop    stop vireod (VMs keep running)
 #   make bench   run the benchmarks in bench/ (not part of check)
 
-BUILD      ?= build
-CHECKBUILD ?= build-check
+BUILD        ?= build
+CHECKBUILD   ?= build-check
+FUZZBUILD    ?= build-fuzz
+FUZZ_SECONDS ?= 20
 
-.PHONY: all deps build install run stop check unit e2e bench clean
+.PHONY: all deps build install run stop check unit e2e fuzz bench clean
 
 all: build
 
@@ -33,9 +36,16 @@ $(CHECKBUILD)/build.ninja:
 	meson setup $(CHECKBUILD) --buildtype=debug -Db_sanitize=address,undefined \
 	  -Db_lundef=false
 
-check: deps $(CHECKBUILD)/build.ninja
+# The fuzz build is clang's, in a directory of its own (tests/fuzz/README.md).
+$(FUZZBUILD)/build.ninja:
+	CC=clang meson setup $(FUZZBUILD) --buildtype=debug -Dfuzz=true \
+	  -Dtests=false -Db_sanitize=address,undefined -Db_lundef=false
+
+check: deps $(CHECKBUILD)/build.ninja $(FUZZBUILD)/build.ninja
 	ninja -C $(CHECKBUILD)
 	meson test -C $(CHECKBUILD) --suite unit --print-errorlogs
+	ninja -C $(FUZZBUILD)
+	tests/fuzz/run.sh $(FUZZBUILD) $(FUZZ_SECONDS)
 	tests/e2e/run.sh $(CHECKBUILD)
 
 unit: deps $(CHECKBUILD)/build.ninja
@@ -46,8 +56,12 @@ e2e: deps $(CHECKBUILD)/build.ninja
 	ninja -C $(CHECKBUILD)
 	tests/e2e/run.sh $(CHECKBUILD)
 
+fuzz: deps $(FUZZBUILD)/build.ninja
+	ninja -C $(FUZZBUILD)
+	tests/fuzz/run.sh $(FUZZBUILD) $(FUZZ_SECONDS)
+
 bench: build
 	bench/run-all.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(CHECKBUILD)
+	rm -rf $(BUILD) $(CHECKBUILD) $(FUZZBUILD)

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 STATE=${VIREO_STATE_DIR:-/var/lib/vireo}
 LISTEN=${VIREO_LISTEN:-127.0.0.1:8780}
-URL="http://$LISTEN"
+URL="https://$LISTEN"
+CA="$STATE/tls/ca.pem"   # made by vireod at its first start
 GUEST=/var/cache/vireo/guest
 VIREOD=${VIREOD_BIN:-/usr/local/sbin/vireod}
 VIREO=${VIREO_BIN:-/usr/local/bin/vireo}
@@ -15,13 +16,23 @@ VIREO=${VIREO_BIN:-/usr/local/bin/vireo}
 vr_ensure_libvirt
 tools/mkguest.sh "$GUEST"
 
-running() {
-  [ -f "$STATE/vireod.pid" ] && kill -0 "$(cat "$STATE/vireod.pid")" 2>/dev/null \
-    && curl -fsS -o /dev/null --max-time 2 "$URL/api/v1/health"
+alive() {
+  [ -f "$STATE/vireod.pid" ] && kill -0 "$(cat "$STATE/vireod.pid")" 2>/dev/null
 }
-if running; then
+answers() {
+  [ -f "$CA" ] && curl -fs -o /dev/null --max-time 2 --cacert "$CA" \
+    "$URL/api/v1/health"
+}
+if alive && answers; then
   echo "vireod is running (pid $(cat "$STATE/vireod.pid"))"
 else
+  if alive; then
+    # running but not answering here (an older version, another address):
+    # restart it; VMs keep running and are adopted
+    echo "vireod (pid $(cat "$STATE/vireod.pid")) does not answer on $URL;" \
+      "restarting it"
+    VIREO_STATE_DIR=$STATE tools/stop.sh
+  fi
   echo "starting vireod (state in $STATE, log in $STATE/vireod.log)"
   "$VIREOD" --daemon --state-dir "$STATE" --listen "$LISTEN"
 fi
@@ -29,8 +40,11 @@ fi
 # root's CLI: a token now, renewed from the password file when it expires
 export VIREO_URL="$URL"
 if ! "$VIREO" host list >/dev/null 2>&1; then
-  "$VIREO" login --user admin --password-file "$STATE/admin-password" >/dev/null
+  "$VIREO" login --user admin --password-file "$STATE/admin-password" \
+    --ca-file "$CA" >/dev/null
 fi
+PIN=$(certtool -i --infile "$STATE/tls/server.pem" \
+  | sed -n 's|.*pin-sha256:|sha256//|p' | head -1)
 
 if ! "$VIREO" image show guest >/dev/null 2>&1; then
   "$VIREO" image create guest --file "$GUEST/vireo-guest.qcow2"
@@ -43,6 +57,10 @@ cat <<MSG
 
 Vireo is running.
   API:          $URL/api/v1   (OpenAPI: $URL/api/v1/openapi.json)
+  TLS:          CA certificate $CA
+                server key pin $PIN
+                (curl --cacert $CA ...; from another machine:
+                 vireo --url https://HOST:PORT login --fingerprint $PIN)
   admin user:   admin; password in $STATE/admin-password (root only)
   CLI:          root is logged in (~/.config/vireo/config.json)
   state, log:   $STATE, $STATE/vireod.log

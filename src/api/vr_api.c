@@ -9,6 +9,7 @@
 #include "vr_http.h"
 #include "vr_json.h"
 #include "vr_log.h"
+#include "vr_tenancy.h"
 
 #define MOD "api"
 
@@ -56,23 +57,6 @@ static int body_json(struct vr_req *r, bool required,
     return 0;
 }
 
-/* An object reference in the path: id, UUID or name. */
-static int64_t path_ref(struct vr_req *r, struct vr_pool *pool, int i,
-                        struct vr_error *err)
-{
-    int64_t id = vr_pool_resolve(pool, r->params[i]);
-    if (!id) {
-        char printable[72];
-        size_t n = 0;
-        for (const char *p = r->params[i]; *p && n < 64; p++)
-            printable[n++] = (*p > 0x20 && *p < 0x7f) ? *p : '?';
-        printable[n] = '\0';
-        vr_err(err, VR_E_NOT_FOUND, "%s '%s' not found", pool->kind->name,
-               printable);
-    }
-    return id;
-}
-
 static enum MHD_Result send_object(struct vr_req *r, struct vr_pool *pool,
                                    int64_t id, int status)
 {
@@ -116,11 +100,30 @@ static enum MHD_Result send_accepted(struct vr_req *r, int64_t vm_id,
 
 typedef bool (*keep_fn)(const void *obj, void *ctx);
 
-static enum MHD_Result send_list(struct vr_req *r, struct vr_pool *pool,
+/* A list filter: the caller may USE the object, and `more` (if any)
+ * keeps it. */
+struct list_ctx {
+    struct vr_req *r;
+    enum vr_route_obj obj;
+    keep_fn more;
+    void *more_ctx;
+};
+
+static bool keep_visible(const void *obj, void *ctx)
+{
+    struct list_ctx *lc = ctx;
+    return vr_http_visible(lc->r, lc->obj, obj) &&
+           (!lc->more || lc->more(obj, lc->more_ctx));
+}
+
+/* A list of what the caller may see: a tenant never learns that other
+ * objects exist, not even how many. */
+static enum MHD_Result send_list(struct vr_req *r, enum vr_route_obj obj,
                                  keep_fn keep, void *ctx)
 {
     struct vr_error err = VR_ERROR_INIT;
     struct vr_buf b = VR_BUF_INIT;
+    struct list_ctx lc = {r, obj, keep, ctx};
     int64_t limit, offset;
     size_t total = 0;
     enum MHD_Result ret;
@@ -131,10 +134,10 @@ static enum MHD_Result send_list(struct vr_req *r, struct vr_pool *pool,
         return fail(r, &err);
     vr_buf_init(&b);
     vr_buf_adds(&b, "{\"items\":");
-    vr_pool_list_json(pool, keep, ctx, (size_t)offset, (size_t)limit, &b,
-                      &total);
-    vr_buf_addf(&b, ",\"total\":%zu,\"offset\":%lld,\"limit\":%lld}", total,
-                (long long)offset, (long long)limit);
+    vr_pool_list_json(vr_http_pool(r->ctl, obj), keep_visible, &lc,
+                      (size_t)offset, (size_t)limit, &b, &total);
+    vr_buf_addf(&b, ",\"total\":%zu,\"offset\":%lld,\"limit\":%lld}",
+                total, (long long)offset, (long long)limit);
     ret = vr_http_json(r, 200, b.data, b.len);
     vr_buf_release(&b);
     return ret;
@@ -192,63 +195,108 @@ static enum MHD_Result h_openapi(struct vr_req *r)
 
 /* ---- tokens */
 
+static enum MHD_Result token_created(struct vr_req *r, char *token,
+                                     int64_t token_id)
+{
+    struct vr_token t;
+    json_t *j = json_object();
+
+    vr_pool_get(&r->ctl->db.tokens, token_id, &t);
+    json_object_set_new(j, "id", json_integer(token_id));
+    json_object_set_new(j, "token", json_string(token));
+    json_object_set_new(j, "user_id", json_integer(t.hdr.owner_id));
+    json_object_set_new(j, "group_id", json_integer(t.hdr.group_id));
+    vr_json_set_time(j, "expires_at", t.expires_at);
+    vr_strlcpy(r->audit_kind, "token", sizeof(r->audit_kind));
+    r->audit_id = token_id;
+    free(token);
+    return vr_http_jsonj(r, 201, j);
+}
+
 static enum MHD_Result h_token_create(struct vr_req *r)
 {
-    static const char *const allowed[] = {"user", "password", "ttl", NULL};
+    static const char *const allowed[] = {"user", "password", "group", "ttl",
+                                          NULL};
     struct vr_error err = VR_ERROR_INIT;
+    const char *user = NULL, *password = NULL, *group = NULL;
+    int64_t ttl = 0, token_id, retry = 0;
+    char *token = NULL, source[64];
     json_t *body;
-    const char *user = NULL, *password = NULL;
-    int64_t ttl = 0, token_id;
-    char *token = NULL;
-    struct vr_token t;
-    json_t *j;
 
     if (body_json(r, true, allowed, &body, &err) < 0)
         return fail(r, &err);
     if (vr_json_str(body, "user", true, &user, &err) < 0 ||
         vr_json_str(body, "password", true, &password, &err) < 0 ||
-        vr_json_int(body, "ttl", false, 60, 365 * 86400, &ttl, &err) < 0 ||
-        vr_auth_login(r->ctl, user, password, (int)ttl, &token, &token_id,
-                      &err) < 0) {
+        vr_json_str(body, "group", false, &group, &err) < 0 ||
+        vr_json_int(body, "ttl", false, 1, 365 * 86400, &ttl, &err) < 0) {
+        json_decref(body);
+        return fail(r, &err);
+    }
+    vr_strlcpy(r->audit_user, user, sizeof(r->audit_user));
+    vr_http_source(r, source, sizeof(source));
+    if (vr_auth_login(r->ctl, user, password, group, source, (int)ttl, &token,
+                      &token_id, &retry, &err) < 0) {
+        json_decref(body);
+        if (err.code == VR_E_THROTTLED) {
+            char *s = NULL;
+            struct MHD_Response *resp;
+            json_t *j = json_pack("{s:s, s:s, s:i, s:s}", "type",
+                                  "https://vireo.dev/problems/throttled",
+                                  "title", "Too many requests", "status", 429,
+                                  "detail", err.msg);
+            s = json_dumps(j, JSON_COMPACT);
+            json_decref(j);
+            resp = MHD_create_response_from_buffer(strlen(s), s,
+                                                   MHD_RESPMEM_MUST_FREE);
+            MHD_add_response_header(resp, "Content-Type",
+                                    "application/problem+json");
+            {
+                char ra[24];
+                snprintf(ra, sizeof(ra), "%lld",
+                         (long long)(retry + 999) / 1000);
+                MHD_add_response_header(resp, "Retry-After", ra);
+            }
+            vr_strlcpy(r->audit_detail, err.msg, sizeof(r->audit_detail));
+            return vr_http_queue(r, 429, resp);
+        }
+        return fail(r, &err);
+    }
+    json_decref(body);
+    return token_created(r, token, token_id);
+}
+
+/* A new token for the caller, working in another of its groups. */
+static enum MHD_Result h_token_switch(struct vr_req *r)
+{
+    static const char *const allowed[] = {"group", "ttl", NULL};
+    struct vr_error err = VR_ERROR_INIT;
+    const char *group = NULL;
+    int64_t ttl = 0, token_id;
+    char *token = NULL;
+    json_t *body;
+
+    if (body_json(r, true, allowed, &body, &err) < 0)
+        return fail(r, &err);
+    if (vr_json_str(body, "group", true, &group, &err) < 0 ||
+        vr_json_int(body, "ttl", false, 1, 365 * 86400, &ttl, &err) < 0 ||
+        vr_auth_switch(r->ctl, &r->who, group, (int)ttl, &token, &token_id,
+                       &err) < 0) {
         json_decref(body);
         return fail(r, &err);
     }
     json_decref(body);
-    vr_pool_get(&r->ctl->db.tokens, token_id, &t);
-    j = json_object();
-    json_object_set_new(j, "id", json_integer(token_id));
-    json_object_set_new(j, "token", json_string(token));
-    json_object_set_new(j, "user_id", json_integer(t.hdr.owner_id));
-    vr_json_set_time(j, "expires_at", t.expires_at);
-    free(token);
-    return vr_http_jsonj(r, 201, j);
-}
-
-static bool keep_own_token(const void *obj, void *ctx)
-{
-    const struct vr_req *r = ctx;
-    return ((const struct vr_obj *)obj)->owner_id == r->who.user_id;
+    return token_created(r, token, token_id);
 }
 
 static enum MHD_Result h_token_list(struct vr_req *r)
 {
-    return send_list(r, &r->ctl->db.tokens, keep_own_token, r);
+    return send_list(r, VR_O_TOKEN, NULL, NULL);
 }
 
 static enum MHD_Result h_token_delete(struct vr_req *r)
 {
     struct vr_error err = VR_ERROR_INIT;
-    struct vr_token t;
-    int64_t id;
-
-    if (strcmp(r->params[0], "current") == 0)
-        id = r->who.token_id;
-    else
-        id = vr_pool_resolve(&r->ctl->db.tokens, r->params[0]);
-    if (!id || vr_pool_get(&r->ctl->db.tokens, id, &t) < 0 ||
-        (t.hdr.owner_id != r->who.user_id && !r->who.admin))
-        return fail_msg(r, VR_E_NOT_FOUND, "token not found");
-    if (vr_auth_revoke(r->ctl, id, &err) < 0)
+    if (vr_auth_revoke(r->ctl, r->obj_id, &err) < 0)
         return fail(r, &err);
     return vr_http_empty(r, 204);
 }
@@ -257,40 +305,31 @@ static enum MHD_Result h_token_delete(struct vr_req *r)
 
 static enum MHD_Result h_host_list(struct vr_req *r)
 {
-    return send_list(r, &r->ctl->db.hosts, NULL, NULL);
+    return send_list(r, VR_O_HOST, NULL, NULL);
 }
 
 static enum MHD_Result h_host_get(struct vr_req *r)
 {
-    struct vr_error err = VR_ERROR_INIT;
-    int64_t id = path_ref(r, &r->ctl->db.hosts, 0, &err);
-    if (!id)
-        return fail(r, &err);
-    return send_object(r, &r->ctl->db.hosts, id, 200);
+    return send_object(r, &r->ctl->db.hosts, r->obj_id, 200);
 }
 
 /* ---- images */
 
-static bool keep_image(const void *obj, void *ctx)
+static bool keep_named(const void *obj, void *ctx)
 {
-    const struct vr_image *im = obj;
     const char *name = ctx;
-    return !name || strcmp(im->hdr.name, name) == 0;
+    return !name || strcmp(((const struct vr_obj *)obj)->name, name) == 0;
 }
 
 static enum MHD_Result h_image_list(struct vr_req *r)
 {
-    return send_list(r, &r->ctl->db.images, keep_image,
+    return send_list(r, VR_O_IMAGE, keep_named,
                      (void *)vr_http_query(r, "name"));
 }
 
 static enum MHD_Result h_image_get(struct vr_req *r)
 {
-    struct vr_error err = VR_ERROR_INIT;
-    int64_t id = path_ref(r, &r->ctl->db.images, 0, &err);
-    if (!id)
-        return fail(r, &err);
-    return send_object(r, &r->ctl->db.images, id, 200);
+    return send_object(r, &r->ctl->db.images, r->obj_id, 200);
 }
 
 static enum MHD_Result h_image_create(struct vr_req *r)
@@ -308,11 +347,23 @@ static enum MHD_Result h_image_create(struct vr_req *r)
     if (vr_json_str(body, "name", true, &req.name, &err) < 0 ||
         vr_json_str(body, "format", true, &req.format, &err) < 0 ||
         vr_json_str(body, "sha256", false, &req.sha256, &err) < 0 ||
-        vr_json_str(body, "path", false, &req.path, &err) < 0 ||
-        vr_images_create(r->ctl, &req, r->who.user_id, &id, &err) < 0) {
+        vr_json_str(body, "path", false, &req.path, &err) < 0) {
         json_decref(body);
         return fail(r, &err);
     }
+    /* importing a file of the server's is an operator's act */
+    if (req.path && !r->who.super) {
+        json_decref(body);
+        return fail_msg(r, VR_E_FORBIDDEN, "only a superuser may import an "
+                        "image from a server path; upload it instead");
+    }
+    if (vr_images_create(r->ctl, &req, &r->who, &id, &err) < 0) {
+        json_decref(body);
+        return fail(r, &err);
+    }
+    r->audit_id = id;
+    vr_strlcpy(r->audit_kind, "image", sizeof(r->audit_kind));
+    vr_strlcpy(r->audit_name, req.name, sizeof(r->audit_name));
     json_decref(body);
     return send_object(r, &r->ctl->db.images, id, 201);
 }
@@ -320,8 +371,7 @@ static enum MHD_Result h_image_create(struct vr_req *r)
 static enum MHD_Result h_image_delete(struct vr_req *r)
 {
     struct vr_error err = VR_ERROR_INIT;
-    int64_t id = path_ref(r, &r->ctl->db.images, 0, &err);
-    if (!id || vr_images_delete(r->ctl, id, &err) < 0)
+    if (vr_images_delete(r->ctl, r->obj_id, &err) < 0)
         return fail(r, &err);
     return vr_http_empty(r, 204);
 }
@@ -329,10 +379,7 @@ static enum MHD_Result h_image_delete(struct vr_req *r)
 int vr_api_upload_begin(struct vr_req *r, uint64_t declared,
                         struct vr_error *err)
 {
-    int64_t id = path_ref(r, &r->ctl->db.images, 0, err);
-    if (!id)
-        return -1;
-    r->upload = vr_upload_begin(r->ctl, id, declared, err);
+    r->upload = vr_upload_begin(r->ctl, r->obj_id, declared, err);
     return r->upload ? 0 : -1;
 }
 
@@ -353,16 +400,13 @@ static enum MHD_Result h_image_upload(struct vr_req *r)
 {
     struct vr_error err = VR_ERROR_INIT;
     struct vr_upload *up = r->upload;
-    int64_t id = path_ref(r, &r->ctl->db.images, 0, &err);
 
-    if (!id)
-        return fail(r, &err);
     if (!up)
         return fail_msg(r, VR_E_INVALID, "the upload ended early");
     r->upload = NULL; /* vr_upload_finish frees it either way */
     if (vr_upload_finish(up, &err) < 0)
         return fail(r, &err);
-    return send_object(r, &r->ctl->db.images, id, 200);
+    return send_object(r, &r->ctl->db.images, r->obj_id, 200);
 }
 
 /* ---- VMs */
@@ -396,16 +440,12 @@ static enum MHD_Result h_vm_list(struct vr_req *r)
                             "RUNNING, PAUSED, SUSPENDED, POWEROFF, FAILED");
         f.has_state = true;
     }
-    return send_list(r, &r->ctl->db.vms, keep_vm, &f);
+    return send_list(r, VR_O_VM, keep_vm, &f);
 }
 
 static enum MHD_Result h_vm_get(struct vr_req *r)
 {
-    struct vr_error err = VR_ERROR_INIT;
-    int64_t id = path_ref(r, &r->ctl->db.vms, 0, &err);
-    if (!id)
-        return fail(r, &err);
-    return send_object(r, &r->ctl->db.vms, id, 200);
+    return send_object(r, &r->ctl->db.vms, r->obj_id, 200);
 }
 
 int vr_api_parse_vm_create(const json_t *body, struct vr_vm_create_req *req,
@@ -479,16 +519,15 @@ static enum MHD_Result h_vm_create(struct vr_req *r)
 
     if (body_json(r, true, NULL, &body, &err) < 0)
         return fail(r, &err);
-    if (vr_api_parse_vm_create(body, &req, idbuf, &err) < 0) {
+    if (vr_api_parse_vm_create(body, &req, idbuf, &err) < 0 ||
+        vr_orch_vm_create(r->ctl, &req, &r->who, &vm_id, &job_id, &err) < 0) {
         json_decref(body);
         return fail(r, &err);
     }
-    if (vr_orch_vm_create(r->ctl, &req, r->who.user_id, &vm_id, &job_id,
-                          &err) < 0) {
-        json_decref(body);
-        return fail(r, &err);
-    }
-    json_decref(body);
+    vr_strlcpy(r->audit_kind, "vm", sizeof(r->audit_kind));
+    r->audit_id = vm_id;
+    vr_strlcpy(r->audit_name, req.name, sizeof(r->audit_name));
+    json_decref(body);   /* req.name points into it */
     return send_accepted(r, vm_id, job_id);
 }
 
@@ -496,13 +535,11 @@ static enum MHD_Result h_vm_delete(struct vr_req *r)
 {
     struct vr_error err = VR_ERROR_INIT;
     int64_t job_id;
-    int64_t id = path_ref(r, &r->ctl->db.vms, 0, &err);
 
-    if (!id || vr_orch_vm_request(r->ctl, id, VR_OP_DELETE, 0,
-                                  VR_RECOVER_NONE, r->who.user_id, &job_id,
-                                  &err) < 0)
+    if (vr_orch_vm_request(r->ctl, r->obj_id, VR_OP_DELETE, 0,
+                           VR_RECOVER_NONE, &r->who, &job_id, &err) < 0)
         return fail(r, &err);
-    return send_accepted(r, id, job_id);
+    return send_accepted(r, r->obj_id, job_id);
 }
 
 static enum MHD_Result h_vm_action(struct vr_req *r)
@@ -514,10 +551,7 @@ static enum MHD_Result h_vm_action(struct vr_req *r)
     int64_t timeout = 0, job_id;
     const char *m = NULL;
     json_t *body;
-    int64_t id = path_ref(r, &r->ctl->db.vms, 0, &err);
 
-    if (!id)
-        return fail(r, &err);
     if (vr_vm_op_parse(r->params[1], &op) < 0 || op == VR_OP_CREATE ||
         op == VR_OP_DELETE)
         return fail_msg(r, VR_E_NOT_FOUND,
@@ -544,10 +578,10 @@ static enum MHD_Result h_vm_action(struct vr_req *r)
         }
     }
     json_decref(body);
-    if (vr_orch_vm_request(r->ctl, id, op, (int)timeout, mode,
-                           r->who.user_id, &job_id, &err) < 0)
+    if (vr_orch_vm_request(r->ctl, r->obj_id, op, (int)timeout, mode,
+                           &r->who, &job_id, &err) < 0)
         return fail(r, &err);
-    return send_accepted(r, id, job_id);
+    return send_accepted(r, r->obj_id, job_id);
 }
 
 static enum MHD_Result h_vm_console(struct vr_req *r)
@@ -558,11 +592,8 @@ static enum MHD_Result h_vm_console(struct vr_req *r)
     char *data = NULL;
     size_t len = 0;
     enum MHD_Result ret;
-    int64_t id = path_ref(r, &r->ctl->db.vms, 0, &err);
 
-    if (!id)
-        return fail(r, &err);
-    if (vr_pool_get(&r->ctl->db.vms, id, &vm) < 0)
+    if (vr_pool_get(&r->ctl->db.vms, r->obj_id, &vm) < 0)
         return fail_msg(r, VR_E_NOT_FOUND, "the vm was deleted");
     if (vr_http_query_int(r, "offset", INT64_MIN / 2, INT64_MAX / 2,
                           -CONSOLE_DEFAULT, &offset, &err) < 0 ||
@@ -594,17 +625,15 @@ static enum MHD_Result h_job_list(struct vr_req *r)
 
     /* a VM may be gone while its jobs remain: a bare id is taken as is */
     if (ref) {
-        vm = vr_pool_resolve(&r->ctl->db.vms, ref);
-        if (!vm) {
-            char *end;
-            long long id = strtoll(ref, &end, 10);
-            if (*ref && !*end && id > 0)
-                vm = id;
-            else
-                return fail_msg(r, VR_E_NOT_FOUND, "vm not found");
-        }
+        struct vr_error err = VR_ERROR_INIT;
+        char *end;
+        long long id = strtoll(ref, &end, 10);
+        if (*ref && !*end && id > 0)
+            vm = id;
+        else if (!(vm = vr_http_resolve(r, VR_O_VM, ref, 0, &err)))
+            return fail(r, &err);
     }
-    return send_list(r, &r->ctl->db.jobs, keep_job, &vm);
+    return send_list(r, VR_O_JOB, keep_job, &vm);
 }
 
 /* GET /jobs/{id}?wait=S[&phase=P]: with wait, return as soon as the job is
@@ -614,11 +643,9 @@ static enum MHD_Result h_job_get(struct vr_req *r)
     struct vr_error err = VR_ERROR_INIT;
     int64_t wait_s;
     const char *phase = vr_http_query(r, "phase");
-    int64_t id = path_ref(r, &r->ctl->db.jobs, 0, &err);
+    int64_t id = r->obj_id;
     int64_t deadline;
 
-    if (!id)
-        return fail(r, &err);
     if (vr_http_query_int(r, "wait", 0, 60, 0, &wait_s, &err) < 0)
         return fail(r, &err);
     deadline = vr_mono_ms() + wait_s * 1000;
@@ -636,28 +663,570 @@ static enum MHD_Result h_job_get(struct vr_req *r)
     return send_object(r, &r->ctl->db.jobs, id, 200);
 }
 
+/* ---- users */
+
+static enum MHD_Result h_user_list(struct vr_req *r)
+{
+    return send_list(r, VR_O_USER, keep_named,
+                     (void *)vr_http_query(r, "name"));
+}
+
+static enum MHD_Result h_user_get(struct vr_req *r)
+{
+    return send_object(r, &r->ctl->db.users, r->obj_id, 200);
+}
+
+/* Read a NULL-terminated list of group references from a JSON array;
+ * *out points into `body` and must be freed. */
+static int group_list(const json_t *body, const char *key, const char ***out,
+                      bool *present, struct vr_error *err)
+{
+    const json_t *a = json_object_get(body, key), *v;
+    size_t i;
+
+    *out = NULL;
+    *present = a && !json_is_null(a);
+    if (!*present)
+        return 0;
+    if (!json_is_array(a) || json_array_size(a) >= VR_USER_MAX_GROUPS)
+        return vr_err(err, VR_E_INVALID, "field '%s' must be an array of at "
+                      "most %d groups", key, VR_USER_MAX_GROUPS - 1);
+    *out = vr_calloc(json_array_size(a) + 1, sizeof(char *));
+    json_array_foreach(a, i, v) {
+        if (!json_is_string(v)) {
+            free(*out);
+            *out = NULL;
+            return vr_err(err, VR_E_INVALID, "field '%s' lists group names "
+                          "or ids as strings", key);
+        }
+        (*out)[i] = json_string_value(v);
+    }
+    return 0;
+}
+
+static enum MHD_Result h_user_create(struct vr_req *r)
+{
+    static const char *const allowed[] = {"name", "password", "group",
+                                          "groups", "enabled", NULL};
+    struct vr_error err = VR_ERROR_INIT;
+    struct vr_user_req req;
+    const char **groups = NULL;
+    int64_t id, gid;
+    bool have_groups, enabled = true;
+    json_t *body;
+
+    memset(&req, 0, sizeof(req));
+    if (body_json(r, true, allowed, &body, &err) < 0)
+        return fail(r, &err);
+    if (vr_json_str(body, "name", true, &req.name, &err) < 0 ||
+        vr_json_str(body, "password", false, &req.password, &err) < 0 ||
+        vr_json_str(body, "group", false, &req.group, &err) < 0 ||
+        vr_json_bool(body, "enabled", false, &enabled, &err) < 0 ||
+        group_list(body, "groups", &groups, &have_groups, &err) < 0)
+        goto fail;
+    if (!req.group)
+        req.group = r->who.group_name;
+    /* creating a user in a group takes ADMIN on that group: a superuser,
+     * or an administrator of the group working in it; every secondary
+     * group likewise */
+    gid = vr_http_resolve(r, VR_O_GROUP, req.group, VR_RIGHT_ADMIN, &err);
+    if (!gid)
+        goto fail;
+    for (size_t i = 0; groups && groups[i]; i++)
+        if (!vr_http_resolve(r, VR_O_GROUP, groups[i], VR_RIGHT_ADMIN, &err))
+            goto fail;
+    req.groups = groups;
+    req.enabled = enabled;
+    if (vr_users_create(r->ctl, &req, &id, &err) < 0)
+        goto fail;
+    free(groups);
+    vr_strlcpy(r->audit_kind, "user", sizeof(r->audit_kind));
+    r->audit_id = id;
+    vr_strlcpy(r->audit_name, req.name, sizeof(r->audit_name));
+    json_decref(body);   /* req.name points into it */
+    return send_object(r, &r->ctl->db.users, id, 201);
+fail:
+    free(groups);
+    json_decref(body);
+    return fail(r, &err);
+}
+
+static enum MHD_Result h_user_delete(struct vr_req *r)
+{
+    struct vr_error err = VR_ERROR_INIT;
+    if (r->obj_id == r->who.user_id)
+        return fail_msg(r, VR_E_CONFLICT, "a user cannot delete itself");
+    if (vr_users_delete(r->ctl, r->obj_id, &err) < 0)
+        return fail(r, &err);
+    return vr_http_empty(r, 204);
+}
+
+static enum MHD_Result h_user_password(struct vr_req *r)
+{
+    static const char *const allowed[] = {"password", NULL};
+    struct vr_error err = VR_ERROR_INIT;
+    const char *pw = NULL;
+    json_t *body;
+
+    if (body_json(r, true, allowed, &body, &err) < 0)
+        return fail(r, &err);
+    if (vr_json_str(body, "password", true, &pw, &err) < 0 ||
+        vr_users_passwd(r->ctl, r->obj_id, pw, &err) < 0) {
+        json_decref(body);
+        return fail(r, &err);
+    }
+    json_decref(body);
+    return vr_http_empty(r, 204);
+}
+
+/* PATCH /users/{u}: enable/disable (ADMIN on the user); groups: a
+ * superuser's act. */
+static enum MHD_Result h_user_update(struct vr_req *r)
+{
+    static const char *const allowed[] = {"enabled", "group", "groups", NULL};
+    struct vr_error err = VR_ERROR_INIT;
+    const char **groups = NULL;
+    const char *group = NULL;
+    bool have_groups, enabled, have_enabled;
+    json_t *body;
+    int rc;
+
+    if (body_json(r, true, allowed, &body, &err) < 0)
+        return fail(r, &err);
+    if ((rc = vr_json_bool(body, "enabled", false, &enabled, &err)) < 0 ||
+        vr_json_str(body, "group", false, &group, &err) < 0 ||
+        group_list(body, "groups", &groups, &have_groups, &err) < 0)
+        goto fail;
+    have_enabled = rc == 1;
+    /* every check before any change */
+    if ((group || have_groups) && !r->who.super) {
+        vr_err(&err, VR_E_FORBIDDEN, "only a superuser may change a user's "
+               "groups");
+        goto fail;
+    }
+    if (have_enabled && !enabled && r->obj_id == r->who.user_id) {
+        vr_err(&err, VR_E_CONFLICT, "a user cannot disable itself");
+        goto fail;
+    }
+    if ((group || have_groups) &&
+        vr_users_set_groups(r->ctl, r->obj_id, group, groups, have_groups,
+                            &err) < 0)
+        goto fail;
+    if (have_enabled &&
+        vr_users_set_enabled(r->ctl, r->obj_id, enabled, &err) < 0)
+        goto fail;
+    free(groups);
+    json_decref(body);
+    return send_object(r, &r->ctl->db.users, r->obj_id, 200);
+fail:
+    free(groups);
+    json_decref(body);
+    return fail(r, &err);
+}
+
+static int quota_body(struct vr_req *r, const char *const allowed[],
+                      json_t **body, struct vr_error *err)
+{
+    return body_json(r, true, allowed, body, err);
+}
+
+static void quota_keep(struct vr_quota *q)
+{
+    vr_quota_fill(q, VR_QUOTA_KEEP);
+}
+
+static enum MHD_Result h_user_quota(struct vr_req *r)
+{
+    static const char *const allowed[] = {"vms", "vcpus", "memory_mib",
+                                          "disk_mib", "images", "image_mib",
+                                          NULL};
+    struct vr_error err = VR_ERROR_INIT;
+    struct vr_quota q;
+    json_t *body;
+
+    quota_keep(&q);
+    if (quota_body(r, allowed, &body, &err) < 0)
+        return fail(r, &err);
+    if (vr_quota_parse_request(&q, body, true, &err) < 0 ||
+        vr_quota_set_user(r->ctl, r->obj_id, &q, &err) < 0) {
+        json_decref(body);
+        return fail(r, &err);
+    }
+    json_decref(body);
+    return send_object(r, &r->ctl->db.users, r->obj_id, 200);
+}
+
+/* ---- groups */
+
+static enum MHD_Result h_group_list(struct vr_req *r)
+{
+    return send_list(r, VR_O_GROUP, keep_named,
+                     (void *)vr_http_query(r, "name"));
+}
+
+static enum MHD_Result h_group_get(struct vr_req *r)
+{
+    return send_object(r, &r->ctl->db.groups, r->obj_id, 200);
+}
+
+static enum MHD_Result h_group_create(struct vr_req *r)
+{
+    static const char *const allowed[] = {"name", NULL};
+    struct vr_error err = VR_ERROR_INIT;
+    const char *name = NULL;
+    int64_t id;
+    json_t *body;
+
+    if (body_json(r, true, allowed, &body, &err) < 0)
+        return fail(r, &err);
+    if (vr_json_str(body, "name", true, &name, &err) < 0 ||
+        vr_groups_create(r->ctl, name, r->who.user_id, &id, &err) < 0) {
+        json_decref(body);
+        return fail(r, &err);
+    }
+    vr_strlcpy(r->audit_kind, "group", sizeof(r->audit_kind));
+    r->audit_id = id;
+    vr_strlcpy(r->audit_name, name, sizeof(r->audit_name));
+    json_decref(body);   /* `name` points into it */
+    return send_object(r, &r->ctl->db.groups, id, 201);
+}
+
+static enum MHD_Result h_group_delete(struct vr_req *r)
+{
+    struct vr_error err = VR_ERROR_INIT;
+    if (vr_groups_delete(r->ctl, r->obj_id, &err) < 0)
+        return fail(r, &err);
+    return vr_http_empty(r, 204);
+}
+
+static enum MHD_Result h_group_quota(struct vr_req *r)
+{
+    static const char *const allowed[] = {"vms", "vcpus", "memory_mib",
+                                          "disk_mib", "images", "image_mib",
+                                          "user_quota", NULL};
+    struct vr_error err = VR_ERROR_INIT;
+    struct vr_quota q, uq;
+    json_t *body, *user;
+
+    quota_keep(&q);
+    quota_keep(&uq);
+    if (quota_body(r, allowed, &body, &err) < 0)
+        return fail(r, &err);
+    user = json_object_get(body, "user_quota");
+    if (user) {
+        json_incref(user);
+        json_object_del(body, "user_quota");
+        if (!json_is_object(user)) {
+            json_decref(user);
+            json_decref(body);
+            return fail_msg(r, VR_E_INVALID, "'user_quota' must be an object "
+                            "of limits");
+        }
+    }
+    if (vr_quota_parse_request(&q, body, false, &err) < 0 ||
+        (user && vr_quota_parse_request(&uq, user, false, &err) < 0) ||
+        vr_quota_set_group(r->ctl, r->obj_id, &q, &uq, &err) < 0) {
+        json_decref(user);
+        json_decref(body);
+        return fail(r, &err);
+    }
+    json_decref(user);
+    json_decref(body);
+    return send_object(r, &r->ctl->db.groups, r->obj_id, 200);
+}
+
+static enum MHD_Result h_group_admin_add(struct vr_req *r)
+{
+    static const char *const allowed[] = {"user", NULL};
+    struct vr_error err = VR_ERROR_INIT;
+    const char *user = NULL;
+    int64_t uid;
+    json_t *body;
+
+    if (body_json(r, true, allowed, &body, &err) < 0)
+        return fail(r, &err);
+    if (vr_json_str(body, "user", true, &user, &err) < 0 ||
+        !(uid = vr_http_resolve(r, VR_O_USER, user, 0, &err)) ||
+        vr_groups_set_admin(r->ctl, r->obj_id, uid, true, &err) < 0) {
+        json_decref(body);
+        return fail(r, &err);
+    }
+    json_decref(body);
+    return send_object(r, &r->ctl->db.groups, r->obj_id, 200);
+}
+
+static enum MHD_Result h_group_admin_del(struct vr_req *r)
+{
+    struct vr_error err = VR_ERROR_INIT;
+    int64_t uid = vr_http_resolve(r, VR_O_USER, r->params[1], 0, &err);
+
+    if (!uid || vr_groups_set_admin(r->ctl, r->obj_id, uid, false, &err) < 0)
+        return fail(r, &err);
+    return send_object(r, &r->ctl->db.groups, r->obj_id, 200);
+}
+
+/* ---- ACL rules */
+
+static enum MHD_Result h_acl_list(struct vr_req *r)
+{
+    return send_list(r, VR_O_ACL, NULL, NULL);
+}
+
+static enum MHD_Result h_acl_create(struct vr_req *r)
+{
+    static const char *const allowed[] = {"who", "user", "group",
+                                          "resources", "resource_id",
+                                          "rights", NULL};
+    struct vr_error err = VR_ERROR_INIT;
+    struct vr_acl_req req;
+    const char *who = NULL, *rights = NULL, *user = NULL, *group = NULL;
+    const json_t *res, *v;
+    int64_t id;
+    size_t i;
+    json_t *body;
+
+    memset(&req, 0, sizeof(req));
+    if (body_json(r, true, allowed, &body, &err) < 0)
+        return fail(r, &err);
+    if (vr_json_str(body, "who", true, &who, &err) < 0 ||
+        vr_json_str(body, "user", false, &user, &err) < 0 ||
+        vr_json_str(body, "group", false, &group, &err) < 0 ||
+        vr_json_str(body, "rights", true, &rights, &err) < 0 ||
+        vr_json_int(body, "resource_id", false, 1, INT64_MAX,
+                    &req.resource_id, &err) < 0 ||
+        vr_rights_parse(rights, &req.rights, &err) < 0)
+        goto fail;
+    if (strcmp(who, "user") == 0 && user && !group) {
+        req.who = VR_ACL_USER;
+        req.who_ref = user;
+    } else if (strcmp(who, "group") == 0 && group && !user) {
+        req.who = VR_ACL_GROUP;
+        req.who_ref = group;
+    } else if (strcmp(who, "all") == 0 && !user && !group) {
+        req.who = VR_ACL_ALL;
+    } else {
+        vr_err(&err, VR_E_INVALID, "'who' is user (with 'user'), group (with "
+               "'group') or all");
+        goto fail;
+    }
+    res = json_object_get(body, "resources");
+    if (!json_is_array(res) || !json_array_size(res)) {
+        vr_err(&err, VR_E_INVALID, "'resources' is a non-empty array of vm, "
+               "image, host, user, group");
+        goto fail;
+    }
+    json_array_foreach(res, i, v) {
+        enum vr_res k;
+        if (vr_res_parse(json_string_value(v), &k) < 0) {
+            vr_err(&err, VR_E_INVALID, "'resources' is a non-empty array of "
+                   "vm, image, host, user, group");
+            goto fail;
+        }
+        req.resources |= 1u << k;
+    }
+    if (vr_acls_create(r->ctl, &req, r->who.user_id, &id, &err) < 0)
+        goto fail;
+    json_decref(body);
+    vr_strlcpy(r->audit_kind, "acl", sizeof(r->audit_kind));
+    r->audit_id = id;
+    return send_object(r, &r->ctl->db.acls, id, 201);
+fail:
+    json_decref(body);
+    return fail(r, &err);
+}
+
+static enum MHD_Result h_acl_delete(struct vr_req *r)
+{
+    struct vr_error err = VR_ERROR_INIT;
+    if (vr_acls_delete(r->ctl, r->obj_id, &err) < 0)
+        return fail(r, &err);
+    return vr_http_empty(r, 204);
+}
+
+/* ---- ownership (chown, chgrp, chmod), in bulk */
+
+static enum MHD_Result h_ownership(struct vr_req *r)
+{
+    static const char *const allowed[] = {"kind", "ids", "user", "group",
+                                          "permissions", NULL};
+    struct vr_error err = VR_ERROR_INIT;
+    struct vr_owner_req req;
+    const char *kind = NULL, *user = NULL, *group = NULL, *perms = NULL;
+    int64_t *ids = NULL;
+    const json_t *a, *v;
+    unsigned p;
+    size_t i;
+    json_t *body;
+    enum vr_route_obj obj;
+
+    memset(&req, 0, sizeof(req));
+    req.perms = -1;
+    if (body_json(r, true, allowed, &body, &err) < 0)
+        return fail(r, &err);
+    if (vr_json_str(body, "kind", true, &kind, &err) < 0 ||
+        vr_json_str(body, "user", false, &user, &err) < 0 ||
+        vr_json_str(body, "group", false, &group, &err) < 0 ||
+        vr_json_str(body, "permissions", false, &perms, &err) < 0)
+        goto fail;
+    if (vr_res_parse(kind, &req.res) < 0 ||
+        (req.res != VR_RES_VM && req.res != VR_RES_IMAGE &&
+         req.res != VR_RES_HOST)) {
+        vr_err(&err, VR_E_INVALID, "'kind' is vm, image or host");
+        goto fail;
+    }
+    obj = req.res == VR_RES_VM ? VR_O_VM
+          : req.res == VR_RES_IMAGE ? VR_O_IMAGE : VR_O_HOST;
+    if (!user && !group && !perms) {
+        vr_err(&err, VR_E_INVALID, "give a new 'user', 'group' or "
+               "'permissions'");
+        goto fail;
+    }
+    if (perms) {
+        if (vr_perms_parse(perms, &p) < 0) {
+            vr_err(&err, VR_E_INVALID, "'permissions' is three octal digits "
+                   "like \"640\" (use 4, manage 2, admin 1)");
+            goto fail;
+        }
+        req.perms = (int)p;
+    }
+    /* the new owner and group are named like any object: one the caller
+     * may not see is not found */
+    if (user && !(req.user_id = vr_http_resolve(r, VR_O_USER, user, 0, &err)))
+        goto fail;
+    if (group &&
+        !(req.group_id = vr_http_resolve(r, VR_O_GROUP, group, 0, &err)))
+        goto fail;
+    a = json_object_get(body, "ids");
+    if (!json_is_array(a) || !json_array_size(a)) {
+        vr_err(&err, VR_E_INVALID, "'ids' is a non-empty array of ids or "
+               "names");
+        goto fail;
+    }
+    ids = vr_calloc(json_array_size(a), sizeof(*ids));
+    json_array_foreach(a, i, v) {
+        char ref[32];
+        const char *s = json_string_value(v);
+        if (json_is_integer(v)) {
+            snprintf(ref, sizeof(ref), "%lld", (long long)json_integer_value(v));
+            s = ref;
+        }
+        if (!s) {
+            vr_err(&err, VR_E_INVALID, "'ids' lists ids or names");
+            goto fail;
+        }
+        ids[i] = vr_http_resolve(r, obj, s, 0, &err);
+        if (!ids[i])
+            goto fail;
+    }
+    req.ids = ids;
+    req.nids = json_array_size(a);
+    if (vr_ownership_set(r->ctl, &r->who, &req, &err) < 0)
+        goto fail;
+    free(ids);
+    json_decref(body);
+    return vr_http_empty(r, 204);
+fail:
+    free(ids);
+    json_decref(body);
+    return fail(r, &err);
+}
+
+/* ---- audit */
+
+static enum MHD_Result h_audit(struct vr_req *r)
+{
+    struct vr_error err = VR_ERROR_INIT;
+    struct vr_audit_filter f;
+    struct vr_buf b = VR_BUF_INIT;
+    int64_t limit, offset, obj;
+    size_t total = 0;
+    const char *since = vr_http_query(r, "since");
+    enum MHD_Result ret;
+
+    memset(&f, 0, sizeof(f));
+    f.user = vr_http_query(r, "user");
+    f.kind = vr_http_query(r, "kind");
+    if (vr_http_query_int(r, "limit", 1, 10000, 100, &limit, &err) < 0 ||
+        vr_http_query_int(r, "offset", 0, INT64_MAX, 0, &offset, &err) < 0 ||
+        vr_http_query_int(r, "object_id", 1, INT64_MAX, 0, &obj, &err) < 0)
+        return fail(r, &err);
+    f.object_id = obj;
+    if (since) {
+        json_t *tmp = json_pack("{s:s}", "t", since);
+        f.since_ms = vr_json_get_time(tmp, "t");
+        json_decref(tmp);
+        if (!f.since_ms)
+            return fail_msg(r, VR_E_INVALID, "'since' is a time like "
+                            "2026-11-21T10:00:00Z");
+    }
+    vr_buf_init(&b);
+    vr_buf_adds(&b, "{\"items\":");
+    if (vr_audit_read(r->ctl->audit, &f, (size_t)offset, (size_t)limit, &b,
+                      &total, &err) < 0) {
+        vr_buf_release(&b);
+        return fail(r, &err);
+    }
+    vr_buf_addf(&b, ",\"total\":%zu,\"offset\":%lld,\"limit\":%lld}", total,
+                (long long)offset, (long long)limit);
+    ret = vr_http_json(r, 200, b.data, b.len);
+    vr_buf_release(&b);
+    return ret;
+}
+
 /* ---- events (Server-Sent Events) */
 
+/* A stream sees only the objects its caller may USE, decided per event
+ * with the same function as every request; it ends when its token is
+ * revoked or expires. */
 struct sse {
     struct vr_ctl *ctl;
+    struct vr_principal who;       /* a copy: the stream outlives nothing */
     uint64_t cursor;
-    unsigned kinds;           /* bit per kind; 0 = all */
+    unsigned kinds;                /* bit per kind; 0 = all */
     struct vr_buf pending;
     size_t sent;
 };
 
 static const char *const event_kinds[] = {"vm", "job", "image", "host"};
+static const enum vr_res event_res[] = {VR_RES_VM, VR_RES_VM, VR_RES_IMAGE,
+                                        VR_RES_HOST};
 
 static bool sse_filter(const char *name, const char *data, void *ctx)
 {
     const struct sse *s = ctx;
-    (void)data;
-    if (!s->kinds)
-        return strcmp(name, "token") != 0 && strcmp(name, "user") != 0;
-    for (size_t i = 0; i < VR_ARRAY_SIZE(event_kinds); i++)
-        if ((s->kinds & (1u << i)) && strcmp(name, event_kinds[i]) == 0)
-            return true;
-    return false;
+    struct vr_obj h;
+    json_t *j;
+    size_t i;
+    bool ok;
+
+    for (i = 0; i < VR_ARRAY_SIZE(event_kinds); i++)
+        if (strcmp(name, event_kinds[i]) == 0)
+            break;
+    if (i == VR_ARRAY_SIZE(event_kinds))
+        return false;
+    if (s->kinds && !(s->kinds & (1u << i)))
+        return false;
+    j = json_loads(data, 0, NULL);
+    if (!j)
+        return false;
+    memset(&h, 0, sizeof(h));
+    h.id = json_integer_value(json_object_get(j, "id"));
+    h.owner_id = json_integer_value(json_object_get(j, "owner_id"));
+    h.group_id = json_integer_value(json_object_get(j, "group_id"));
+    if (vr_perms_parse(json_string_value(json_object_get(j, "permissions")),
+                       &h.perms) < 0)
+        h.perms = 0;
+    json_decref(j);
+    ok = vr_authz_can(&s->ctl->authz, &s->who, event_res[i], &h,
+                      VR_RIGHT_USE);
+    return ok;
+}
+
+/* Rights as they are now: a revoked or expired token, a disabled user or
+ * a group left ends the stream; a changed group administration applies. */
+static bool sse_refresh(struct sse *s)
+{
+    return vr_auth_principal(s->ctl, s->who.token_id, &s->who, NULL) == 0;
 }
 
 static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -671,7 +1240,9 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
         s->pending.len = 0;
         s->pending.data[0] = '\0';
         s->sent = 0;
-        rc = vr_events_read(s->ctl->events, &s->cursor, 15000, sse_filter, s,
+        if (!sse_refresh(s))
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        rc = vr_events_read(s->ctl->events, &s->cursor, 5000, sse_filter, s,
                             &s->pending);
         if (rc < 0)
             return MHD_CONTENT_READER_END_OF_STREAM;
@@ -702,6 +1273,7 @@ static enum MHD_Result h_events(struct vr_req *r)
     struct MHD_Response *resp;
 
     s->ctl = r->ctl;
+    s->who = r->who;
     vr_buf_init(&s->pending);
     if (kinds) {
         vr_autofree char *copy = vr_strdup(kinds);
@@ -727,9 +1299,10 @@ static enum MHD_Result h_events(struct vr_req *r)
         unsigned long long v;
         errno = 0;
         v = strtoull(last, &end, 10);
-        if (errno || end == last || *end)
-            return sse_free(s), fail_msg(r, VR_E_INVALID,
-                                         "Last-Event-ID must be a number");
+        if (errno || end == last || *end) {
+            sse_free(s);
+            return fail_msg(r, VR_E_INVALID, "Last-Event-ID must be a number");
+        }
         if (v <= s->cursor) {
             s->cursor = v;
         } else {
@@ -751,7 +1324,20 @@ static enum MHD_Result h_events(struct vr_req *r)
     return vr_http_queue(r, 200, resp);
 }
 
-/* ---- the route table */
+/* ---- the route table
+ *
+ * Authorization is declared here, one line per route: PUBLIC, SUPER
+ * (superuser sessions), CREATE (the CREATE right on the object kind), or
+ * the right needed on the object named in the path (USE, MANAGE, ADMIN).
+ * Lists filter by USE.  tests/e2e/test_authz_matrix.py checks every route
+ * against every kind of caller. */
+
+#define PUB VR_R_PUBLIC
+#define SUP VR_R_SUPER
+#define NONE VR_O_NONE, 0
+#define USE VR_RIGHT_USE
+#define MAN VR_RIGHT_MANAGE
+#define ADM VR_RIGHT_ADMIN
 
 static const char *const q_list[] = {"limit", "offset", "name", NULL};
 static const char *const q_vm_list[] = {"limit", "offset", "name", "state",
@@ -761,29 +1347,62 @@ static const char *const q_job_list[] = {"limit", "offset", "vm", NULL};
 static const char *const q_job_get[] = {"wait", "phase", NULL};
 static const char *const q_console[] = {"offset", "limit", NULL};
 static const char *const q_events[] = {"kinds", NULL};
+static const char *const q_audit[] = {"limit", "offset", "user", "kind",
+                                      "object_id", "since", NULL};
 
 const struct vr_route vr_routes[] = {
-    {"GET", "/api/v1/health", h_health, VR_R_PUBLIC, NULL},
-    {"GET", "/api/v1/openapi.json", h_openapi, VR_R_PUBLIC, NULL},
-    {"POST", "/api/v1/tokens", h_token_create, VR_R_PUBLIC | VR_R_BODY, NULL},
-    {"GET", "/api/v1/tokens", h_token_list, 0, q_page},
-    {"DELETE", "/api/v1/tokens/{}", h_token_delete, 0, NULL},
-    {"GET", "/api/v1/hosts", h_host_list, 0, q_page},
-    {"GET", "/api/v1/hosts/{}", h_host_get, 0, NULL},
-    {"GET", "/api/v1/images", h_image_list, 0, q_list},
-    {"POST", "/api/v1/images", h_image_create, VR_R_BODY, NULL},
-    {"GET", "/api/v1/images/{}", h_image_get, 0, NULL},
-    {"DELETE", "/api/v1/images/{}", h_image_delete, 0, NULL},
-    {"PUT", "/api/v1/images/{}/data", h_image_upload, VR_R_UPLOAD, NULL},
-    {"GET", "/api/v1/vms", h_vm_list, 0, q_vm_list},
-    {"POST", "/api/v1/vms", h_vm_create, VR_R_BODY, NULL},
-    {"GET", "/api/v1/vms/{}", h_vm_get, 0, NULL},
-    {"DELETE", "/api/v1/vms/{}", h_vm_delete, 0, NULL},
-    {"POST", "/api/v1/vms/{}/{}", h_vm_action, VR_R_BODY, NULL},
-    {"GET", "/api/v1/vms/{}/console-log", h_vm_console, 0, q_console},
-    {"GET", "/api/v1/jobs", h_job_list, 0, q_job_list},
-    {"GET", "/api/v1/jobs/{}", h_job_get, 0, q_job_get},
-    {"GET", "/api/v1/events", h_events, 0, q_events},
+    {"GET", "/api/v1/health", h_health, PUB, NULL, NONE},
+    {"GET", "/api/v1/openapi.json", h_openapi, PUB, NULL, NONE},
+    {"POST", "/api/v1/tokens", h_token_create, PUB | VR_R_BODY, NULL, NONE},
+    {"POST", "/api/v1/tokens/switch", h_token_switch, VR_R_BODY, NULL, NONE},
+    {"GET", "/api/v1/tokens", h_token_list, 0, q_page, NONE},
+    {"DELETE", "/api/v1/tokens/{}", h_token_delete, 0, NULL, VR_O_TOKEN, MAN},
+    {"GET", "/api/v1/hosts", h_host_list, 0, q_page, NONE},
+    {"GET", "/api/v1/hosts/{}", h_host_get, 0, NULL, VR_O_HOST, USE},
+    {"GET", "/api/v1/images", h_image_list, 0, q_list, NONE},
+    {"POST", "/api/v1/images", h_image_create, VR_R_CREATE | VR_R_BODY, NULL,
+     VR_O_IMAGE, 0},
+    {"GET", "/api/v1/images/{}", h_image_get, 0, NULL, VR_O_IMAGE, USE},
+    {"DELETE", "/api/v1/images/{}", h_image_delete, 0, NULL, VR_O_IMAGE, MAN},
+    {"PUT", "/api/v1/images/{}/data", h_image_upload, VR_R_UPLOAD, NULL,
+     VR_O_IMAGE, MAN},
+    {"GET", "/api/v1/vms", h_vm_list, 0, q_vm_list, NONE},
+    {"POST", "/api/v1/vms", h_vm_create, VR_R_CREATE | VR_R_BODY, NULL,
+     VR_O_VM, 0},
+    {"GET", "/api/v1/vms/{}", h_vm_get, 0, NULL, VR_O_VM, USE},
+    {"DELETE", "/api/v1/vms/{}", h_vm_delete, 0, NULL, VR_O_VM, MAN},
+    {"POST", "/api/v1/vms/{}/{}", h_vm_action, VR_R_BODY, NULL, VR_O_VM, MAN},
+    {"GET", "/api/v1/vms/{}/console-log", h_vm_console, 0, q_console, VR_O_VM,
+     MAN},
+    {"GET", "/api/v1/jobs", h_job_list, 0, q_job_list, NONE},
+    {"GET", "/api/v1/jobs/{}", h_job_get, 0, q_job_get, VR_O_JOB, USE},
+    {"GET", "/api/v1/events", h_events, 0, q_events, NONE},
+    {"GET", "/api/v1/users", h_user_list, 0, q_list, NONE},
+    {"POST", "/api/v1/users", h_user_create, VR_R_BODY, NULL, NONE},
+    {"GET", "/api/v1/users/{}", h_user_get, 0, NULL, VR_O_USER, USE},
+    {"PATCH", "/api/v1/users/{}", h_user_update, VR_R_BODY, NULL, VR_O_USER,
+     ADM},
+    {"DELETE", "/api/v1/users/{}", h_user_delete, 0, NULL, VR_O_USER, ADM},
+    {"POST", "/api/v1/users/{}/password", h_user_password, VR_R_BODY, NULL,
+     VR_O_USER, MAN},
+    {"PUT", "/api/v1/users/{}/quota", h_user_quota, SUP | VR_R_BODY, NULL,
+     VR_O_USER, USE},
+    {"GET", "/api/v1/groups", h_group_list, 0, q_list, NONE},
+    {"POST", "/api/v1/groups", h_group_create, SUP | VR_R_BODY, NULL, NONE},
+    {"GET", "/api/v1/groups/{}", h_group_get, 0, NULL, VR_O_GROUP, USE},
+    {"DELETE", "/api/v1/groups/{}", h_group_delete, SUP, NULL, VR_O_GROUP,
+     USE},
+    {"PUT", "/api/v1/groups/{}/quota", h_group_quota, SUP | VR_R_BODY, NULL,
+     VR_O_GROUP, USE},
+    {"POST", "/api/v1/groups/{}/admins", h_group_admin_add, SUP | VR_R_BODY,
+     NULL, VR_O_GROUP, USE},
+    {"DELETE", "/api/v1/groups/{}/admins/{}", h_group_admin_del, SUP, NULL,
+     VR_O_GROUP, USE},
+    {"GET", "/api/v1/acls", h_acl_list, SUP, q_page, NONE},
+    {"POST", "/api/v1/acls", h_acl_create, SUP | VR_R_BODY, NULL, NONE},
+    {"DELETE", "/api/v1/acls/{}", h_acl_delete, SUP, NULL, VR_O_ACL, USE},
+    {"POST", "/api/v1/ownership", h_ownership, VR_R_BODY, NULL, NONE},
+    {"GET", "/api/v1/audit", h_audit, SUP, q_audit, NONE},
 };
 
 const size_t vr_nroutes = VR_ARRAY_SIZE(vr_routes);

@@ -16,9 +16,11 @@
 #include <netinet/in.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "vr_http.h"
 #include "vr_log.h"
+#include "vr_tls.h"
 
 #define MOD "http"
 
@@ -116,6 +118,7 @@ enum MHD_Result vr_http_problem(struct vr_req *r, const struct vr_error *err)
     if (status >= 500)
         VR_WARN(MOD, "%s %s: %d %s", r->method, r->path ? r->path : "?",
                 status, err->msg);
+    vr_strlcpy(r->audit_detail, err->msg, sizeof(r->audit_detail));
     return vr_http_queue(r, status, resp);
 }
 
@@ -158,6 +161,14 @@ int vr_http_query_int(struct vr_req *r, const char *key, int64_t min,
     return vr_http_parse_int(key, v, min, max, out, err);
 }
 
+bool vr_http_query_allowed(const char *const allowed[], const char *key)
+{
+    for (size_t i = 0; allowed && allowed[i]; i++)
+        if (strcmp(key, allowed[i]) == 0)
+            return true;
+    return false;
+}
+
 struct qcheck {
     const char *const *allowed;
     struct vr_error *err;
@@ -170,9 +181,8 @@ static enum MHD_Result check_query_arg(void *cls, enum MHD_ValueKind kind,
     struct qcheck *qc = cls;
     (void)kind;
     (void)value;
-    for (size_t i = 0; qc->allowed && qc->allowed[i]; i++)
-        if (strcmp(key, qc->allowed[i]) == 0)
-            return MHD_YES;
+    if (vr_http_query_allowed(qc->allowed, key))
+        return MHD_YES;
     {
         char printable[48];
         size_t n = 0;
@@ -258,6 +268,168 @@ int vr_http_route(struct vr_req *r, struct vr_error *err)
     return vr_err(err, VR_E_NOT_FOUND, "no such resource: %s", r->path);
 }
 
+/* ---- authorization: the route table's declarations, decided here */
+
+enum vr_res vr_http_res(enum vr_route_obj obj)
+{
+    switch (obj) {
+    case VR_O_IMAGE:
+        return VR_RES_IMAGE;
+    case VR_O_HOST:
+        return VR_RES_HOST;
+    case VR_O_USER:
+        return VR_RES_USER;
+    case VR_O_GROUP:
+        return VR_RES_GROUP;
+    case VR_O_VM:
+    case VR_O_JOB:
+    case VR_O_ACL:
+    case VR_O_TOKEN:
+    case VR_O_NONE:
+        break;
+    }
+    return VR_RES_VM;
+}
+
+struct vr_pool *vr_http_pool(struct vr_ctl *ctl, enum vr_route_obj obj)
+{
+    switch (obj) {
+    case VR_O_VM:
+        return &ctl->db.vms;
+    case VR_O_IMAGE:
+        return &ctl->db.images;
+    case VR_O_HOST:
+        return &ctl->db.hosts;
+    case VR_O_JOB:
+        return &ctl->db.jobs;
+    case VR_O_USER:
+        return &ctl->db.users;
+    case VR_O_GROUP:
+        return &ctl->db.groups;
+    case VR_O_ACL:
+        return &ctl->db.acls;
+    case VR_O_TOKEN:
+        return &ctl->db.tokens;
+    case VR_O_NONE:
+        break;
+    }
+    return NULL;
+}
+
+static bool can(struct vr_req *r, enum vr_route_obj obj, const void *o,
+                unsigned right)
+{
+    const struct vr_obj *h = o;
+
+    if (obj == VR_O_ACL)
+        return r->who.super;
+    if (obj == VR_O_TOKEN)
+        return r->who.super || h->owner_id == r->who.user_id;
+    if (obj == VR_O_JOB) {
+        /* a job is its VM's: decided on the VM as it is now, or on the
+         * copy the job kept once the VM is gone */
+        struct vr_vm vm;
+        const struct vr_job *job = o;
+        if (vr_pool_get(&r->ctl->db.vms, job->object_id, &vm) == 0)
+            return vr_authz_can(&r->ctl->authz, &r->who, VR_RES_VM, &vm.hdr,
+                                right);
+    }
+    return vr_authz_can(&r->ctl->authz, &r->who, vr_http_res(obj), h, right);
+}
+
+bool vr_http_visible(struct vr_req *r, enum vr_route_obj obj, const void *o)
+{
+    return can(r, obj, o, VR_RIGHT_USE);
+}
+
+struct vis_ctx {
+    struct vr_req *r;
+    enum vr_route_obj obj;
+};
+
+static bool vis_cb(const void *o, void *ctx)
+{
+    struct vis_ctx *v = ctx;
+    return vr_http_visible(v->r, v->obj, o);
+}
+
+static const char *printable(const char *s, char *buf, size_t size)
+{
+    size_t n = 0;
+    for (; *s && n < size - 1; s++)
+        buf[n++] = (*s > 0x20 && *s < 0x7f) ? *s : '?';
+    buf[n] = '\0';
+    return buf;
+}
+
+int64_t vr_http_resolve(struct vr_req *r, enum vr_route_obj obj,
+                        const char *ref, unsigned need, struct vr_error *err)
+{
+    struct vr_pool *pool = vr_http_pool(r->ctl, obj);
+    struct vis_ctx vc = {r, obj};
+    char shown[72];
+    void *o;
+    int64_t id;
+
+    if (!pool || !ref)
+        return vr_err(err, VR_E_NOT_FOUND, "not found"), 0;
+    if (obj == VR_O_USER && strcmp(ref, "me") == 0)
+        id = r->who.user_id;
+    else if (obj == VR_O_TOKEN && strcmp(ref, "current") == 0)
+        id = r->who.token_id;
+    else
+        id = vr_pool_find(pool, ref, r->who.user_id, vis_cb, &vc);
+    if (id < 0)
+        return vr_err(err, VR_E_CONFLICT, "several %ss are named '%s'; use "
+                      "the id", pool->kind->name,
+                      printable(ref, shown, 64)), 0;
+    o = id ? vr_pool_dup(pool, id) : NULL;
+    /* an object the caller may not see does not exist for it */
+    if (!o || !vr_http_visible(r, obj, o)) {
+        vr_obj_free(pool->kind, o);
+        return vr_err(err, VR_E_NOT_FOUND, "%s '%s' not found",
+                      pool->kind->name, printable(ref, shown, 64)), 0;
+    }
+    if (need && !can(r, obj, o, need)) {
+        vr_err(err, VR_E_FORBIDDEN, "not allowed to %s %s '%s'",
+               need & VR_RIGHT_ADMIN ? "administer" :
+               need & VR_RIGHT_MANAGE ? "manage" : "use",
+               pool->kind->name, ((const struct vr_obj *)o)->name[0]
+                                     ? ((const struct vr_obj *)o)->name
+                                     : printable(ref, shown, 64));
+        vr_obj_free(pool->kind, o);
+        return 0;
+    }
+    vr_strlcpy(r->audit_kind, pool->kind->name, sizeof(r->audit_kind));
+    r->audit_id = id;
+    vr_strlcpy(r->audit_name, ((const struct vr_obj *)o)->name,
+               sizeof(r->audit_name));
+    vr_obj_free(pool->kind, o);
+    return id;
+}
+
+int vr_http_authorize(struct vr_req *r, struct vr_error *err)
+{
+    const struct vr_route *rt = r->route;
+
+    if (rt->flags & VR_R_PUBLIC)
+        return 0;
+    if ((rt->flags & VR_R_SUPER) && !r->who.super)
+        return vr_err(err, VR_E_FORBIDDEN, "only a session working in the "
+                      "superuser group may do this");
+    if ((rt->flags & VR_R_CREATE) &&
+        !vr_authz_can_create(&r->ctl->authz, &r->who, vr_http_res(rt->obj)))
+        return vr_err(err, VR_E_FORBIDDEN, "not allowed to create %ss in "
+                      "group '%s'", vr_res_name(vr_http_res(rt->obj)),
+                      r->who.group_name);
+    if (rt->obj != VR_O_NONE && rt->need) {
+        r->obj_id = vr_http_resolve(r, rt->obj, r->params[0], rt->need, err);
+        if (!r->obj_id)
+            return -1;
+    }
+    return 0;
+}
+
 static int authenticate(struct vr_req *r, struct vr_error *err)
 {
     const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
@@ -272,7 +444,10 @@ static int authenticate(struct vr_req *r, struct vr_error *err)
     h += 7;
     while (*h == ' ')
         h++;
-    return vr_auth_token(r->ctl, h, &r->who, err);
+    if (vr_auth_token(r->ctl, h, &r->who, err) < 0)
+        return -1;
+    r->authed = true;
+    return 0;
 }
 
 static int first_call(struct vr_req *r, struct vr_error *err)
@@ -289,6 +464,8 @@ static int first_call(struct vr_req *r, struct vr_error *err)
     MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, check_query_arg,
                               &qc);
     if (qc.bad)
+        return -1;
+    if (vr_http_authorize(r, err) < 0)
         return -1;
     cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -369,6 +546,48 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     return r->route->handler(r);
 }
 
+/* Every call that changes something, and every login attempt, is written
+ * to the audit log when it ends, with its outcome. */
+void vr_http_source(struct vr_req *r, char *out, size_t size)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+    out[0] = '\0';
+    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+        inet_ntop(AF_INET,
+                  &((const struct sockaddr_in *)ci->client_addr)->sin_addr,
+                  out, (socklen_t)size);
+}
+
+static void audit(struct vr_req *r, struct MHD_Connection *conn)
+{
+    struct vr_audit_entry e;
+
+    if (!r->route || strcmp(r->method, "GET") == 0)
+        return;
+    memset(&e, 0, sizeof(e));
+    e.time_ms = vr_now_ms();
+    if (r->authed) {
+        e.user_id = r->who.user_id;
+        vr_strlcpy(e.user, r->who.name, sizeof(e.user));
+        e.token_id = r->who.token_id;
+        e.group_id = r->who.group_id;
+    } else {
+        vr_strlcpy(e.user, r->audit_user, sizeof(e.user));
+    }
+    (void)conn;
+    vr_http_source(r, e.source, sizeof(e.source));
+    vr_strlcpy(e.method, r->method, sizeof(e.method));
+    vr_strlcpy(e.path, r->path ? r->path : "", sizeof(e.path));
+    vr_strlcpy(e.kind, r->audit_kind, sizeof(e.kind));
+    e.object_id = r->audit_id;
+    vr_strlcpy(e.object_name, r->audit_name, sizeof(e.object_name));
+    e.status = r->status ? r->status : 499;
+    vr_strlcpy(e.detail, r->audit_detail, sizeof(e.detail));
+    vr_audit_write(r->ctl->audit, &e);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn,
                          void **con_cls, enum MHD_RequestTerminationCode toe)
 {
@@ -383,6 +602,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
                                        ? "upload not completed"
                                        : "the connection closed before the "
                                          "upload completed");
+    audit(r, conn);
     vr_buf_release(&r->body);
     free(r->path);
     free(r->segs);
@@ -398,6 +618,11 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     msg[strcspn(msg, "\n")] = '\0';
     VR_DEBUG(MOD, "%s", msg);
 }
+
+/* The API's TLS parameters: TLS 1.2 and 1.3 only, GnuTLS's defaults
+ * otherwise. */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+#define MAX_PEM (1u << 20)
 
 static int parse_listen(const char *listen, struct sockaddr_in *sa,
                         struct vr_error *err)
@@ -418,48 +643,166 @@ static int parse_listen(const char *listen, struct sockaddr_in *sa,
     if (port < 1 || port > 65535 || inet_pton(AF_INET, host, &sa->sin_addr) != 1)
         return vr_err(err, VR_E_INVALID, "listen address '%s' is not "
                       "IPV4:PORT", listen);
-    /* plain HTTP is for loopback only (TLS arrives with issue #3) */
-    if ((ntohl(sa->sin_addr.s_addr) >> 24) != 127)
-        return vr_err(err, VR_E_INVALID, "plain HTTP may only listen on "
-                      "loopback (127.0.0.0/8), not '%s'", listen);
     return 0;
 }
 
-int vr_api_check_listen(const char *listen, struct vr_error *err)
+int vr_api_check_listen(const struct vr_config *cfg, struct vr_error *err)
 {
     struct sockaddr_in sa;
-    return parse_listen(listen, &sa, err);
+
+    if (parse_listen(cfg->listen, &sa, err) < 0)
+        return -1;
+    if (cfg->insecure_http) {
+        if ((ntohl(sa.sin_addr.s_addr) >> 24) != 127)
+            return vr_err(err, VR_E_INVALID, "insecure_http (plain HTTP) may "
+                          "only listen on loopback (127.0.0.0/8), not '%s'",
+                          cfg->listen);
+        return 0;
+    }
+    if (!cfg->tls_cert || !*cfg->tls_cert || !cfg->tls_key || !*cfg->tls_key)
+        return vr_err(err, VR_E_INVALID, "tls_cert and tls_key must be set "
+                      "together");
+    return 0;
+}
+
+int vr_api_tls_prepare(const struct vr_config *cfg, struct vr_error *err)
+{
+    struct sockaddr_in sa;
+    char ip[INET_ADDRSTRLEN] = "", host[256] = "";
+    const char *ips[2] = {NULL, NULL};
+
+    if (cfg->insecure_http)
+        return 0;
+    if (parse_listen(cfg->listen, &sa, err) < 0)
+        return -1;
+    /* a specific address is named in the certificate; 0.0.0.0 is not */
+    if (sa.sin_addr.s_addr != htonl(INADDR_ANY) &&
+        inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof(ip)))
+        ips[0] = ip;
+    if (cfg->tls_generate) {
+        if (gethostname(host, sizeof(host)) < 0)
+            host[0] = '\0';
+        host[sizeof(host) - 1] = '\0';
+        if (vr_tls_ensure(cfg->tls_dir, host, ips, err) < 0)
+            return -1;
+    }
+    if (vr_tls_check_pair(cfg->tls_cert, cfg->tls_key, err) < 0)
+        return -1;
+    if (ips[0] && vr_tls_cert_names_ip(cfg->tls_cert, ip, NULL) == 0)
+        VR_WARN(MOD, "certificate '%s' does not name the listen address %s: "
+                "clients that connect to that address will refuse it%s",
+                cfg->tls_cert, ip,
+                cfg->tls_generate ? " (remove the certificate, not its key, "
+                                    "and restart: a new one is made for the "
+                                    "same key)"
+                                  : "");
+    return 0;
+}
+
+static void api_free(struct vr_api *api)
+{
+    if (api->tls_key) {
+        memset(api->tls_key, 0, api->tls_key_size);
+        free(api->tls_key);
+    }
+    free(api->tls_cert);
+    free(api);
+}
+
+/* Read the certificate (with the generated CA after it, so that clients
+ * see the whole chain) and the key for MHD; `pin` gets the certificate's
+ * public-key pin. */
+static int load_tls(struct vr_api *api, const struct vr_config *cfg,
+                    char pin[VR_TLS_PIN_SIZE], struct vr_error *err)
+{
+    size_t n = 0;
+
+    if (vr_read_file(cfg->tls_cert, MAX_PEM, &api->tls_cert, &n, err) < 0 ||
+        vr_tls_pin_pem(api->tls_cert, n, pin, err) < 0 ||
+        vr_read_file(cfg->tls_key, MAX_PEM, &api->tls_key, &api->tls_key_size,
+                     err) < 0)
+        return -1;
+    if (cfg->tls_generate) {
+        vr_autofree char *path = vr_asprintf("%s/" VR_TLS_CA_CERT,
+                                             cfg->tls_dir);
+        vr_autofree char *ca = NULL;
+        char *chain;
+
+        /* the CA may have been moved away; the chain is only a help */
+        if (vr_read_file(path, MAX_PEM, &ca, NULL, NULL) == 0) {
+            chain = vr_asprintf("%s%s%s", api->tls_cert,
+                                n && api->tls_cert[n - 1] != '\n' ? "\n" : "",
+                                ca);
+            free(api->tls_cert);
+            api->tls_cert = chain;
+        }
+    }
+    return 0;
 }
 
 struct vr_api *vr_api_start(struct vr_ctl *ctl, struct vr_error *err)
 {
+    const struct vr_config *cfg = ctl->cfg;
     struct vr_api *api = vr_calloc(1, sizeof(*api));
+    struct MHD_OptionItem tls_opts[4];
+    unsigned flags = MHD_USE_POLL_INTERNAL_THREAD |
+                     MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+    char pin[VR_TLS_PIN_SIZE] = "";
     struct sockaddr_in sa;
 
-    if (parse_listen(ctl->cfg->listen, &sa, err) < 0) {
-        free(api);
+    if (parse_listen(cfg->listen, &sa, err) < 0) {
+        api_free(api);
         return NULL;
+    }
+    memset(tls_opts, 0, sizeof(tls_opts));
+    tls_opts[0].option = MHD_OPTION_END;
+    if (!cfg->insecure_http) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            vr_err(err, VR_E_INTERNAL, "this libmicrohttpd has no TLS "
+                   "support");
+            api_free(api);
+            return NULL;
+        }
+        if (load_tls(api, cfg, pin, err) < 0) {
+            api_free(api);
+            return NULL;
+        }
+        flags |= MHD_USE_TLS;
+        tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0,
+                                              api->tls_key};
+        tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
+                                              api->tls_cert};
+        tls_opts[2] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                              (void *)TLS_PRIORITIES};
+        tls_opts[3] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     }
     api->ctl = ctl;
     api->mhd = MHD_start_daemon(
-        MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-            MHD_USE_ERROR_LOG,
-        0, NULL, NULL, on_request, api,
+        flags, 0, NULL, NULL, on_request, api,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)ctl->cfg->http_max_conns,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_max_conns,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)511,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_ARRAY, tls_opts,
         MHD_OPTION_END);
     if (!api->mhd) {
         vr_err(err, VR_E_INTERNAL, "unable to listen on %s (is another "
-               "vireod running?)", ctl->cfg->listen);
-        free(api);
+               "vireod running?)", cfg->listen);
+        api_free(api);
         return NULL;
     }
-    VR_INFO(MOD, "API listening on http://%s/api/v1", ctl->cfg->listen);
+    if (cfg->insecure_http)
+        VR_WARN(MOD, "API listening on http://%s/api/v1 (insecure_http: "
+                "plain HTTP, loopback only)", cfg->listen);
+    else
+        VR_INFO(MOD, "API listening on https://%s/api/v1 (public key pin %s, "
+                "certificate %s%s%s%s)", cfg->listen, pin, cfg->tls_cert,
+                cfg->tls_generate ? ", CA " : "",
+                cfg->tls_generate ? cfg->tls_dir : "",
+                cfg->tls_generate ? "/" VR_TLS_CA_CERT : "");
     return api;
 }
 
@@ -468,5 +811,5 @@ void vr_api_stop(struct vr_api *api)
     if (!api)
         return;
     MHD_stop_daemon(api->mhd);
-    free(api);
+    api_free(api);
 }

@@ -19,19 +19,44 @@ enum vr_route_flags {
     VR_R_PUBLIC = 1 << 0,     /* no token needed */
     VR_R_UPLOAD = 1 << 1,     /* body streamed to an image upload */
     VR_R_BODY = 1 << 2,       /* takes a JSON body */
+    VR_R_SUPER = 1 << 3,      /* a superuser session only */
+    VR_R_CREATE = 1 << 4,     /* needs the CREATE right on `obj`'s kind */
 };
 
+/* The kind of object a route's first path parameter names. */
+enum vr_route_obj {
+    VR_O_NONE,
+    VR_O_VM,
+    VR_O_IMAGE,
+    VR_O_HOST,
+    VR_O_JOB,                 /* authorized as its VM */
+    VR_O_USER,                /* "me" is the caller */
+    VR_O_GROUP,
+    VR_O_ACL,
+    VR_O_TOKEN,               /* "current" is the caller's */
+};
+
+/* A route.  Authorization is declared here and decided before the handler
+ * runs: with `obj` and `need` (VR_RIGHT_USE/MANAGE/ADMIN), the object
+ * named by the first path parameter is resolved; if the caller may not
+ * USE it, it does not exist for the caller (404); if it lacks `need`, 403.
+ * The handler finds the object's id in r->obj_id. */
 struct vr_route {
     const char *method;
     const char *pattern;      /* "/api/v1/vms/{}/{}" */
     vr_handler handler;
     unsigned flags;
     const char *const *query; /* allowed query parameters, NULL: none */
+    enum vr_route_obj obj;
+    unsigned need;
 };
 
 struct vr_api {
     struct vr_ctl *ctl;
     struct MHD_Daemon *mhd;
+    char *tls_cert;      /* PEM chain given to MHD, NULL for plain HTTP */
+    char *tls_key;       /* PEM key given to MHD (wiped when freed) */
+    size_t tls_key_size;
 };
 
 struct vr_req {
@@ -49,9 +74,34 @@ struct vr_req {
     struct vr_error err;              /* an error decided before the body */
     bool failed;
     struct vr_principal who;
+    bool authed;                      /* `who` is set */
+    int64_t obj_id;                   /* the object in the path, resolved */
     struct vr_upload *upload;         /* VR_R_UPLOAD routes */
     int status;                       /* status of the queued response */
+    /* for the audit log: what the request acted on */
+    char audit_user[VR_NAME_SIZE];    /* a login's user name */
+    char audit_kind[8];
+    int64_t audit_id;
+    char audit_name[VR_NAME_SIZE];
+    char audit_detail[160];           /* the error, when it failed */
 };
+
+/* Resolve and authorize the route's object (see struct vr_route). */
+int vr_http_authorize(struct vr_req *r, struct vr_error *err);
+/* Resolve a reference to an object of kind `obj` that the caller may
+ * USE: returns its id, or 0 with err (404; 409 if a name is ambiguous).
+ * Then, if `need` is set and lacking, 403. */
+int64_t vr_http_resolve(struct vr_req *r, enum vr_route_obj obj,
+                        const char *ref, unsigned need, struct vr_error *err);
+/* The authorization kind and pool of an object kind. */
+enum vr_res vr_http_res(enum vr_route_obj obj);
+struct vr_pool *vr_http_pool(struct vr_ctl *ctl, enum vr_route_obj obj);
+/* May the caller USE this object (list filters, events)? */
+bool vr_http_visible(struct vr_req *r, enum vr_route_obj obj,
+                     const void *o);
+
+/* The client's address, "" if unknown. */
+void vr_http_source(struct vr_req *r, char *out, size_t size);
 
 /* The routes (vr_api.c). */
 extern const struct vr_route vr_routes[];
@@ -86,6 +136,10 @@ int vr_http_route(struct vr_req *r, struct vr_error *err);
 /* An integer query value, strictly: digits only, within [min, max]. */
 int vr_http_parse_int(const char *key, const char *v, int64_t min,
                       int64_t max, int64_t *out, struct vr_error *err);
+
+/* Whether query parameter `key` is in the NULL-terminated `allowed` list
+ * of a route (NULL: the route takes none). */
+bool vr_http_query_allowed(const char *const allowed[], const char *key);
 
 /* Query parameters (already checked against the route's list). */
 const char *vr_http_query(struct vr_req *r, const char *key);

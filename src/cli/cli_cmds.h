@@ -82,5 +82,14 @@ int cli_cmd_events(struct cli *cli, int argc, char **argv);
 int cli_cmd_image(struct cli *cli, int argc, char **argv); /* cli_image.c */
 int cli_cmd_vm(struct cli *cli, int argc, char **argv);    /* cli_vm.c */
 int cli_cmd_job(struct cli *cli, int argc, char **argv);   /* cli_vm.c */
+/* cli_tenancy.c */
+int cli_cmd_group(struct cli *cli, int argc, char **argv);
+int cli_cmd_user(struct cli *cli, int argc, char **argv);
+int cli_cmd_quota(struct cli *cli, int argc, char **argv);
+int cli_cmd_acl(struct cli *cli, int argc, char **argv);
+int cli_cmd_token(struct cli *cli, int argc, char **argv);
+int cli_cmd_chown(struct cli *cli, int argc, char **argv);
+int cli_cmd_chgrp(struct cli *cli, int argc, char **argv);
+int cli_cmd_chmod(struct cli *cli, int argc, char **argv);
 
 #endif

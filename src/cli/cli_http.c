@@ -21,8 +21,11 @@
 
 struct cli_http {
     CURL *curl;
-    char *base;  /* "http://host:port", no trailing '/' */
+    char *base;  /* "https://host:port", no trailing '/' */
     char *token; /* NULL: none */
+    char *ca_file; /* NULL: the system's CA store */
+    char *pin;     /* NULL: any key a trusted CA vouches for */
+    bool untrusted; /* the last call failed on the certificate */
     cli_reauth_fn reauth;
     void *reauth_ctx;
     long status; /* of the last answer */
@@ -85,8 +88,24 @@ void cli_http_free(struct cli_http *h)
         return;
     curl_easy_cleanup(h->curl);
     secret_release(&h->token);
+    free(h->ca_file);
+    free(h->pin);
     free(h->base);
     free(h);
+}
+
+void cli_http_set_trust(struct cli_http *h, const char *ca_file,
+                        const char *pin)
+{
+    free(h->ca_file);
+    free(h->pin);
+    h->ca_file = vr_strdup(ca_file);
+    h->pin = vr_strdup(pin);
+}
+
+bool cli_http_untrusted(const struct cli_http *h)
+{
+    return h->untrusted;
 }
 
 void cli_http_set_token(struct cli_http *h, const char *token)
@@ -199,6 +218,24 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow,
 
 /* ---- one call */
 
+/* The verification of the server: on, always; only the trust anchors and
+ * the pin vary.  A CA file replaces the system's store (not added to it). */
+static CURLcode set_trust(struct cli_http *h, CURL *c)
+{
+    CURLcode rc;
+
+    if ((rc = curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L)) != CURLE_OK ||
+        (rc = curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L)) != CURLE_OK)
+        return rc;
+    if (h->ca_file &&
+        ((rc = curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file)) != CURLE_OK ||
+         (rc = curl_easy_setopt(c, CURLOPT_CAPATH, NULL)) != CURLE_OK))
+        return rc;
+    if (h->pin)
+        return curl_easy_setopt(c, CURLOPT_PINNEDPUBLICKEY, h->pin);
+    return CURLE_OK;
+}
+
 #define SETOPT(c, opt, val)                                                    \
     do {                                                                       \
         if (curl_easy_setopt(c, opt, val) != CURLE_OK)                         \
@@ -217,6 +254,7 @@ static CURLcode perform_once(struct cli_http *h, const char *path,
     curl_easy_reset(c);
     h->errbuf[0] = '\0';
     h->status = 0;
+    h->untrusted = false;
     x->resp.len = 0;
     x->resp.data[0] = '\0';
     x->too_large = false;
@@ -234,6 +272,8 @@ static CURLcode perform_once(struct cli_http *h, const char *path,
     SETOPT(c, CURLOPT_TIMEOUT,
            (x->flags & CLI_HTTP_LONG) ? 0L : CALL_TIMEOUT_S);
     SETOPT(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (set_trust(h, c) != CURLE_OK)
+        goto setopt_failed;
     SETOPT(c, CURLOPT_WRITEFUNCTION, on_write);
     SETOPT(c, CURLOPT_WRITEDATA, x);
     SETOPT(c, CURLOPT_NOPROGRESS, 0L);
@@ -304,6 +344,21 @@ static int transport_error(struct cli_http *h, struct xfer *x, CURLcode rc,
 
     curl_easy_getinfo(h->curl, CURLINFO_OS_ERRNO, &os_errno);
     switch (rc) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_ISSUER_ERROR:
+        h->untrusted = true;
+        vr_err(err, VR_E_UNAVAILABLE,
+               "the server's certificate is not trusted (%s)", why);
+        cli_sanitize(err->msg);
+        return -1;
+    case CURLE_SSL_CACERT_BADFILE:
+        return vr_err(err, VR_E_INVALID, "unable to use the CA file '%s': %s",
+                      h->ca_file ? h->ca_file : "(the system's)", why);
+    case CURLE_SSL_CONNECT_ERROR:
+        return vr_err(err, VR_E_UNAVAILABLE,
+                      "cannot reach %s: the TLS handshake failed (%s)",
+                      h->base, why);
     case CURLE_COULDNT_CONNECT:
         return vr_err(err, VR_E_UNAVAILABLE, "cannot reach %s: %s", h->base,
                       os_errno ? strerror((int)os_errno) : why);
@@ -450,6 +505,72 @@ static int parse_answer(struct cli_http *h, struct xfer *x, json_t **out,
                       jerr.text);
     return 0;
 }
+
+/* ---- the server's certificates */
+
+/* The PEM text of certificate `i` of curl's certificate information. */
+static char *certinfo_pem(const struct curl_certinfo *ci, int i)
+{
+    for (const struct curl_slist *l = ci->certinfo[i]; l; l = l->next)
+        if (strncmp(l->data, "Cert:", 5) == 0)
+            return vr_strdup(l->data + 5);
+    return NULL;
+}
+
+int cli_http_peer_chain(struct cli_http *h, char **leaf, char **top,
+                        struct vr_error *err)
+{
+    CURL *c = h->curl;
+    struct curl_certinfo *ci = NULL;
+    CURLcode rc;
+
+    *leaf = *top = NULL;
+    if (strncmp(h->base, "https://", 8) != 0)
+        return vr_err(err, VR_E_INVALID, "%s is not an https:// URL",
+                      h->base);
+    /* A new connection that stops after the handshake: the certificates
+     * are recorded before they are verified, so they can be read even
+     * when verification fails.  Verification stays on, and nothing is
+     * sent whatever its outcome. */
+    curl_easy_reset(c);
+    h->errbuf[0] = '\0';
+    if (curl_easy_setopt(c, CURLOPT_URL, h->base) != CURLE_OK ||
+        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https") != CURLE_OK ||
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf) != CURLE_OK ||
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S) !=
+            CURLE_OK ||
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, CALL_TIMEOUT_S) != CURLE_OK ||
+        curl_easy_setopt(c, CURLOPT_CONNECT_ONLY, 1L) != CURLE_OK ||
+        curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK ||
+        curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L) != CURLE_OK ||
+        curl_easy_setopt(c, CURLOPT_CERTINFO, 1L) != CURLE_OK ||
+        set_trust(h, c) != CURLE_OK)
+        return vr_err(err, VR_E_INTERNAL, "unable to set up libcurl");
+    rc = curl_easy_perform(c);
+    if (curl_easy_getinfo(c, CURLINFO_CERTINFO, &ci) != CURLE_OK || !ci ||
+        ci->num_of_certs < 1) {
+        struct xfer x;
+        memset(&x, 0, sizeof(x));
+        transport_error(h, &x, rc, err);
+        vr_err_prefix(err, "unable to read the server's certificate");
+        curl_easy_reset(c);
+        return -1;
+    }
+    *leaf = certinfo_pem(ci, 0);
+    *top = certinfo_pem(ci, ci->num_of_certs - 1);
+    curl_easy_reset(c);
+    if (!*leaf || !*top) {
+        free(*leaf);
+        free(*top);
+        *leaf = *top = NULL;
+        return vr_err(err, VR_E_INTERNAL, "%s sent a certificate curl could "
+                      "not decode", h->base);
+    }
+    return 0;
+}
+
+/* ---- calls */
 
 int cli_http_call(struct cli_http *h, const char *method, const char *path,
                   const json_t *body, unsigned flags, json_t **out,

@@ -14,6 +14,13 @@
  *
  * On 401 the client calls the re-authentication hook once (if set) and
  * repeats the call with the new token.
+ *
+ * TLS: an https:// server's certificate chain and name are always verified
+ * (never turned off), against the CA file given to cli_http_set_trust() or
+ * else the system's CA store, and its public key must match the pin if one
+ * is given.  A server that fails this gets no request at all (curl checks
+ * during the handshake); the call fails with "the server's certificate is
+ * not trusted (<reason>)".
  */
 #ifndef CLI_HTTP_H
 #define CLI_HTTP_H
@@ -46,10 +53,25 @@ typedef int (*cli_chunk_fn)(const char *data, size_t len, void *ctx);
 /* Upload progress: `done` of `total` bytes sent. */
 typedef void (*cli_progress_fn)(uint64_t done, uint64_t total, void *ctx);
 
-/* `base_url` is copied ("http://host:port", any trailing '/' removed).
+/* `base_url` is copied ("https://host:port", any trailing '/' removed).
  * NULL with err if libcurl cannot be set up. */
 struct cli_http *cli_http_new(const char *base_url, struct vr_error *err);
 void cli_http_free(struct cli_http *h); /* NULL-safe */
+
+/* What to trust (both copied): the CA certificates in the PEM file
+ * `ca_file` (NULL: the system's store), and, if `pin` is not NULL, only a
+ * server whose public key has that pin ("sha256//<base64>"). */
+void cli_http_set_trust(struct cli_http *h, const char *ca_file,
+                        const char *pin);
+/* Whether the last call failed because the server's certificate was not
+ * trusted (chain, name or pin). */
+bool cli_http_untrusted(const struct cli_http *h);
+/* Read the certificates an https:// server presents, trusted or not: only
+ * a TLS handshake, no request is sent.  *leaf gets the server's own
+ * certificate and *top the last one of the chain it sent (the same when it
+ * sent one), as PEM; the caller frees both. */
+int cli_http_peer_chain(struct cli_http *h, char **leaf, char **top,
+                        struct vr_error *err);
 
 /* The token to send (copied; NULL for none). */
 void cli_http_set_token(struct cli_http *h, const char *token);

@@ -42,12 +42,16 @@ struct cli {
     enum cli_output output;
     const char *opt_url;   /* --url (points into argv) */
     const char *opt_token; /* --token (points into argv) */
+    const char *opt_ca_file; /* --ca-file (argv, or login's absolute path) */
+    const char *opt_pin;   /* login's --fingerprint (points into argv) */
     char *config_path;     /* $VIREO_CONFIG or ~/.config/vireo/... */
     json_t *config;        /* loaded config (an object), or NULL */
     bool config_applies;   /* the config's url is the one in use */
     char *url;             /* base URL in use, no trailing '/' */
     char *token;           /* token in use, or NULL */
     bool token_explicit;   /* from --token or $VIREO_TOKEN */
+    char *ca_file;         /* CA certificates trusted, NULL: the system's */
+    char *pin;             /* public-key pin required, or NULL */
     bool relogin_tried;    /* one silent re-login per run */
     struct cli_http *http; /* NULL until cli_connect() */
     bool tty_err;          /* stderr is a terminal */
@@ -153,7 +157,8 @@ char *cli_read_password(const char *path, const char *prompt,
                         struct vr_error *err);
 void cli_secret_free(char *s);
 
-/* ---- config file: a JSON object {"url","token","user","password_file"} */
+/* ---- config file: a JSON object {"url","token","user","group",
+ * "password_file","ca_file","fingerprint"} */
 
 /* $VIREO_CONFIG, else $HOME/.config/vireo/config.json (caller frees). */
 char *cli_config_default_path(struct vr_error *err);

@@ -4,11 +4,21 @@
  * command groups: login, logout, host, events.
  *
  * Where the server and the token come from, first match wins:
- *   URL:   --url, $VIREO_URL, the config's "url", http://127.0.0.1:8780
+ *   URL:   --url, $VIREO_URL, the config's "url", https://127.0.0.1:8780
  *   token: --token, $VIREO_TOKEN, the config's "token"
- * The config's token and password file are used only against the config's
- * own URL (or any URL when the config names none), so that a token is never
- * sent to a server it was not issued by.
+ *   CA:    --ca-file, $VIREO_CA_FILE, the config's "ca_file", else the
+ *          system's CA store
+ *   pin:   the config's "fingerprint" (login: --fingerprint)
+ * The config's token, password file, CA file and pin are used only against
+ * the config's own URL (or any URL when the config names none), so that a
+ * token is never sent to a server it was not issued by.
+ *
+ * An https:// server is always verified (chain and name, and the pin if
+ * there is one); nothing is sent to a server that fails.  A pin alone
+ * cannot anchor a chain, so `vireo login --fingerprint PIN` reads the
+ * server's certificates (a handshake only), checks the server's key
+ * against PIN, and keeps the top certificate of the chain as the config's
+ * CA file (<config>-ca.pem) next to the pin.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -18,9 +28,10 @@
 #include <unistd.h>
 
 #include "cli_cmds.h"
+#include "vr_tls.h"
 #include "vr_util.h"
 
-#define DEFAULT_URL "http://127.0.0.1:8780"
+#define DEFAULT_URL "https://127.0.0.1:8780"
 #define PAGE_SIZE 1000
 
 enum {
@@ -33,6 +44,9 @@ enum {
     OPT_PRINT_TOKEN,
     OPT_KINDS,
     OPT_FILTER,
+    OPT_CA_FILE,
+    OPT_FINGERPRINT,
+    OPT_GROUP,
 };
 
 static const char main_help[] =
@@ -49,12 +63,25 @@ static const char main_help[] =
     "  host      list and show hypervisor hosts\n"
     "  job       list, show and wait for jobs\n"
     "  events    print the live event stream, one event a line\n"
+    "  group     create, list, show and delete groups (tenants); their\n"
+    "            administrators; switch the group you work in\n"
+    "  user      create, list, show, delete, enable and disable users, set\n"
+    "            their passwords and groups\n"
+    "  quota     set and show the limits of users and groups\n"
+    "  acl       create, list and delete ACL rules\n"
+    "  token     list and revoke API tokens\n"
+    "  chown     give VMs, images or hosts to another user\n"
+    "  chgrp     move VMs, images or hosts to another group\n"
+    "  chmod     set the permissions of VMs, images or hosts\n"
     "\n"
     "Global options (before the command):\n"
     "  --url URL          server base URL (default: $VIREO_URL, else the\n"
     "                     config file, else " DEFAULT_URL ")\n"
     "  --token TOKEN      API token (default: $VIREO_TOKEN, else the config\n"
     "                     file)\n"
+    "  --ca-file FILE     CA certificates (PEM) to verify an https:// server\n"
+    "                     with (default: $VIREO_CA_FILE, else the config\n"
+    "                     file, else the system's CA store)\n"
     "  -o, --output FMT   output format: table (default) or json; also\n"
     "                     accepted after any command\n"
     "  -h, --help         show this help; 'vireo COMMAND --help' shows a\n"
@@ -63,8 +90,12 @@ static const char main_help[] =
     "\n"
     "Config file: $VIREO_CONFIG, else ~/.config/vireo/config.json, written\n"
     "with mode 0600 by 'vireo login': {\"url\", \"token\", \"user\",\n"
-    "\"password_file\"}.  With \"user\" and a readable \"password_file\", an\n"
-    "expired token is renewed silently.\n"
+    "\"group\", \"password_file\", \"ca_file\", \"fingerprint\"}.  With\n"
+    "\"user\" and a readable \"password_file\", an expired token is renewed\n"
+    "silently (working in \"group\" if set).\n"
+    "\n"
+    "The server's certificate is always verified; a server that fails gets\n"
+    "no request (see 'vireo login --help' for --ca-file and --fingerprint).\n"
     "\n"
     "Exit status: 0 on success, 1 when the operation failed, 2 when the\n"
     "command line is wrong.\n";
@@ -125,11 +156,13 @@ static bool can_relogin(const struct cli *cli)
            pwfile && access(pwfile, R_OK) == 0;
 }
 
-/* POST /tokens as `user`; takes and wipes `pw`.  *ans: the answer. */
+/* POST /tokens as `user`, working in `group` (NULL: the user's primary
+ * group); takes and wipes `pw`.  *ans: the answer. */
 static int request_token(struct cli *cli, const char *user, char *pw,
-                         json_t **ans, struct vr_error *err)
+                         const char *group, json_t **ans, struct vr_error *err)
 {
-    json_t *body = json_pack("{s:s, s:s}", "user", user, "password", pw);
+    json_t *body = json_pack("{s:s, s:s, s:s*}", "user", user, "password", pw,
+                             "group", group);
     char *copy;
     int ret;
 
@@ -163,7 +196,8 @@ static int relogin(struct cli *cli, struct vr_error *err)
     const char *token;
 
     cli->relogin_tried = true;
-    if (!pw || request_token(cli, user, pw, &ans, err) < 0) {
+    if (!pw ||
+        request_token(cli, user, pw, cfg_str(cli, "group"), &ans, err) < 0) {
         vr_err_prefix(err, "unable to log in again as '%s'", user);
         return -1;
     }
@@ -211,6 +245,37 @@ static int load_config(struct cli *cli)
     return CLI_OK;
 }
 
+/* The CA file and the pin for cli->url (see the top of this file). */
+static int resolve_trust(struct cli *cli)
+{
+    const char *ca = cli->opt_ca_file, *pin = cli->opt_pin;
+
+    if (!ca || !*ca)
+        ca = getenv("VIREO_CA_FILE");
+    /* login --fingerprint is a new decision: the config's CA file, which
+     * may come from an earlier one, is left out */
+    if ((!ca || !*ca) && cli->config_applies && !cli->opt_pin)
+        ca = cfg_str(cli, "ca_file");
+    if (!pin && cli->config_applies)
+        pin = cfg_str(cli, "fingerprint");
+    if (strncmp(cli->url, "https://", 8) != 0)
+        return CLI_OK; /* plain HTTP: there is nothing to verify */
+    if (ca && *ca) {
+        if (access(ca, R_OK) < 0)
+            return cli_failf("unable to read the CA file '%s': %s", ca,
+                             strerror(errno));
+        cli->ca_file = vr_strdup(ca);
+    }
+    if (pin) {
+        if (!vr_tls_pin_valid(pin))
+            return cli_failf("the config's fingerprint '%.60s' is not "
+                             "'sha256//' and 44 base64 characters",
+                             pin);
+        cli->pin = vr_strdup(pin);
+    }
+    return CLI_OK;
+}
+
 int cli_connect(struct cli *cli)
 {
     struct vr_error err = VR_ERROR_INIT;
@@ -243,6 +308,8 @@ int cli_connect(struct cli *cli)
     } else {
         cli->config_applies = true;
     }
+    if ((rc = resolve_trust(cli)) != CLI_OK)
+        return rc;
     if (!token || !*token)
         token = getenv("VIREO_TOKEN");
     cli->token_explicit = token && *token;
@@ -253,6 +320,7 @@ int cli_connect(struct cli *cli)
     cli->http = cli_http_new(cli->url, &err);
     if (!cli->http)
         return cli_fail(&err);
+    cli_http_set_trust(cli->http, cli->ca_file, cli->pin);
     cli_http_set_token(cli->http, cli->token);
     cli_http_set_reauth(cli->http, on_unauthorized, cli);
     /* no token yet but a password file: log in before the first call */
@@ -418,12 +486,19 @@ int cli_cmd_list(struct cli *cli, int argc, char **argv,
 static const char login_help[] =
     "Usage: vireo login [--user NAME] [--password-stdin | --password-file "
     "FILE]\n"
-    "                   [--print-token]\n"
+    "                   [--ca-file FILE] [--fingerprint PIN] [--print-token]\n"
+    "                   [--group GROUP]\n"
     "\n"
-    "Log in to the server and save the API token (with the server URL) in "
-    "the\n"
-    "config file.  Without a password option the password is asked on the\n"
-    "terminal.\n"
+    "Log in to the server and save the API token (with the server URL and\n"
+    "how to trust it) in the config file.  Without a password option the\n"
+    "password is asked on the terminal.\n"
+    "\n"
+    "The server's certificate is verified before anything is sent.  vireod\n"
+    "makes its own CA at first start, which nothing trusts yet: give its\n"
+    "certificate (<state_dir>/tls/ca.pem on the server) with --ca-file, or\n"
+    "give the public key pin vireod logs at start-up with --fingerprint.\n"
+    "Without either, an untrusted server makes login fail with the pin of\n"
+    "the key it presented: compare it with vireod's log before using it.\n"
     "\n"
     "Options:\n"
     "  --user NAME           account name (default: the config's user, else\n"
@@ -433,10 +508,194 @@ static const char login_help[] =
     "  --password-file FILE  read the password from the first line of FILE;\n"
     "                        the user and FILE are kept in the config so\n"
     "                        that an expired token is renewed silently\n"
+    "  --ca-file FILE        trust the CA certificates in FILE (PEM); kept in\n"
+    "                        the config\n"
+    "  --fingerprint PIN     trust only a server whose public key has this\n"
+    "                        pin (sha256//...); kept in the config, with the\n"
+    "                        CA certificate the server sent (checked against\n"
+    "                        PIN first) as the CA file unless --ca-file\n"
     "  --print-token         print the token on standard output instead of\n"
     "                        saving it\n"
+    "  --group GROUP         work in GROUP, one of the user's groups\n"
+    "                        (default: the primary group); kept in the\n"
+    "                        config for silent re-logins\n"
     "  -o, --output FMT      table or json (json prints the server's answer)\n"
     "  -h, --help            show this help\n";
+
+/* Where login --fingerprint keeps the server's CA certificate: beside the
+ * config, "<config without .json>-ca.pem". */
+static char *pinned_ca_path(const char *config_path)
+{
+    size_t n = strlen(config_path);
+
+    if (n > 5 && strcmp(config_path + n - 5, ".json") == 0)
+        n -= 5;
+    return vr_asprintf("%.*s-ca.pem", (int)n, config_path);
+}
+
+/* login --fingerprint without a CA file: read the server's certificates
+ * (a handshake, nothing sent), check the server's key against the pin, and
+ * trust the top certificate of its chain, written to *tmp_path (the caller
+ * renames it into place once logged in, or removes it). */
+static int pin_to_ca(struct cli *cli, char **tmp_path)
+{
+    struct vr_error err = VR_ERROR_INIT;
+    char pin[VR_TLS_PIN_SIZE];
+    vr_autofree char *leaf = NULL;
+    vr_autofree char *top = NULL;
+    vr_autofree char *final = pinned_ca_path(cli->config_path);
+    vr_autofree char *dir = vr_strdup(cli->config_path);
+    vr_autofree char *tmp = NULL;
+    char *slash = strrchr(dir, '/');
+
+    *tmp_path = NULL;
+    if (cli_http_peer_chain(cli->http, &leaf, &top, &err) < 0 ||
+        vr_tls_pin_pem(leaf, strlen(leaf), pin, &err) < 0)
+        return cli_fail(&err);
+    if (strcmp(pin, cli->pin) != 0)
+        return cli_failf("the server's certificate is not trusted (its "
+                         "public key pin is %s, not the --fingerprint "
+                         "given)",
+                         pin);
+    if (slash)
+        *slash = '\0';
+    tmp = vr_asprintf("%s.new", final);
+    if ((slash && vr_mkdir_p(dir, 0700, &err) < 0) ||
+        vr_write_file_atomic(tmp, top, strlen(top), 0600, &err) < 0)
+        return cli_fail(&err);
+    free(cli->ca_file);
+    cli->ca_file = vr_strdup(tmp);
+    cli_http_set_trust(cli->http, cli->ca_file, cli->pin);
+    *tmp_path = vr_steal_ptr(&tmp);
+    return CLI_OK;
+}
+
+/* Before any password goes out, make sure the server is trusted; if it is
+ * not and no pin was given, say what its pin is.  *tmp_ca as for
+ * pin_to_ca(). */
+static int login_trust(struct cli *cli, char **tmp_ca)
+{
+    struct vr_error err = VR_ERROR_INIT;
+    char detail[VR_ERROR_MSG_SIZE];
+    char pin[VR_TLS_PIN_SIZE];
+    vr_autofree char *leaf = NULL;
+    vr_autofree char *top = NULL;
+    int rc;
+
+    *tmp_ca = NULL;
+    if (strncmp(cli->url, "https://", 8) != 0)
+        return CLI_OK;
+    if (cli->opt_pin && !cli->ca_file &&
+        (rc = pin_to_ca(cli, tmp_ca)) != CLI_OK)
+        return rc;
+    /* a call without credentials first */
+    if (cli_http_call(cli->http, "GET", "/api/v1/health", NULL,
+                      CLI_HTTP_NOAUTH, NULL, &err) == 0)
+        return CLI_OK;
+    if (!cli_http_untrusted(cli->http) || cli->pin)
+        return cli_fail(&err);
+    vr_strlcpy(detail, err.msg, sizeof(detail));
+    if (cli_http_peer_chain(cli->http, &leaf, &top, &err) < 0 ||
+        vr_tls_pin_pem(leaf, strlen(leaf), pin, &err) < 0)
+        return cli_failf("%s", detail);
+    return cli_failf("%.300s; the server's public key pin is %s: if vireod "
+                     "logged the same at start-up, run 'vireo login "
+                     "--fingerprint %s'",
+                     detail, pin, pin);
+}
+
+/* Record in the config how the server was trusted at login: the CA file
+ * (an absolute path; a pinned CA moved into place) and the pin. */
+static int save_trust(struct cli *cli, const char *tmp_ca,
+                      struct vr_error *err)
+{
+    if (tmp_ca) {
+        vr_autofree char *final = pinned_ca_path(cli->config_path);
+        if (rename(tmp_ca, final) < 0)
+            return vr_err(err, VR_E_INTERNAL, "unable to rename '%s': %s",
+                          tmp_ca, strerror(errno));
+        json_object_set_new(cli->config, "ca_file", json_string(final));
+    } else if (cli->ca_file) {
+        vr_autofree char *abs = realpath(cli->ca_file, NULL);
+        json_object_set_new(cli->config, "ca_file",
+                            json_string(abs ? abs : cli->ca_file));
+    } else {
+        json_object_del(cli->config, "ca_file");
+    }
+    if (cli->pin)
+        json_object_set_new(cli->config, "fingerprint", json_string(cli->pin));
+    else
+        json_object_del(cli->config, "fingerprint");
+    return 0;
+}
+
+static int login(struct cli *cli, const char *user, const char *group,
+                 const char *pwfile, bool pw_stdin, bool print_token,
+                 char **tmp_ca)
+{
+    struct vr_error err = VR_ERROR_INIT;
+    vr_autofree char *user_copy = NULL;
+    vr_autofree char *prompt = NULL;
+    const char *token;
+    json_t *ans;
+    char *pw;
+    int status;
+
+    if ((status = cli_connect(cli)) != CLI_OK ||
+        (status = login_trust(cli, tmp_ca)) != CLI_OK)
+        return status;
+    /* a copy: the config's own string is replaced below */
+    user_copy = vr_strdup(user ? user
+                          : cli->config_applies && cfg_str(cli, "user")
+                              ? cfg_str(cli, "user")
+                              : "admin");
+    user = user_copy;
+    prompt = vr_asprintf("Password for '%s' at %s: ", user, cli->url);
+    pw = cli_read_password(pwfile ? pwfile
+                           : pw_stdin ? "-"
+                                      : NULL,
+                           prompt, &err);
+    if (!pw)
+        return cli_fail(&err);
+    if (request_token(cli, user, pw, group, &ans, &err) < 0)
+        return cli_fail(&err);
+    token = json_string_value(json_object_get(ans, "token"));
+    if (print_token) {
+        if (cli->output == CLI_OUT_JSON)
+            cli_print_json(ans);
+        else
+            printf("%s\n", token);
+        json_decref(ans);
+        return CLI_OK;
+    }
+    if (!cli->config_applies ||
+        (cfg_str(cli, "user") && strcmp(cfg_str(cli, "user"), user) != 0))
+        json_object_del(cli->config, "password_file");
+    json_object_set_new(cli->config, "url", json_string(cli->url));
+    json_object_set_new(cli->config, "token", json_string(token));
+    json_object_set_new(cli->config, "user", json_string(user));
+    if (group)
+        json_object_set_new(cli->config, "group", json_string(group));
+    else
+        json_object_del(cli->config, "group");
+    if (pwfile)
+        json_object_set_new(cli->config, "password_file",
+                            json_string(pwfile));
+    if (save_trust(cli, *tmp_ca, &err) < 0 ||
+        cli_config_save(cli->config_path, cli->config, &err) < 0) {
+        json_decref(ans);
+        return cli_fail(&err);
+    }
+    if (cli->output == CLI_OUT_JSON) {
+        json_object_del(ans, "token");
+        cli_print_json(ans);
+    } else {
+        printf("logged in to %s as '%s' (token saved in %s, expires %s)\n",
+               cli->url, user, cli->config_path, cli_jstr(ans, "expires_at"));
+    }
+    json_decref(ans);
+    return CLI_OK;
+}
 
 int cli_cmd_login(struct cli *cli, int argc, char **argv)
 {
@@ -445,16 +704,18 @@ int cli_cmd_login(struct cli *cli, int argc, char **argv)
         {"password-stdin", no_argument, NULL, OPT_PASSWORD_STDIN},
         {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
         {"print-token", no_argument, NULL, OPT_PRINT_TOKEN},
+        {"ca-file", required_argument, NULL, OPT_CA_FILE},
+        {"fingerprint", required_argument, NULL, OPT_FINGERPRINT},
+        {"group", required_argument, NULL, OPT_GROUP},
         CLI_COMMON_OPTIONS,
         {0}};
     struct vr_error err = VR_ERROR_INIT;
-    const char *user = NULL, *pwfile = NULL, *token;
+    const char *user = NULL, *pwfile = NULL, *ca_file = NULL, *pin = NULL;
+    const char *group = NULL;
     bool pw_stdin = false, print_token = false;
     vr_autofree char *abs_pwfile = NULL;
-    vr_autofree char *user_copy = NULL;
-    vr_autofree char *prompt = NULL;
-    char *pw;
-    json_t *ans;
+    vr_autofree char *abs_ca = NULL;
+    char *tmp_ca = NULL;
     int c, status = CLI_OK;
 
     cli_getopt_reset();
@@ -473,6 +734,15 @@ int cli_cmd_login(struct cli *cli, int argc, char **argv)
         case OPT_PRINT_TOKEN:
             print_token = true;
             break;
+        case OPT_CA_FILE:
+            ca_file = optarg;
+            break;
+        case OPT_FINGERPRINT:
+            pin = optarg;
+            break;
+        case OPT_GROUP:
+            group = optarg;
+            break;
         default:
             return status;
         }
@@ -484,61 +754,34 @@ int cli_cmd_login(struct cli *cli, int argc, char **argv)
                               "each other");
     if (user && vr_name_check(user, "user name", &err) < 0)
         return cli_usage(cli, "%s", err.msg);
+    if (group && (!*group || strchr(group, '/')))
+        return cli_usage(cli, "--group takes a group id or name");
+    if (pin && !vr_tls_pin_valid(pin))
+        return cli_usage(cli, "--fingerprint must be 'sha256//' and 44 "
+                              "base64 characters, as vireod logs it");
     if (pwfile) {
         abs_pwfile = realpath(pwfile, NULL);
         if (!abs_pwfile)
             return cli_failf("unable to open '%s': %s", pwfile,
                              strerror(errno));
     }
+    if (ca_file) {
+        abs_ca = realpath(ca_file, NULL);
+        if (!abs_ca)
+            return cli_failf("unable to open '%s': %s", ca_file,
+                             strerror(errno));
+        cli->opt_ca_file = abs_ca;
+    }
+    cli->opt_pin = pin;
     cli->relogin_tried = true; /* this is the login */
-    if ((status = cli_connect(cli)) != CLI_OK)
-        return status;
-    /* a copy: the config's own string is replaced below */
-    user_copy = vr_strdup(user ? user
-                          : cli->config_applies && cfg_str(cli, "user")
-                              ? cfg_str(cli, "user")
-                              : "admin");
-    user = user_copy;
-    prompt = vr_asprintf("Password for '%s' at %s: ", user, cli->url);
-    pw = cli_read_password(abs_pwfile ? abs_pwfile
-                           : pw_stdin ? "-"
-                                      : NULL,
-                           prompt, &err);
-    if (!pw)
-        return cli_fail(&err);
-    if (request_token(cli, user, pw, &ans, &err) < 0)
-        return cli_fail(&err);
-    token = json_string_value(json_object_get(ans, "token"));
-    if (print_token) {
-        if (cli->output == CLI_OUT_JSON)
-            cli_print_json(ans);
-        else
-            printf("%s\n", token);
-        json_decref(ans);
-        return CLI_OK;
+    status =
+        login(cli, user, group, abs_pwfile, pw_stdin, print_token, &tmp_ca);
+    if (tmp_ca) {
+        unlink(tmp_ca); /* still there: not logged in, or not saved */
+        free(tmp_ca);
     }
-    if (!cli->config_applies ||
-        (cfg_str(cli, "user") && strcmp(cfg_str(cli, "user"), user) != 0))
-        json_object_del(cli->config, "password_file");
-    json_object_set_new(cli->config, "url", json_string(cli->url));
-    json_object_set_new(cli->config, "token", json_string(token));
-    json_object_set_new(cli->config, "user", json_string(user));
-    if (abs_pwfile)
-        json_object_set_new(cli->config, "password_file",
-                            json_string(abs_pwfile));
-    if (cli_config_save(cli->config_path, cli->config, &err) < 0) {
-        json_decref(ans);
-        return cli_fail(&err);
-    }
-    if (cli->output == CLI_OUT_JSON) {
-        json_object_del(ans, "token");
-        cli_print_json(ans);
-    } else {
-        printf("logged in to %s as '%s' (token saved in %s, expires %s)\n",
-               cli->url, user, cli->config_path, cli_jstr(ans, "expires_at"));
-    }
-    json_decref(ans);
-    return CLI_OK;
+    cli->opt_ca_file = NULL; /* pointed to abs_ca */
+    return status;
 }
 
 static const char logout_help[] =
@@ -803,6 +1046,7 @@ static int run(struct cli *cli, int argc, char **argv)
     static const struct option opts[] = {
         {"url", required_argument, NULL, OPT_URL},
         {"token", required_argument, NULL, OPT_TOKEN},
+        {"ca-file", required_argument, NULL, OPT_CA_FILE},
         {"version", no_argument, NULL, OPT_VERSION},
         CLI_COMMON_OPTIONS,
         {0}};
@@ -813,7 +1057,11 @@ static int run(struct cli *cli, int argc, char **argv)
         {"login", cli_cmd_login},   {"logout", cli_cmd_logout},
         {"vm", cli_cmd_vm},         {"image", cli_cmd_image},
         {"host", cli_cmd_host},     {"job", cli_cmd_job},
-        {"events", cli_cmd_events},
+        {"events", cli_cmd_events}, {"group", cli_cmd_group},
+        {"user", cli_cmd_user},     {"quota", cli_cmd_quota},
+        {"acl", cli_cmd_acl},       {"token", cli_cmd_token},
+        {"chown", cli_cmd_chown},   {"chgrp", cli_cmd_chgrp},
+        {"chmod", cli_cmd_chmod},
     };
     int c, status = CLI_OK;
     const char *word;
@@ -827,6 +1075,9 @@ static int run(struct cli *cli, int argc, char **argv)
             break;
         case OPT_TOKEN:
             cli->opt_token = optarg;
+            break;
+        case OPT_CA_FILE:
+            cli->opt_ca_file = optarg;
             break;
         case OPT_VERSION:
             printf("vireo %s\n", VIREO_VERSION);
@@ -871,6 +1122,8 @@ int main(int argc, char **argv)
     json_decref(cli.config);
     free(cli.config_path);
     free(cli.url);
+    free(cli.ca_file);
+    free(cli.pin);
     cli_secret_free(cli.token);
     curl_global_cleanup();
     if ((fflush(stdout) != 0 || ferror(stdout)) && status == CLI_OK) {

@@ -6,9 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "vr_tls.h"
 #include "vr_util.h"
 
-enum opt_type { OPT_STR, OPT_INT, OPT_SIZE };
+enum opt_type { OPT_STR, OPT_INT, OPT_SIZE, OPT_BOOL };
 
 static const struct {
     const char *key;
@@ -19,8 +20,13 @@ static const struct {
 #define S(k, f) {k, OPT_STR, offsetof(struct vr_config, f), 0, 0}
 #define I(k, f, lo, hi) {k, OPT_INT, offsetof(struct vr_config, f), lo, hi}
 #define Z(k, f) {k, OPT_SIZE, offsetof(struct vr_config, f), 0, 0}
+#define B(k, f) {k, OPT_BOOL, offsetof(struct vr_config, f), 0, 0}
     S("state_dir", state_dir),
     S("listen", listen),
+    B("insecure_http", insecure_http),
+    S("tls_dir", tls_dir),
+    S("tls_cert", tls_cert),
+    S("tls_key", tls_key),
     S("store", store_url),
     S("libvirt_uri", libvirt_uri),
     S("image_dir", image_dir),
@@ -41,9 +47,16 @@ static const struct {
     I("token_ttl", token_ttl_s, 60, 365 * 86400),
     I("poll_interval", poll_interval_s, 1, 3600),
     I("job_retention", job_retention_s, 60, 365 * 86400),
+    S("ldap_uri", ldap_uri),
+    S("ldap_user_dn", ldap_user_dn),
+    S("ldap_group", ldap_group),
+    B("ldap_starttls", ldap_starttls),
+    S("ldap_ca_file", ldap_ca_file),
+    I("ldap_timeout", ldap_timeout_s, 1, 120),
 #undef S
 #undef I
 #undef Z
+#undef B
 };
 
 void vr_config_defaults(struct vr_config *cfg, const char *state_dir)
@@ -67,6 +80,11 @@ void vr_config_defaults(struct vr_config *cfg, const char *state_dir)
     cfg->token_ttl_s = 7 * 86400;
     cfg->poll_interval_s = 10;
     cfg->job_retention_s = 7 * 86400;
+    cfg->ldap_uri = vr_strdup("");
+    cfg->ldap_user_dn = vr_strdup("");
+    cfg->ldap_group = vr_strdup("users");
+    cfg->ldap_ca_file = vr_strdup("");
+    cfg->ldap_timeout_s = 5;
 }
 
 int vr_config_set(struct vr_config *cfg, const char *key, const char *value,
@@ -106,6 +124,19 @@ int vr_config_set(struct vr_config *cfg, const char *key, const char *value,
             *(uint64_t *)base = v;
             return 0;
         }
+        case OPT_BOOL:
+            if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 ||
+                strcmp(value, "on") == 0 || strcmp(value, "1") == 0) {
+                *(bool *)base = true;
+                return 0;
+            }
+            if (strcmp(value, "false") == 0 || strcmp(value, "no") == 0 ||
+                strcmp(value, "off") == 0 || strcmp(value, "0") == 0) {
+                *(bool *)base = false;
+                return 0;
+            }
+            return vr_err(err, VR_E_INVALID,
+                          "setting '%s' must be true or false", key);
         }
     }
     return vr_err(err, VR_E_INVALID, "unknown setting '%s'", key);
@@ -126,19 +157,21 @@ int vr_config_load(struct vr_config *cfg, const char *path,
                    struct vr_error *err)
 {
     FILE *f = fopen(path, "re");
-    char line[4096];
+    char *line = NULL; /* a line of any length: never cut in two */
+    size_t cap = 0;
     int lineno = 0;
 
     if (!f)
         return vr_err(err, errno == ENOENT ? VR_E_NOT_FOUND : VR_E_INVALID,
                       "unable to open config '%s': %s", path, strerror(errno));
-    while (fgets(line, sizeof(line), f)) {
+    while (getline(&line, &cap, f) >= 0) {
         char *s = trim(line), *eq, *key, *val;
         lineno++;
         if (!*s || *s == '#')
             continue;
         eq = strchr(s, '=');
         if (!eq) {
+            free(line);
             fclose(f);
             return vr_err(err, VR_E_INVALID, "%s:%d: expected 'key = value'",
                           path, lineno);
@@ -147,11 +180,13 @@ int vr_config_load(struct vr_config *cfg, const char *path,
         key = trim(s);
         val = trim(eq + 1);
         if (vr_config_set(cfg, key, val, err) < 0) {
+            free(line);
             fclose(f);
             vr_err_prefix(err, "%s:%d", path, lineno);
             return -1;
         }
     }
+    free(line);
     fclose(f);
     return 0;
 }
@@ -173,6 +208,18 @@ void vr_config_finish(struct vr_config *cfg)
     if (!cfg->import_dirs || !*cfg->import_dirs) {
         free(cfg->import_dirs);
         cfg->import_dirs = vr_asprintf("%s/import", cfg->state_dir);
+    }
+    if (!cfg->tls_dir || !*cfg->tls_dir) {
+        free(cfg->tls_dir);
+        cfg->tls_dir = vr_asprintf("%s/tls", cfg->state_dir);
+    }
+    cfg->tls_generate = (!cfg->tls_cert || !*cfg->tls_cert) &&
+                        (!cfg->tls_key || !*cfg->tls_key);
+    if (cfg->tls_generate) {
+        free(cfg->tls_cert);
+        free(cfg->tls_key);
+        cfg->tls_cert = vr_asprintf("%s/" VR_TLS_SERVER_CERT, cfg->tls_dir);
+        cfg->tls_key = vr_asprintf("%s/" VR_TLS_SERVER_KEY, cfg->tls_dir);
     }
 }
 

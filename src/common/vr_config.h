@@ -14,6 +14,11 @@
 struct vr_config {
     char *state_dir;        /* /var/lib/vireo */
     char *listen;           /* "127.0.0.1:8780" */
+    bool insecure_http;     /* plain HTTP (loopback only) instead of TLS */
+    char *tls_dir;          /* <state_dir>/tls: the generated CA and cert */
+    char *tls_cert;         /* PEM; <tls_dir>/server.pem */
+    char *tls_key;          /* PEM; <tls_dir>/server-key.pem */
+    bool tls_generate;      /* neither was set: vireod makes them */
     char *store_url;        /* "sqlite:<state_dir>/vireo.db" */
     char *libvirt_uri;      /* "qemu:///system" */
     char *image_dir;        /* <state_dir>/datastores/images */
@@ -34,6 +39,13 @@ struct vr_config {
     int token_ttl_s;
     int poll_interval_s;    /* safety-net poll of libvirt and hosts */
     int job_retention_s;    /* finished jobs kept this long */
+    /* LDAP / Active Directory logins (vr_ldap.h); ldap_uri "" = off */
+    char *ldap_uri;         /* "ldap://dir.example:389/" */
+    char *ldap_user_dn;     /* bind-name template with one %s */
+    char *ldap_group;       /* group of users made at first login; "users" */
+    bool ldap_starttls;
+    char *ldap_ca_file;     /* "" = libldap's default CAs */
+    int ldap_timeout_s;     /* connection and each operation; 5 */
 };
 
 /* Defaults for `state_dir` (NULL: /var/lib/vireo). */
@@ -44,7 +56,10 @@ int vr_config_load(struct vr_config *cfg, const char *path,
 /* Set one key (also used for command-line overrides). */
 int vr_config_set(struct vr_config *cfg, const char *key, const char *value,
                   struct vr_error *err);
-/* Fill paths derived from state_dir that were not set explicitly. */
+/* Fill paths derived from state_dir that were not set explicitly.  When
+ * neither tls_cert nor tls_key was set, they name the files in tls_dir and
+ * tls_generate is set; when only one was, the other stays empty (an error
+ * for vr_api_check_listen). */
 void vr_config_finish(struct vr_config *cfg);
 void vr_config_release(struct vr_config *cfg);
 

@@ -195,9 +195,10 @@ int vr_parse_size(const char *s, uint64_t default_unit, uint64_t *bytes,
                       "invalid size '%.32s': expected a number with an "
                       "optional unit (K, M, G, T)", s);
     while (isdigit((unsigned char)*p)) {
-        if (whole > (UINT64_MAX - 9) / 10)
+        uint64_t digit = (uint64_t)(*p - '0');
+        if (whole > (UINT64_MAX - digit) / 10)
             return vr_err(err, VR_E_INVALID, "size '%.32s' is too large", s);
-        whole = whole * 10 + (uint64_t)(*p - '0');
+        whole = whole * 10 + digit;
         p++;
     }
     if (*p == '.') {

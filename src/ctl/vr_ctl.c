@@ -10,29 +10,42 @@
 #include <unistd.h>
 
 #include "vr_ctl.h"
+#include "vr_ldap.h"
 #include "vr_log.h"
+#include "vr_tenancy.h"
 
 #define MOD "ctl"
 
 /* ---- store changes become events */
 
-static void on_db_change(void *opaque, const struct vr_kind *kind, int64_t id,
-                         const char *json)
+static void on_db_change(void *opaque, const struct vr_kind *kind,
+                         const struct vr_obj *hdr, const char *json)
 {
     struct vr_ctl *ctl = opaque;
     struct vr_buf b = VR_BUF_INIT;
+    char perms[4];
 
+    /* who the object belongs to travels with every event, deletes too, so
+     * that each stream shows only what its caller may see */
+    vr_perms_format(hdr->perms, perms);
     vr_buf_init(&b);
-    vr_buf_addf(&b, "{\"kind\":\"%s\",\"action\":\"%s\",\"id\":%lld",
-                kind->name, json ? "updated" : "deleted", (long long)id);
-    /* tokens and users are nobody's business on the stream */
-    if (json && kind != &vr_token_kind && kind != &vr_user_kind) {
+    vr_buf_addf(&b, "{\"kind\":\"%s\",\"action\":\"%s\",\"id\":%lld,"
+                "\"owner_id\":%lld,\"group_id\":%lld,\"permissions\":"
+                "\"%s\"", kind->name, json ? "updated" : "deleted",
+                (long long)hdr->id, (long long)hdr->owner_id,
+                (long long)hdr->group_id, perms);
+    /* tokens, users, groups and ACLs are nobody's business on the
+     * stream */
+    if (json && kind != &vr_token_kind && kind != &vr_user_kind &&
+        kind != &vr_group_kind && kind != &vr_acl_kind) {
         vr_buf_adds(&b, ",\"object\":");
         vr_buf_adds(&b, json);
     }
     vr_buf_adds(&b, "}");
     vr_events_publish(ctl->events, kind->name, b.data);
     vr_buf_release(&b);
+    if (kind == &vr_acl_kind)
+        vr_authz_reload(&ctl->authz, &ctl->db.acls);
 }
 
 /* ---- libvirt events: hints for the observer */
@@ -388,7 +401,24 @@ int vr_ctl_init(struct vr_ctl *ctl, const struct vr_config *cfg,
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&ctl->ulock, NULL);
     vr_map_init_int(&ctl->uploads);
+    vr_authz_init(&ctl->authz);
+    /* per user: 5 failures free, then 1 s, 2 s, 4 s ... up to 5 minutes;
+     * per address (many users may share one): 30 free */
+    vr_throttle_init(&ctl->throttle_user, 5, 1000, 5 * 60 * 1000);
+    vr_throttle_init(&ctl->throttle_addr, 30, 1000, 5 * 60 * 1000);
     ctl->events = vr_events_new(4096);
+
+    /* LDAP settings are checked before anything is opened: a mistake in
+     * them stops the start at once (no server is contacted) */
+    if (cfg->ldap_uri && *cfg->ldap_uri) {
+        if (vr_name_check(cfg->ldap_group, "setting 'ldap_group'", err) < 0)
+            return -1;
+        ctl->ldap = vr_ldap_open(cfg, err);
+        if (!ctl->ldap)
+            return -1;
+        vr_strlcpy(ctl->ldap->group, cfg->ldap_group,
+                   sizeof(ctl->ldap->group));
+    }
 
     /* qemu (an unprivileged user) must traverse to the datastores */
     if (vr_mkdir_p(cfg->state_dir, 0755, err) < 0 ||
@@ -396,6 +426,13 @@ int vr_ctl_init(struct vr_ctl *ctl, const struct vr_config *cfg,
         vr_mkdir_p(cfg->system_dir, 0755, err) < 0)
         return -1;
     chmod(cfg->state_dir, 0755);
+    {
+        char *path = vr_asprintf("%s/audit.log", cfg->state_dir);
+        ctl->audit = vr_audit_open(path, err);
+        free(path);
+        if (!ctl->audit)
+            return -1;
+    }
     if (vr_db_open(&ctl->db, cfg->store_url, err) < 0)
         return -1;
     inst = vr_db_meta_get(&ctl->db, "instance");
@@ -422,12 +459,18 @@ int vr_ctl_init(struct vr_ctl *ctl, const struct vr_config *cfg,
         return -1;
     if (update_host(ctl, true, err) < 0)
         return -1;
-    return vr_auth_bootstrap(ctl, err);
+    if (vr_auth_bootstrap(ctl, err) < 0)
+        return -1;
+    if (ctl->ldap && !vr_pool_resolve(&ctl->db.groups, ctl->ldap->group))
+        VR_WARN(MOD, "group '%s' (setting 'ldap_group') does not exist; "
+                "users created at their first LDAP login go to 'users' "
+                "until it does", ctl->ldap->group);
+    return 0;
 }
 
 int vr_ctl_start(struct vr_ctl *ctl, struct vr_error *err)
 {
-    if (vr_ctl_reconcile(ctl, err) < 0)
+    if (vr_quota_recount(ctl, err) < 0 || vr_ctl_reconcile(ctl, err) < 0)
         return -1;
     if (vr_orch_start_workers(ctl, err) < 0)
         return -1;
@@ -469,6 +512,14 @@ void vr_ctl_shutdown(struct vr_ctl *ctl)
     free(ctl->queue);
     free(ctl->hints);
     vr_map_release(&ctl->uploads);
+    if (ctl->ldap && ctl->ldap->close)
+        ctl->ldap->close(ctl->ldap);
+    ctl->ldap = NULL;
+    vr_authz_release(&ctl->authz);
+    vr_throttle_release(&ctl->throttle_user);
+    vr_throttle_release(&ctl->throttle_addr);
+    vr_audit_close(ctl->audit);
+    ctl->audit = NULL;
     pthread_mutex_destroy(&ctl->qlock);
     pthread_cond_destroy(&ctl->qcond);
     pthread_mutex_destroy(&ctl->olock);

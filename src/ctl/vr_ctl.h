@@ -12,10 +12,13 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "vr_audit.h"
+#include "vr_authz.h"
 #include "vr_config.h"
 #include "vr_db.h"
 #include "vr_events.h"
 #include "vr_node.h"
+#include "vr_throttle.h"
 
 struct vr_ctl {
     const struct vr_config *cfg;
@@ -46,6 +49,13 @@ struct vr_ctl {
     pthread_t observer;
     pthread_t monitor;
     bool threads_started;
+
+    /* authorization, login throttling, external password backend */
+    struct vr_authz authz;
+    struct vr_throttle throttle_user;    /* failed logins per user name */
+    struct vr_throttle throttle_addr;    /* ... and per source address */
+    struct vr_auth_backend *ldap;  /* NULL: local accounts only */
+    struct vr_audit *audit;
 
     /* image uploads in progress (ids), to refuse a second one */
     pthread_mutex_t ulock;
@@ -98,17 +108,20 @@ struct vr_vm_create_req {
  * format).  vr_orch_vm_create runs them first. */
 int vr_orch_vm_create_check(const struct vr_vm_create_req *req,
                             struct vr_error *err);
-/* Validate, reserve and persist a new VM (PENDING) and its create job,
- * then queue the job.  On success *vm_id and *job_id are set. */
+/* Validate, reserve (quotas) and persist a new VM (PENDING) owned by the
+ * caller in its session's group, and its create job, then queue the job.
+ * The image must be one the caller may use.  On success *vm_id and
+ * *job_id are set. */
 int vr_orch_vm_create(struct vr_ctl *ctl, const struct vr_vm_create_req *req,
-                      int64_t user_id, int64_t *vm_id, int64_t *job_id,
-                      struct vr_error *err);
+                      const struct vr_principal *who, int64_t *vm_id,
+                      int64_t *job_id, struct vr_error *err);
 /* Request an operation on a VM: checked against the state machine and
  * persisted as a job atomically, then queued.  `timeout_s` is used by
  * stop (0: default); `mode` by recover. */
 int vr_orch_vm_request(struct vr_ctl *ctl, int64_t vm_id, enum vr_vm_op op,
                        int timeout_s, enum vr_recover_mode mode,
-                       int64_t user_id, int64_t *job_id, struct vr_error *err);
+                       const struct vr_principal *who, int64_t *job_id,
+                       struct vr_error *err);
 /* Queue a persisted job id for the workers. */
 void vr_orch_enqueue(struct vr_ctl *ctl, int64_t job_id);
 int vr_orch_start_workers(struct vr_ctl *ctl, struct vr_error *err);
@@ -124,7 +137,8 @@ struct vr_image_create_req {
     const char *path;              /* import from this server path */
 };
 int vr_images_create(struct vr_ctl *ctl, const struct vr_image_create_req *req,
-                     int64_t user_id, int64_t *image_id, struct vr_error *err);
+                     const struct vr_principal *who, int64_t *image_id,
+                     struct vr_error *err);
 int vr_images_delete(struct vr_ctl *ctl, int64_t image_id,
                      struct vr_error *err);
 
@@ -142,28 +156,50 @@ void vr_upload_abort(struct vr_upload *up, const char *why);
 void vr_upload_free(struct vr_upload *up);
 
 /* ---- authentication (vr_auth.c) */
-struct vr_principal {
-    int64_t user_id;
-    int64_t token_id;
-    bool admin;
-    char name[VR_NAME_SIZE];
-};
 
-/* Create the admin account with a random password on first start, writing
- * the password to <state_dir>/admin-password (0600). */
+/* Create the groups "superusers" and "users", the "admin" account (its
+ * random password written to <state_dir>/admin-password, 0600) and the
+ * default ACL rules on first start; give objects from before tenancy an
+ * owner, a group and permissions. */
 int vr_auth_bootstrap(struct vr_ctl *ctl, struct vr_error *err);
-/* Check a password and issue a token (secret returned once in
- * *token_out, caller frees).  ttl_s 0: default. */
+
+/* Check a user's password (local Argon2id or a backend such as LDAP) and
+ * issue a token working in `group` (NULL: the user's primary group).  The
+ * secret is returned once in *token_out (caller frees).  Failed attempts
+ * are throttled per user and per `source` address (VR_E_THROTTLED, with
+ * *retry_ms set).  ttl_s 0: the default. */
 int vr_auth_login(struct vr_ctl *ctl, const char *user, const char *password,
-                  int ttl_s, char **token_out, int64_t *token_id,
+                  const char *group, const char *source, int ttl_s,
+                  char **token_out, int64_t *token_id, int64_t *retry_ms,
                   struct vr_error *err);
-/* Resolve a bearer token; VR_E_UNAUTHENTICATED if unknown or expired. */
+/* Issue a new token for the caller, working in another of its groups; it
+ * expires no later than the caller's token. */
+int vr_auth_switch(struct vr_ctl *ctl, const struct vr_principal *who,
+                   const char *group, int ttl_s, char **token_out,
+                   int64_t *token_id, struct vr_error *err);
+/* Resolve a bearer token to its principal; VR_E_UNAUTHENTICATED if
+ * unknown, expired or its user is disabled. */
 int vr_auth_token(struct vr_ctl *ctl, const char *token,
                   struct vr_principal *who, struct vr_error *err);
+/* The principal of a token id, checked as vr_auth_token does (long-lived
+ * requests re-check their caller with it). */
+int vr_auth_principal(struct vr_ctl *ctl, int64_t token_id,
+                      struct vr_principal *who, struct vr_error *err);
 int vr_auth_revoke(struct vr_ctl *ctl, int64_t token_id, struct vr_error *err);
 /* Remove expired tokens. */
 void vr_auth_expire(struct vr_ctl *ctl);
 int vr_auth_hash_password(const char *password, char out[VR_PWHASH_SIZE],
                           struct vr_error *err);
+
+/* An external password checker (LDAP/AD).  verify: 1 right, 0 wrong or
+ * unknown user, -1 backend error (err). */
+struct vr_auth_backend {
+    const char *name;
+    int (*verify)(struct vr_auth_backend *b, const char *user,
+                  const char *password, struct vr_error *err);
+    void (*close)(struct vr_auth_backend *b);
+    char group[VR_NAME_SIZE];      /* primary group of users it creates */
+    void *priv;
+};
 
 #endif

@@ -20,6 +20,7 @@
 #include "vr_ctl.h"
 #include "vr_log.h"
 #include "vr_qimg.h"
+#include "vr_tenancy.h"
 
 #define MOD "images"
 
@@ -212,24 +213,51 @@ static char *confine_import(struct vr_ctl *ctl, const char *path,
     return NULL;
 }
 
+/* Write a new or changed image and charge (sign +1) or release (-1) its
+ * quota delta in one transaction. */
+static int put_charged(struct vr_ctl *ctl, struct vr_image *im,
+                       const struct vr_quota *delta, bool must_exist,
+                       struct vr_error *err)
+{
+    struct vr_tx tx;
+
+    if (vr_tx_begin(&ctl->db, &tx, err) < 0)
+        return -1;
+    if (must_exist && !vr_pool_has(&ctl->db.images, im->hdr.id)) {
+        vr_tx_abort(&tx);
+        return vr_err(err, VR_E_NOT_FOUND, "the image was deleted meanwhile");
+    }
+    if (vr_quota_charge(ctl, &tx, im->hdr.owner_id, im->hdr.group_id, delta,
+                        1, err) < 0 ||
+        vr_tx_put(&tx, &ctl->db.images, im, err) < 0) {
+        vr_tx_abort(&tx);
+        return -1;
+    }
+    return vr_tx_commit(&tx, err);
+}
+
 int vr_images_create(struct vr_ctl *ctl, const struct vr_image_create_req *req,
-                     int64_t user_id, int64_t *image_id, struct vr_error *err)
+                     const struct vr_principal *who, int64_t *image_id,
+                     struct vr_error *err)
 {
     struct vr_image im;
+    struct vr_quota charge;
     struct stat st;
 
     if (vr_name_check(req->name, "image name", err) < 0 ||
         vr_image_format_check(req->format, err) < 0 ||
         sha256_check(req->sha256, err) < 0)
         return -1;
-    if (vr_pool_id_by_name(&ctl->db.images, req->name))
-        return vr_err(err, VR_E_CONFLICT, "an image named '%s' already exists",
-                      req->name);
+    if (vr_pool_id_by_owner_name(&ctl->db.images, who->user_id, req->name))
+        return vr_err(err, VR_E_CONFLICT, "an image named '%s' already exists "
+                      "for this owner", req->name);
     memset(&im, 0, sizeof(im));
     im.hdr.id = vr_pool_next_id(&ctl->db.images);
     vr_uuid_generate(im.hdr.uuid);
     vr_strlcpy(im.hdr.name, req->name, sizeof(im.hdr.name));
-    im.hdr.owner_id = user_id;
+    im.hdr.owner_id = who->user_id;
+    im.hdr.group_id = who->group_id;
+    im.hdr.perms = VR_PERMS_DEFAULT;
     im.state = VR_IMAGE_PENDING;
     vr_strlcpy(im.format, req->format, sizeof(im.format));
     if (req->sha256)
@@ -253,13 +281,16 @@ int vr_images_create(struct vr_ctl *ctl, const struct vr_image_create_req *req,
             unlink(tmp);
             return -1;
         }
-        if (vr_db_put(&ctl->db, &ctl->db.images, &im, err) < 0) {
+        vr_quota_of_image(&im, &charge);
+        if (put_charged(ctl, &im, &charge, false, err) < 0) {
             unlink(im.path);
             return -1;
         }
         VR_INFO(MOD, "imported image '%s' from %s", im.hdr.name, src);
-    } else if (vr_db_put(&ctl->db, &ctl->db.images, &im, err) < 0) {
-        return -1;
+    } else {
+        vr_quota_of_image(&im, &charge);
+        if (put_charged(ctl, &im, &charge, false, err) < 0)
+            return -1;
     }
     *image_id = im.hdr.id;
     return 0;
@@ -314,9 +345,15 @@ int vr_images_delete(struct vr_ctl *ctl, int64_t image_id,
         return vr_err(err, VR_E_CONFLICT, "image '%s' is being uploaded",
                       im.hdr.name);
     }
-    if (vr_tx_del(&tx, &ctl->db.images, image_id, err) < 0) {
-        vr_tx_abort(&tx);
-        return -1;
+    {
+        struct vr_quota q;
+        vr_quota_of_image(&im, &q);
+        if (vr_quota_charge(ctl, &tx, im.hdr.owner_id, im.hdr.group_id, &q,
+                            -1, err) < 0 ||
+            vr_tx_del(&tx, &ctl->db.images, image_id, err) < 0) {
+            vr_tx_abort(&tx);
+            return -1;
+        }
     }
     if (vr_tx_commit(&tx, err) < 0)
         return -1;
@@ -415,7 +452,7 @@ int vr_upload_finish(struct vr_upload *up, struct vr_error *err)
 {
     struct vr_ctl *ctl = up->ctl;
     struct vr_image im;
-    struct vr_tx tx;
+    struct vr_quota charge;
     char sha[65];
 
     if (fsync(up->fd) < 0) {
@@ -431,18 +468,10 @@ int vr_upload_finish(struct vr_upload *up, struct vr_error *err)
     }
     if (seal(ctl, &im, up->tmp_path, sha, err) < 0)
         goto fail;
-    if (vr_tx_begin(&ctl->db, &tx, err) < 0)
-        goto fail_sealed;
-    if (!vr_pool_has(&ctl->db.images, up->image_id)) {
-        vr_tx_abort(&tx);
-        vr_err(err, VR_E_NOT_FOUND, "the image was deleted during the upload");
-        goto fail_sealed;
-    }
-    if (vr_tx_put(&tx, &ctl->db.images, &im, err) < 0) {
-        vr_tx_abort(&tx);
-        goto fail_sealed;
-    }
-    if (vr_tx_commit(&tx, err) < 0)
+    /* the stored size counts against the image storage quota */
+    memset(&charge, 0, sizeof(charge));
+    charge.image_mib = (int64_t)((im.size + (1 << 20) - 1) >> 20);
+    if (put_charged(ctl, &im, &charge, true, err) < 0)
         goto fail_sealed;
     VR_INFO(MOD, "image '%s' uploaded: %llu bytes, sha256 %s", im.hdr.name,
             (unsigned long long)im.size, im.sha256);

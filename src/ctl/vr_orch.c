@@ -20,6 +20,7 @@
 #include "vr_ctl.h"
 #include "vr_fault.h"
 #include "vr_log.h"
+#include "vr_tenancy.h"
 
 #define MOD "orch"
 
@@ -76,8 +77,11 @@ static void job_init(struct vr_ctl *ctl, struct vr_job *job, enum vr_vm_op op,
 {
     memset(job, 0, sizeof(*job));
     job->hdr.id = vr_pool_next_id(&ctl->db.jobs);
-    job->hdr.owner_id = user_id;
+    /* who may see a job is who may see its VM */
+    job->hdr.owner_id = vm->hdr.owner_id;
     job->hdr.group_id = vm->hdr.group_id;
+    job->hdr.perms = vm->hdr.perms;
+    job->requested_by = user_id;
     job->op = op;
     vr_strlcpy(job->object_kind, "vm", sizeof(job->object_kind));
     job->object_id = vm->hdr.id;
@@ -117,10 +121,24 @@ int vr_orch_vm_create_check(const struct vr_vm_create_req *req,
     return 0;
 }
 
-int vr_orch_vm_create(struct vr_ctl *ctl, const struct vr_vm_create_req *req,
-                      int64_t user_id, int64_t *vm_id, int64_t *job_id,
-                      struct vr_error *err)
+struct usable {
+    struct vr_ctl *ctl;
+    const struct vr_principal *who;
+};
+
+static bool image_usable(const void *obj, void *ctx)
 {
+    const struct usable *u = ctx;
+    return vr_authz_can(&u->ctl->authz, u->who, VR_RES_IMAGE, obj,
+                        VR_RIGHT_USE);
+}
+
+int vr_orch_vm_create(struct vr_ctl *ctl, const struct vr_vm_create_req *req,
+                      const struct vr_principal *who, int64_t *vm_id,
+                      int64_t *job_id, struct vr_error *err)
+{
+    struct usable usable = {ctl, who};
+    struct vr_quota charge;
     struct vr_vm vm;
     struct vr_job job;
     struct vr_image image;
@@ -144,8 +162,13 @@ int vr_orch_vm_create(struct vr_ctl *ctl, const struct vr_vm_create_req *req,
         vr_uuid_generate(vm.hdr.uuid);
     }
 
-    image_id = vr_pool_resolve(&ctl->db.images, req->image);
-    if (!image_id || vr_pool_get(&ctl->db.images, image_id, &image) < 0)
+    image_id = vr_pool_find(&ctl->db.images, req->image, who->user_id,
+                            image_usable, &usable);
+    if (image_id < 0)
+        return vr_err(err, VR_E_CONFLICT, "several images are named '%.64s'; "
+                      "give its id", req->image);
+    if (!image_id || vr_pool_get(&ctl->db.images, image_id, &image) < 0 ||
+        !image_usable(&image, &usable))
         return vr_err(err, VR_E_NOT_FOUND, "image '%.64s' not found",
                       req->image ? req->image : "");
     if (image.state != VR_IMAGE_READY)
@@ -163,7 +186,9 @@ int vr_orch_vm_create(struct vr_ctl *ctl, const struct vr_vm_create_req *req,
 
     vm.hdr.id = vr_pool_next_id(&ctl->db.vms);
     vr_strlcpy(vm.hdr.name, req->name, sizeof(vm.hdr.name));
-    vm.hdr.owner_id = user_id;
+    vm.hdr.owner_id = who->user_id;
+    vm.hdr.group_id = who->group_id;
+    vm.hdr.perms = VR_PERMS_DEFAULT;
     vm.state = VR_VM_PENDING;
     vm.state_at = vr_now_ms();
     vm.vcpus = req->vcpus;
@@ -185,8 +210,9 @@ int vr_orch_vm_create(struct vr_ctl *ctl, const struct vr_vm_create_req *req,
     vr_strlcpy(vm.nics[0].mode, "user", sizeof(vm.nics[0].mode));
     random_mac(vm.nics[0].mac);
 
-    job_init(ctl, &job, VR_OP_CREATE, &vm, user_id);
+    job_init(ctl, &job, VR_OP_CREATE, &vm, who->user_id);
     vr_vm_task_begin(&vm, VR_OP_CREATE, job.hdr.id);
+    vr_quota_of_vm(&vm, &charge);
 
     if (vr_tx_begin(&ctl->db, &tx, err) < 0)
         return -1;
@@ -196,7 +222,11 @@ int vr_orch_vm_create(struct vr_ctl *ctl, const struct vr_vm_create_req *req,
         return vr_err(err, VR_E_NOT_FOUND, "image '%s' not found",
                       req->image);
     }
-    if (vr_tx_put(&tx, &ctl->db.vms, &vm, err) < 0 ||
+    /* quotas are checked and charged in the same transaction: concurrent
+     * creates cannot overshoot them */
+    if (vr_quota_charge(ctl, &tx, vm.hdr.owner_id, vm.hdr.group_id, &charge,
+                        1, err) < 0 ||
+        vr_tx_put(&tx, &ctl->db.vms, &vm, err) < 0 ||
         vr_tx_put(&tx, &ctl->db.jobs, &job, err) < 0) {
         vr_tx_abort(&tx);
         return -1;
@@ -213,8 +243,10 @@ int vr_orch_vm_create(struct vr_ctl *ctl, const struct vr_vm_create_req *req,
 
 int vr_orch_vm_request(struct vr_ctl *ctl, int64_t vm_id, enum vr_vm_op op,
                        int timeout_s, enum vr_recover_mode mode,
-                       int64_t user_id, int64_t *job_id, struct vr_error *err)
+                       const struct vr_principal *who, int64_t *job_id,
+                       struct vr_error *err)
 {
+    int64_t user_id = who->user_id;
     struct vr_vm vm;
     struct vr_job job, old;
     struct vr_tx tx;
@@ -781,7 +813,11 @@ static void finish_job(struct job_ctx *jc, int rc, const struct vr_error *jerr)
         job.progress = 100;
         vr_strlcpy(job.phase, "done", sizeof(job.phase));
         if (have_vm && jc->remove_record) {
-            if (vr_tx_del(&tx, &ctl->db.vms, vm.hdr.id, &err) < 0)
+            struct vr_quota q;
+            vr_quota_of_vm(&vm, &q);
+            if (vr_quota_charge(ctl, &tx, vm.hdr.owner_id, vm.hdr.group_id,
+                                &q, -1, &err) < 0 ||
+                vr_tx_del(&tx, &ctl->db.vms, vm.hdr.id, &err) < 0)
                 goto fail;
             have_vm = false;
         } else if (have_vm) {

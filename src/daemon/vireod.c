@@ -1,7 +1,8 @@
 /*
  * vireod - the Vireo daemon: controller and node roles in one process.
  *
- * Start-up order: configuration, state-directory lock, controller (store,
+ * Start-up order: configuration, state-directory lock, the TLS certificate
+ * (made on first start), controller (store,
  * pools, local node, host registration, admin bootstrap), reconciler and
  * workers, then the API.  With --daemon the parent exits 0 only once the
  * API answers, so scripts can rely on it.
@@ -32,8 +33,9 @@ static void usage(FILE *out)
             "  -c, --config FILE     settings file (default " DEFAULT_CONFIG
             " if it exists)\n"
             "  -s, --state-dir DIR   state directory (default /var/lib/vireo)\n"
-            "  -l, --listen ADDR     API address, IPV4:PORT on loopback\n"
-            "                        (default 127.0.0.1:8780)\n"
+            "  -l, --listen ADDR     API address, IPV4:PORT (default\n"
+            "                        127.0.0.1:8780); HTTPS unless the\n"
+            "                        setting insecure_http is true\n"
             "  -o, --set KEY=VALUE   override one setting (repeatable)\n"
             "  -d, --daemon          detach; exit 0 once the API is up\n"
             "  -h, --help            show this help\n"
@@ -163,7 +165,7 @@ int main(int argc, char **argv)
                "error");
         goto fatal_early;
     }
-    if (vr_api_check_listen(cfg.listen, &err) < 0 ||
+    if (vr_api_check_listen(&cfg, &err) < 0 ||
         vr_mkdir_p(cfg.state_dir, 0755, &err) < 0)
         goto fatal_early;
     if (daemonize && !cfg.log_file[0]) {
@@ -233,6 +235,12 @@ int main(int argc, char **argv)
     lock_fd = lock_state_dir(cfg.state_dir, &err);
     if (lock_fd < 0)
         goto fatal;
+    /* the certificate is made (first start) and checked before anything
+     * else starts, so that a bad one fails at once */
+    if (vr_api_tls_prepare(&cfg, &err) < 0) {
+        close(lock_fd);
+        goto fatal;
+    }
     if (vr_ctl_init(&ctl, &cfg, &err) < 0 || vr_ctl_start(&ctl, &err) < 0)
         goto fatal_ctl;
     api = vr_api_start(&ctl, &err);

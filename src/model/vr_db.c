@@ -7,8 +7,9 @@
 
 static struct vr_pool *all_pools(struct vr_db *db, size_t i)
 {
-    struct vr_pool *pools[] = {&db->users, &db->tokens, &db->hosts,
-                               &db->images, &db->vms, &db->jobs};
+    struct vr_pool *pools[] = {&db->groups, &db->users, &db->acls,
+                               &db->tokens, &db->hosts, &db->images,
+                               &db->vms, &db->jobs};
     return i < VR_ARRAY_SIZE(pools) ? pools[i] : NULL;
 }
 
@@ -50,6 +51,8 @@ int vr_db_open(struct vr_db *db, const char *url, struct vr_error *err)
     memset(db, 0, sizeof(*db));
     pthread_mutex_init(&db->wlock, NULL);
     vr_pool_init(&db->users, &vr_user_kind);
+    vr_pool_init(&db->groups, &vr_group_kind);
+    vr_pool_init(&db->acls, &vr_acl_kind);
     vr_pool_init(&db->tokens, &vr_token_kind);
     vr_pool_init(&db->hosts, &vr_host_kind);
     vr_pool_init(&db->images, &vr_image_kind);
@@ -131,7 +134,21 @@ static void tx_release_ops(struct vr_tx *tx)
     for (int i = 0; i < tx->n; i++)
         if (tx->ops[i].obj)
             vr_obj_free(tx->ops[i].pool->kind, tx->ops[i].obj);
-    tx->n = 0;
+    free(tx->ops);
+    tx->ops = NULL;
+    tx->n = tx->cap = 0;
+}
+
+static int tx_room(struct vr_tx *tx, struct vr_error *err)
+{
+    if (tx->n >= VR_TX_MAX)
+        return vr_err(err, VR_E_INVALID, "too many objects in one change "
+                      "(at most %d)", VR_TX_MAX);
+    if (tx->n == tx->cap) {
+        tx->cap = tx->cap ? tx->cap * 2 : 8;
+        tx->ops = vr_realloc(tx->ops, (size_t)tx->cap * sizeof(*tx->ops));
+    }
+    return 0;
 }
 
 void vr_tx_abort(struct vr_tx *tx)
@@ -155,12 +172,12 @@ int vr_tx_put(struct vr_tx *tx, struct vr_pool *pool, void *obj,
     int64_t now = vr_now_ms();
     int ret;
 
-    if (tx->n >= VR_TX_MAX)
-        return vr_err(err, VR_E_INTERNAL, "transaction too large");
-    if (kind->unique_names && h->name[0] &&
-        vr_pool_name_taken(pool, h->name, h->id))
-        return vr_err(err, VR_E_CONFLICT, "a %s named '%s' already exists",
-                      kind->name, h->name);
+    if (tx_room(tx, err) < 0)
+        return -1;
+    if (vr_pool_name_taken(pool, h->owner_id, h->name, h->id))
+        return vr_err(err, VR_E_CONFLICT, "a %s named '%s' already exists%s",
+                      kind->name, h->name,
+                      kind->names == VR_NAMES_OWNER ? " for this owner" : "");
     if (!h->created_at)
         h->created_at = now;
     h->updated_at = now;
@@ -171,7 +188,7 @@ int vr_tx_put(struct vr_tx *tx, struct vr_pool *pool, void *obj,
     rec.table = kind->table;
     rec.id = h->id;
     rec.uuid = h->uuid;
-    rec.name = kind->unique_names ? h->name : NULL;
+    rec.name = kind->names != VR_NAMES_NONE ? h->name : NULL;
     rec.owner_id = h->owner_id;
     rec.group_id = h->group_id;
     if (kind->refs)
@@ -191,8 +208,8 @@ int vr_tx_put(struct vr_tx *tx, struct vr_pool *pool, void *obj,
 int vr_tx_del(struct vr_tx *tx, struct vr_pool *pool, int64_t id,
               struct vr_error *err)
 {
-    if (tx->n >= VR_TX_MAX)
-        return vr_err(err, VR_E_INTERNAL, "transaction too large");
+    if (tx_room(tx, err) < 0)
+        return -1;
     if (tx->db->store->ops->del(tx->db->store, pool->kind->table, id, err) < 0)
         return -1;
     tx->ops[tx->n].pool = pool;
@@ -200,6 +217,19 @@ int vr_tx_del(struct vr_tx *tx, struct vr_pool *pool, int64_t id,
     tx->ops[tx->n].id = id;
     tx->n++;
     return 0;
+}
+
+int vr_tx_get(struct vr_tx *tx, struct vr_pool *pool, int64_t id, void *out)
+{
+    for (int i = tx->n - 1; i >= 0; i--) {
+        if (tx->ops[i].pool != pool || tx->ops[i].id != id)
+            continue;
+        if (!tx->ops[i].obj)
+            return -1;
+        pool->kind->copy(out, tx->ops[i].obj);
+        return 0;
+    }
+    return vr_pool_get(pool, id, out);
 }
 
 int vr_tx_commit(struct vr_tx *tx, struct vr_error *err)
@@ -211,6 +241,11 @@ int vr_tx_commit(struct vr_tx *tx, struct vr_error *err)
     for (int i = 0; i < tx->n; i++) {
         struct vr_pool *p = tx->ops[i].pool;
         char key[64], val[32];
+        bool seen = false;
+        for (int k = 0; k < i && !seen; k++)
+            seen = tx->ops[k].pool == p;
+        if (seen)
+            continue;
         snprintf(key, sizeof(key), "last_id.%s", p->kind->table);
         snprintf(val, sizeof(val), "%lld", (long long)atomic_load(&p->last_id));
         if (st->ops->meta_put(st, key, val, err) < 0) {
@@ -228,20 +263,23 @@ int vr_tx_commit(struct vr_tx *tx, struct vr_error *err)
         struct vr_pool *p = tx->ops[i].pool;
         int64_t id = tx->ops[i].id;
         if (tx->ops[i].obj) {
+            struct vr_obj hdr = *(const struct vr_obj *)tx->ops[i].obj;
             vr_pool_install(p, tx->ops[i].obj);
             tx->ops[i].obj = NULL;
             if (db->listener) {
                 char *json = vr_pool_get_json(p, id, NULL);
-                db->listener(db->listener_ctx, p->kind, id, json);
+                db->listener(db->listener_ctx, p->kind, &hdr, json);
                 free(json);
             }
         } else {
+            void *old = vr_pool_dup(p, id);
             vr_pool_remove(p, id);
-            if (db->listener)
-                db->listener(db->listener_ctx, p->kind, id, NULL);
+            if (db->listener && old)
+                db->listener(db->listener_ctx, p->kind, old, NULL);
+            vr_obj_free(p->kind, old);
         }
     }
-    tx->n = 0;
+    tx_release_ops(tx);
     pthread_mutex_unlock(&db->wlock);
     tx->db = NULL;
     return 0;

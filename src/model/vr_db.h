@@ -24,13 +24,14 @@
 #include "vr_user.h"
 #include "vr_vm.h"
 
+/* `hdr` is the object's header (for a delete, as it was). */
 typedef void (*vr_db_listener)(void *ctx, const struct vr_kind *kind,
-                               int64_t id, const char *json);
+                               const struct vr_obj *hdr, const char *json);
 
 struct vr_db {
     struct vr_store *store;
     pthread_mutex_t wlock;
-    struct vr_pool users, tokens, hosts, images, vms, jobs;
+    struct vr_pool users, groups, acls, tokens, hosts, images, vms, jobs;
     vr_db_listener listener;
     void *listener_ctx;
 };
@@ -45,7 +46,8 @@ char *vr_db_meta_get(struct vr_db *db, const char *key);
 int vr_db_meta_put(struct vr_db *db, const char *key, const char *value,
                    struct vr_error *err);
 
-#define VR_TX_MAX 16
+/* Objects one transaction may change (bulk operations stay below). */
+#define VR_TX_MAX 4096
 
 /* A write transaction.  Usage:
  *   struct vr_tx tx;
@@ -54,14 +56,16 @@ int vr_db_meta_put(struct vr_db *db, const char *key, const char *value,
  *   if (vr_tx_commit(&tx, err) < 0) ...           (aborts by itself)
  * Between begin and commit/abort the caller holds the write lock, so it can
  * read-modify-write safely; keep it short and never call a hypervisor. */
+struct vr_tx_op {
+    struct vr_pool *pool;
+    void *obj;          /* owned copy to install; NULL for a delete */
+    int64_t id;
+};
+
 struct vr_tx {
     struct vr_db *db;
-    int n;
-    struct {
-        struct vr_pool *pool;
-        void *obj;      /* owned copy to install; NULL for a delete */
-        int64_t id;
-    } ops[VR_TX_MAX];
+    int n, cap;
+    struct vr_tx_op *ops;
 };
 
 int vr_tx_begin(struct vr_db *db, struct vr_tx *tx, struct vr_error *err);
@@ -71,6 +75,9 @@ int vr_tx_put(struct vr_tx *tx, struct vr_pool *pool, void *obj,
               struct vr_error *err);
 int vr_tx_del(struct vr_tx *tx, struct vr_pool *pool, int64_t id,
               struct vr_error *err);
+/* Read an object as this transaction sees it: its own pending writes
+ * first, then the pool.  -1 if it does not exist (or was deleted here). */
+int vr_tx_get(struct vr_tx *tx, struct vr_pool *pool, int64_t id, void *out);
 int vr_tx_commit(struct vr_tx *tx, struct vr_error *err);
 void vr_tx_abort(struct vr_tx *tx);
 

@@ -49,6 +49,7 @@ static json_t *job_to_json(const void *obj, bool internal)
 
     (void)internal;
     vr_obj_hdr_to_json(&job->hdr, j);
+    json_object_set_new(j, "requested_by", json_integer(job->requested_by));
     json_object_set_new(j, "op", json_string(vr_vm_op_name(job->op)));
     json_object_set_new(j, "object_kind", json_string(job->object_kind));
     json_object_set_new(j, "object_id", json_integer(job->object_id));
@@ -94,6 +95,7 @@ static int job_from_json(void *obj, const json_t *j, struct vr_error *err)
     vr_json_copy_str(j, "object_kind", job->object_kind,
                      sizeof(job->object_kind));
     job->object_id = vr_json_get_i64(j, "object_id");
+    job->requested_by = vr_json_get_i64(j, "requested_by");
     vr_json_copy_str(j, "object_name", job->object_name,
                      sizeof(job->object_name));
     vr_json_copy_str(j, "phase", job->phase, sizeof(job->phase));
@@ -130,7 +132,7 @@ const struct vr_kind vr_job_kind = {
     .name = "job",
     .table = "jobs",
     .size = sizeof(struct vr_job),
-    .unique_names = false,
+    .names = VR_NAMES_NONE,
     .to_json = job_to_json,
     .from_json = job_from_json,
     .copy = job_copy,

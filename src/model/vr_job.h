@@ -35,7 +35,8 @@ enum vr_recover_mode {
 };
 
 struct vr_job {
-    struct vr_obj hdr;             /* owner = requesting user */
+    struct vr_obj hdr;             /* owner, group, permissions: the VM's */
+    int64_t requested_by;          /* the user who asked */
     enum vr_vm_op op;
     char object_kind[8];           /* "vm" */
     int64_t object_id;

@@ -25,8 +25,33 @@ void *vr_obj_dup(const struct vr_kind *kind, const void *obj)
     return dst;
 }
 
+void vr_perms_format(unsigned perms, char out[4])
+{
+    out[0] = (char)('0' + ((perms >> 6) & 7));
+    out[1] = (char)('0' + ((perms >> 3) & 7));
+    out[2] = (char)('0' + (perms & 7));
+    out[3] = '\0';
+}
+
+int vr_perms_parse(const char *s, unsigned *out)
+{
+    unsigned v = 0;
+
+    if (!s || strlen(s) != 3)
+        return -1;
+    for (int i = 0; i < 3; i++) {
+        if (s[i] < '0' || s[i] > '7')
+            return -1;
+        v = v * 8 + (unsigned)(s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
 void vr_obj_hdr_to_json(const struct vr_obj *hdr, json_t *j)
 {
+    char perms[4];
+
     json_object_set_new(j, "id", json_integer(hdr->id));
     if (hdr->uuid[0])
         json_object_set_new(j, "uuid", json_string(hdr->uuid));
@@ -34,6 +59,8 @@ void vr_obj_hdr_to_json(const struct vr_obj *hdr, json_t *j)
         json_object_set_new(j, "name", json_string(hdr->name));
     json_object_set_new(j, "owner_id", json_integer(hdr->owner_id));
     json_object_set_new(j, "group_id", json_integer(hdr->group_id));
+    vr_perms_format(hdr->perms, perms);
+    json_object_set_new(j, "permissions", json_string(perms));
     vr_json_set_time(j, "created_at", hdr->created_at);
     vr_json_set_time(j, "updated_at", hdr->updated_at);
 }
@@ -45,6 +72,9 @@ void vr_obj_hdr_from_json(struct vr_obj *hdr, const json_t *j)
     vr_json_copy_str(j, "name", hdr->name, sizeof(hdr->name));
     hdr->owner_id = vr_json_get_i64(j, "owner_id");
     hdr->group_id = vr_json_get_i64(j, "group_id");
+    if (vr_perms_parse(json_string_value(json_object_get(j, "permissions")),
+                       &hdr->perms) < 0)
+        hdr->perms = VR_PERMS_DEFAULT;
     hdr->created_at = vr_json_get_time(j, "created_at");
     hdr->updated_at = vr_json_get_time(j, "updated_at");
 }

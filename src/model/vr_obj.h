@@ -19,14 +19,30 @@
 
 #define VR_NAME_SIZE 64
 
+/* Permission bits, as in chmod: three octal digits for owner, group and
+ * others; in each digit USE = 4, MANAGE = 2, ADMIN = 1.  "640": the owner
+ * may use and manage, the group may use, others nothing. */
+#define VR_PERM_USE 4u
+#define VR_PERM_MANAGE 2u
+#define VR_PERM_ADMIN 1u
+#define VR_PERMS_DEFAULT 0640u
+
 struct vr_obj {
     int64_t id;                /* > 0, never reused */
     char uuid[VR_UUID_LEN];    /* "" for kinds without one */
     char name[VR_NAME_SIZE];   /* "" for kinds without one */
     int64_t owner_id;          /* user id; 0 = system */
     int64_t group_id;          /* group id; 0 = none yet */
+    unsigned perms;            /* 9 bits, see VR_PERM_* */
     int64_t created_at;        /* ms since the epoch */
     int64_t updated_at;
+};
+
+/* Where a name must be unique. */
+enum vr_name_scope {
+    VR_NAMES_NONE,             /* names are free text, not indexed */
+    VR_NAMES_GLOBAL,           /* unique in the kind (users, groups, hosts) */
+    VR_NAMES_OWNER,            /* unique per owner (VMs, images) */
 };
 
 /* A kind of object.  `to_json(obj, internal)`: internal=true is the full
@@ -39,7 +55,7 @@ struct vr_kind {
     const char *name;      /* "vm" */
     const char *table;     /* "vms" */
     size_t size;           /* sizeof the object struct */
-    bool unique_names;     /* names are unique within the kind */
+    enum vr_name_scope names;
     json_t *(*to_json)(const void *obj, bool internal);
     int (*from_json)(void *obj, const json_t *j, struct vr_error *err);
     void (*copy)(void *dst, const void *src);
@@ -55,8 +71,13 @@ void vr_obj_free(const struct vr_kind *kind, void *obj);
 /* Deep copy into a new allocation. */
 void *vr_obj_dup(const struct vr_kind *kind, const void *obj);
 
+/* "640" <-> bits; parse returns -1 unless exactly three octal digits. */
+void vr_perms_format(unsigned perms, char out[4]);
+int vr_perms_parse(const char *s, unsigned *out);
+
 /* Header to/from JSON (fields id, uuid, name, owner_id, group_id,
- * created_at, updated_at); used by every kind's to_json/from_json. */
+ * permissions, created_at, updated_at); used by every kind's
+ * to_json/from_json.  A record without permissions gets the default. */
 void vr_obj_hdr_to_json(const struct vr_obj *hdr, json_t *j);
 void vr_obj_hdr_from_json(struct vr_obj *hdr, const json_t *j);
 

@@ -119,6 +119,8 @@ static int64_t lookup(struct vr_pool *pool, struct vr_map *m, const char *key)
 
 int64_t vr_pool_id_by_name(struct vr_pool *pool, const char *name)
 {
+    if (pool->kind->names != VR_NAMES_GLOBAL)
+        return 0;
     return lookup(pool, &pool->by_name, name);
 }
 
@@ -158,7 +160,9 @@ int64_t vr_pool_resolve(struct vr_pool *pool, const char *ref)
         return id > 0 && vr_pool_has(pool, id) ? id : 0;
     if (vr_uuid_normalize(ref, uuid) == 0)
         return vr_pool_id_by_uuid(pool, uuid);
-    return vr_pool_id_by_name(pool, ref);
+    if (pool->kind->names == VR_NAMES_GLOBAL)
+        return vr_pool_id_by_name(pool, ref);
+    return 0;
 }
 
 size_t vr_pool_count(struct vr_pool *pool)
@@ -217,13 +221,28 @@ void vr_pool_list_json(struct vr_pool *pool,
     *total = n;
 }
 
+/* The key of an object in by_name: its name, or "<owner>/<name>" for
+ * kinds whose names are unique per owner.  False if not indexed. */
+static bool name_key(const struct vr_pool *pool, int64_t owner,
+                     const char *name, char *key, size_t size)
+{
+    if (!name[0] || pool->kind->names == VR_NAMES_NONE)
+        return false;
+    if (pool->kind->names == VR_NAMES_OWNER)
+        snprintf(key, size, "%lld/%s", (long long)owner, name);
+    else
+        vr_strlcpy(key, name, size);
+    return true;
+}
+
 static void index_del(struct vr_pool *pool, struct vr_pool_entry *e)
 {
     const struct vr_obj *h = e->obj;
+    char key[VR_NAME_SIZE + 24];
 
-    if (pool->kind->unique_names && h->name[0] &&
-        vr_map_get_str(&pool->by_name, h->name) == e)
-        vr_map_del_str(&pool->by_name, h->name);
+    if (name_key(pool, h->owner_id, h->name, key, sizeof(key)) &&
+        vr_map_get_str(&pool->by_name, key) == e)
+        vr_map_del_str(&pool->by_name, key);
     if (h->uuid[0] && vr_map_get_str(&pool->by_uuid, h->uuid) == e)
         vr_map_del_str(&pool->by_uuid, h->uuid);
     if (pool->kind->alt_key) {
@@ -236,9 +255,10 @@ static void index_del(struct vr_pool *pool, struct vr_pool_entry *e)
 static void index_add(struct vr_pool *pool, struct vr_pool_entry *e)
 {
     const struct vr_obj *h = e->obj;
+    char key[VR_NAME_SIZE + 24];
 
-    if (pool->kind->unique_names && h->name[0])
-        vr_map_put_str(&pool->by_name, h->name, e);
+    if (name_key(pool, h->owner_id, h->name, key, sizeof(key)))
+        vr_map_put_str(&pool->by_name, key, e);
     if (h->uuid[0])
         vr_map_put_str(&pool->by_uuid, h->uuid, e);
     if (pool->kind->alt_key) {
@@ -281,9 +301,55 @@ void vr_pool_remove(struct vr_pool *pool, int64_t id)
     entry_free(pool->kind, e);
 }
 
-bool vr_pool_name_taken(struct vr_pool *pool, const char *name,
-                        int64_t self_id)
+bool vr_pool_name_taken(struct vr_pool *pool, int64_t owner,
+                        const char *name, int64_t self_id)
 {
-    int64_t id = vr_pool_id_by_name(pool, name);
+    char key[VR_NAME_SIZE + 24];
+    int64_t id;
+
+    if (!name_key(pool, owner, name, key, sizeof(key)))
+        return false;
+    id = lookup(pool, &pool->by_name, key);
     return id != 0 && id != self_id;
+}
+
+int64_t vr_pool_id_by_owner_name(struct vr_pool *pool, int64_t owner,
+                                 const char *name)
+{
+    char key[VR_NAME_SIZE + 24];
+
+    if (!name_key(pool, owner, name, key, sizeof(key)))
+        return 0;
+    return lookup(pool, &pool->by_name, key);
+}
+
+int64_t vr_pool_find(struct vr_pool *pool, const char *ref, int64_t owner,
+                     bool (*visible)(const void *obj, void *ctx), void *ctx)
+{
+    int64_t id = 0, found = 0;
+    size_t pos = 0;
+    struct vr_pool_entry *e;
+    int n = 0;
+
+    if (!ref || !*ref)
+        return 0;
+    id = vr_pool_resolve(pool, ref);
+    if (id)
+        return id;
+    if (pool->kind->names != VR_NAMES_OWNER)
+        return 0;
+    /* the caller's own object first, then any visible one by that name */
+    id = vr_pool_id_by_owner_name(pool, owner, ref);
+    if (id)
+        return id;
+    pthread_rwlock_rdlock(&pool->lock);
+    while ((e = vr_map_next(&pool->by_id, &pos))) {
+        const struct vr_obj *h = e->obj;
+        if (strcmp(h->name, ref) == 0 && (!visible || visible(e->obj, ctx))) {
+            found = h->id;
+            n++;
+        }
+    }
+    pthread_rwlock_unlock(&pool->lock);
+    return n > 1 ? -1 : found;
 }

@@ -23,7 +23,7 @@ struct vr_pool {
     const struct vr_kind *kind;
     pthread_rwlock_t lock;
     struct vr_map by_id;       /* id -> struct vr_pool_entry * */
-    struct vr_map by_name;     /* name -> entry (unique_names kinds) */
+    struct vr_map by_name;     /* name or "owner/name" -> entry */
     struct vr_map by_uuid;     /* uuid -> entry */
     struct vr_map by_alt;      /* alt_key -> entry */
     atomic_llong last_id;      /* highest id ever allocated */
@@ -45,14 +45,22 @@ void *vr_pool_dup(struct vr_pool *pool, int64_t id);
 /* The cached API JSON text (caller frees), or NULL. */
 char *vr_pool_get_json(struct vr_pool *pool, int64_t id, size_t *len);
 
-/* Lookups; return the id or 0. */
+/* Lookups; return the id or 0.  By name: kinds with global names only;
+ * by owner and name: kinds whose names are unique per owner. */
 int64_t vr_pool_id_by_name(struct vr_pool *pool, const char *name);
+int64_t vr_pool_id_by_owner_name(struct vr_pool *pool, int64_t owner,
+                                 const char *name);
 int64_t vr_pool_id_by_uuid(struct vr_pool *pool, const char *uuid);
 int64_t vr_pool_id_by_alt(struct vr_pool *pool, const char *key);
 
-/* Resolve a reference typed by a user: an id ("12"), a UUID or a name.
- * Returns the id or 0. */
+/* Resolve a reference typed by a user: an id ("12"), a UUID or (kinds
+ * with global names) a name.  Returns the id or 0. */
 int64_t vr_pool_resolve(struct vr_pool *pool, const char *ref);
+/* The same, and for kinds named per owner: `owner`'s object of that name,
+ * else the one object of that name for which `visible` is true.  Returns
+ * the id, 0 if none, -1 if several match (ambiguous). */
+int64_t vr_pool_find(struct vr_pool *pool, const char *ref, int64_t owner,
+                     bool (*visible)(const void *obj, void *ctx), void *ctx);
 bool vr_pool_has(struct vr_pool *pool, int64_t id);
 
 size_t vr_pool_count(struct vr_pool *pool);
@@ -76,8 +84,9 @@ void vr_pool_list_json(struct vr_pool *pool,
 /* Insert or replace; takes ownership of `obj`. */
 void vr_pool_install(struct vr_pool *pool, void *obj);
 void vr_pool_remove(struct vr_pool *pool, int64_t id);
-/* Whether `name` is taken by an object other than `self_id`. */
-bool vr_pool_name_taken(struct vr_pool *pool, const char *name,
-                        int64_t self_id);
+/* Whether `name` is taken (in its scope) by an object other than
+ * `self_id`. */
+bool vr_pool_name_taken(struct vr_pool *pool, int64_t owner,
+                        const char *name, int64_t self_id);
 
 #endif

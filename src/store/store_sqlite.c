@@ -47,6 +47,15 @@ static const char *const migrations[] = {
     "CREATE INDEX vms_image ON vms(ref1);\n"
     "CREATE INDEX jobs_object ON jobs(ref0);\n"
     "CREATE INDEX tokens_user ON tokens(ref0);\n",
+    /* 1 -> 2: tenancy: groups and ACL rules; VM and image names unique
+     * per owner */
+    OBJECT_TABLE("groups", "", "")
+    OBJECT_TABLE("acls", "", "")
+    "CREATE UNIQUE INDEX groups_name ON groups(name);\n"
+    "DROP INDEX vms_name;\n"
+    "CREATE UNIQUE INDEX vms_owner_name ON vms(owner_id, name);\n"
+    "DROP INDEX images_name;\n"
+    "CREATE UNIQUE INDEX images_owner_name ON images(owner_id, name);\n",
 };
 
 int vr_store_sqlite_current_version(void)
@@ -106,7 +115,8 @@ static void sq_rollback(struct vr_store *st)
 static bool table_ok(const char *t)
 {
     static const char *const tables[] = {"users", "hosts", "images",
-                                         "vms", "jobs", "tokens"};
+                                         "vms", "jobs", "tokens",
+                                         "groups", "acls"};
     for (size_t i = 0; i < VR_ARRAY_SIZE(tables); i++)
         if (strcmp(t, tables[i]) == 0)
             return true;

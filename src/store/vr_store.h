@@ -8,6 +8,8 @@
  *   vms.ref0 -> hosts.id, vms.ref1 -> images.id (linked clones),
  *   tokens.ref0 -> users.id (ON DELETE CASCADE), jobs.ref0 = the object id
  *   (no key: jobs outlive their VMs).
+ * Names are unique per table (users, groups, hosts) or per owner (vms,
+ * images).
  * The backend owns the schema and its migrations.
  *
  * Thread-safety: a store is used by one thread at a time; vr_db serializes

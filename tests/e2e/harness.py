@@ -5,12 +5,17 @@ Each test module starts its own daemon (own state directory and port) from
 the build given in $VIREO_BUILD, so tests never touch a `make run`
 installation.  Domains are matched by Vireo's metadata (installation id),
 so other domains on this libvirt are left alone.
+
+The API is HTTPS, verified against the CA the daemon makes at first start
+(<state_dir>/tls/ca.pem; the CLI gets it as $VIREO_CA_FILE), unless the
+daemon runs with settings={'insecure_http': 'true'} (plain HTTP).
 """
 import http.client
 import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -60,7 +65,6 @@ class Daemon:
         self.dir = tempfile.mkdtemp(prefix='vireo-e2e-%s-' % name)
         os.chmod(self.dir, 0o755)
         self.port = free_port()
-        self.url = 'http://127.0.0.1:%d' % self.port
         self.settings = {
             # the probe is tested by test_host; elsewhere it only costs time
             'hypervisor': 'qemu',
@@ -70,7 +74,16 @@ class Daemon:
             'log_file': os.path.join(self.dir, 'vireod.log'),
             'stop_timeout': '30',
         }
+        if os.environ.get('VIREO_E2E_PLAIN'):
+            # debugging aid: plain HTTP on loopback
+            self.settings['insecure_http'] = 'true'
         self.settings.update(settings or {})
+        self.tls = str(self.settings.get('insecure_http', 'false')).lower() \
+            not in ('true', 'yes', 'on', '1')
+        self.url = '%s://127.0.0.1:%d' % ('https' if self.tls else 'http',
+                                          self.port)
+        self._ca_file = None
+        self._ssl = None
         self.proc = None
         self.token = None
         self.instance = None
@@ -163,10 +176,59 @@ class Daemon:
 
     # ---- HTTP
 
+    @property
+    def ca_file(self):
+        """The CA that vouches for the API (the generated one unless set)."""
+        return self._ca_file or os.path.join(self.dir, 'tls', 'ca.pem')
+
+    @ca_file.setter
+    def ca_file(self, path):
+        self._ca_file = path
+
+    def ssl_context(self):
+        """A client context trusting only ca_file (re-read if it changed)."""
+        key = (self.ca_file, os.stat(self.ca_file).st_mtime_ns)
+        if not self._ssl or self._ssl[0] != key:
+            self._ssl = (key, ssl.create_default_context(cafile=self.ca_file))
+        return self._ssl[1]
+
+    def connection(self, timeout=120):
+        """A new HTTPS (or, with insecure_http, HTTP) connection."""
+        if self.tls:
+            return http.client.HTTPSConnection('127.0.0.1', self.port,
+                                               timeout=timeout,
+                                               context=self.ssl_context())
+        return http.client.HTTPConnection('127.0.0.1', self.port,
+                                          timeout=timeout)
+
+    def raw_socket(self, timeout=30):
+        """A connected socket to the API (TLS done) for hand-made bytes."""
+        s = socket.create_connection(('127.0.0.1', self.port),
+                                     timeout=timeout)
+        if self.tls:
+            s = self.ssl_context().wrap_socket(s,
+                                               server_hostname='127.0.0.1')
+        return s
+
+    def stream_status(self, path, token):
+        """Open a streaming GET, read only its status, close it."""
+        conn = self.connection(timeout=30)
+        h = {'Authorization': 'Bearer ' + token} if token else {}
+        conn.request('GET', path, headers=h)
+        r = conn.getresponse()
+        status = r.status
+        body = r.read() if status != 200 else ''
+        conn.close()
+        if body:
+            try:
+                body = json.loads(body)
+            except ValueError:
+                pass
+        return status, body
+
     def request(self, method, path, body=None, auth=True, headers=None,
                 raw=None, token=None, timeout=120):
-        conn = http.client.HTTPConnection('127.0.0.1', self.port,
-                                          timeout=timeout)
+        conn = self.connection(timeout)
         h = dict(headers or {})
         data = raw
         if body is not None:
@@ -292,6 +354,8 @@ class Daemon:
         e = dict(os.environ)
         e['VIREO_URL'] = self.url
         e['VIREO_TOKEN'] = self.token
+        if self.tls:
+            e['VIREO_CA_FILE'] = self.ca_file
         e['VIREO_CONFIG'] = os.path.join(self.dir, 'cli-config.json')
         e['ASAN_OPTIONS'] = 'log_path=%s/asan-cli:detect_leaks=1' % SAN_DIR
         e['UBSAN_OPTIONS'] = 'log_path=%s/ubsan-cli:print_stacktrace=1' % \

@@ -1,6 +1,5 @@
 """The event stream (Server-Sent Events): changes arrive as they happen,
 filtered by kind, resumable with Last-Event-ID."""
-import http.client
 import json
 import subprocess
 import threading
@@ -17,8 +16,7 @@ class Stream:
         self.events = []
         self.comments = []
         self.lock = threading.Lock()
-        self.conn = http.client.HTTPConnection('127.0.0.1', d.port,
-                                               timeout=60)
+        self.conn = d.connection(timeout=60)
         h = {'Authorization': 'Bearer ' + d.token}
         if last_id is not None:
             h['Last-Event-ID'] = str(last_id)
@@ -139,7 +137,7 @@ class Events(DaemonTest):
     def test_cli_events(self):
         d = self.d
         env = dict(__import__('os').environ, VIREO_URL=d.url,
-                   VIREO_TOKEN=d.token)
+                   VIREO_TOKEN=d.token, VIREO_CA_FILE=d.ca_file)
         p = subprocess.Popen([VIREO, 'events', '--kinds', 'vm'], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)

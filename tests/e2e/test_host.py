@@ -82,7 +82,8 @@ class Host(unittest.TestCase):
         for args, needle in (
                 (['--set', 'workers=0'], 'workers'),
                 (['--set', 'nonsense=1'], 'unknown setting'),
-                (['--listen', '0.0.0.0:8780'], 'loopback'),
+                (['--listen', '0.0.0.0:8780', '--set', 'insecure_http=true'],
+                 'loopback'),
                 (['--set', 'max_body=lots'], 'max_body')):
             r = subprocess.run([harness.VIREOD, '--state-dir',
                                 '/tmp/vireo-e2e-badconf'] + args,

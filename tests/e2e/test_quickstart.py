@@ -11,6 +11,11 @@ import unittest
 from harness import ROOT, SAN_DIR, VIREOD, VIREO, Daemon, free_port
 
 
+def read_pid(state):
+    with open(os.path.join(state, 'vireod.pid')) as f:
+        return int(f.read())
+
+
 class Quickstart(unittest.TestCase):
 
     def run_script(self, env):
@@ -35,10 +40,12 @@ class Quickstart(unittest.TestCase):
         env.pop('VIREO_CONFIG', None)
         d = Daemon('quickstart')
         subprocess.run(['rm', '-rf', d.dir])
-        d.dir, d.port, d.url = state, port, 'http://127.0.0.1:%d' % port
+        d.dir, d.port, d.url = state, port, 'https://127.0.0.1:%d' % port
         try:
             out = self.run_script(env)
-            self.assertIn('http://127.0.0.1:%d/api/v1' % port, out)
+            self.assertIn('https://127.0.0.1:%d/api/v1' % port, out)
+            self.assertIn(os.path.join(state, 'tls', 'ca.pem'), out)
+            self.assertIn('sha256//', out)
             self.assertIn('admin-password', out)
             self.assertIn('vireo vm list', out)
             self.assertEqual(os.stat(os.path.join(state, 'admin-password'))
@@ -55,12 +62,11 @@ class Quickstart(unittest.TestCase):
             self.assertIn('demo', r.stdout)
             jobs = d.get('/api/v1/jobs')['total']
             images = d.get('/api/v1/images')['items']
-            pid = int(open(os.path.join(state, 'vireod.pid')).read())
+            pid = read_pid(state)
 
             # again: nothing changes
             self.run_script(env)
-            self.assertEqual(int(open(os.path.join(state, 'vireod.pid'))
-                                 .read()), pid)
+            self.assertEqual(read_pid(state), pid)
             self.assertEqual(d.get('/api/v1/jobs')['total'], jobs)
             self.assertEqual(d.get('/api/v1/images')['items'], images)
             self.assertEqual(d.vm('demo')['id'], vm['id'])
@@ -69,8 +75,7 @@ class Quickstart(unittest.TestCase):
             os.kill(pid, signal.SIGKILL)
             time.sleep(0.5)
             self.run_script(env)
-            self.assertNotEqual(int(open(os.path.join(state, 'vireod.pid'))
-                                    .read()), pid)
+            self.assertNotEqual(read_pid(state), pid)
             again = d.wait_vm('demo', 'RUNNING')
             self.assertEqual(again['uuid'], vm['uuid'])
             self.assertEqual(len(d.vms()), 1)
@@ -78,7 +83,7 @@ class Quickstart(unittest.TestCase):
         finally:
             pidf = os.path.join(state, 'vireod.pid')
             if os.path.exists(pidf):
-                pid = int(open(pidf).read())
+                pid = read_pid(state)
                 try:
                     os.kill(pid, signal.SIGTERM)
                     for _ in range(300):

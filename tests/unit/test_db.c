@@ -18,12 +18,12 @@ struct fixture {
     int deletes;
 };
 
-static void listener(void *ctx, const struct vr_kind *kind, int64_t id,
-                     const char *json)
+static void listener(void *ctx, const struct vr_kind *kind,
+                     const struct vr_obj *hdr, const char *json)
 {
     struct fixture *f = ctx;
     (void)kind;
-    (void)id;
+    assert_true(hdr->id > 0);
     if (json)
         f->events++;
     else

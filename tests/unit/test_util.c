@@ -29,8 +29,12 @@ static void test_sizes(void **state)
     assert_int_equal(b, 256ULL << 20);
     assert_int_equal(vr_parse_size("4096b", 1ULL << 20, &b, &err), 0);
     assert_int_equal(b, 4096);
+    /* the largest 64-bit size fits (found by fuzz_validators) */
+    assert_int_equal(vr_parse_size("18446744073709551615", 1, &b, &err), 0);
+    assert_true(b == UINT64_MAX);
     static const char *bad[] = {"", "-1G", "G", "1X", "1GG", "1 G", "1.G",
                                 "99999999999999999999", "17179869184T",
+                                "18446744073709551616", "16777216T",
                                 "0x10", "+5M", NULL};
     for (int i = 0; bad[i]; i++) {
         vr_err_clear(&err);
@@ -163,6 +167,19 @@ static void test_config(void **state)
     assert_int_equal(vr_config_set(&cfg, "nope", "1", &err), -1);
     assert_non_null(strstr(err.msg, "unknown setting"));
     assert_int_equal(vr_config_set(&cfg, "max_upload", "lots", &err), -1);
+    {
+        /* a long line is one line: the end of a long comment is no
+         * setting (found by fuzz_config) */
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputc('#', f);
+        for (int i = 1; i < 4095; i++)
+            fputc('x', f);
+        fputs("workers = 64\n", f);
+        fclose(f);
+        assert_int_equal(vr_config_load(&cfg, path, &err), 0);
+        assert_int_equal(cfg.workers, 3);
+    }
     unlink(path);
     vr_config_release(&cfg);
 }

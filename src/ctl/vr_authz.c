@@ -1,0 +1,185 @@
+#include "vr_authz.h"
+
+#include <string.h>
+
+/* Rules of one subject, copied out of the pool. */
+struct rule_list {
+    size_t n, cap;
+    struct vr_acl *rules;
+};
+
+struct vr_acl_index {
+    struct vr_map by_user;         /* user id -> struct rule_list * */
+    struct vr_map by_group;        /* group id -> struct rule_list * */
+    struct rule_list all;
+    size_t count;
+};
+
+static void list_add(struct rule_list *l, const struct vr_acl *a)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 4;
+        l->rules = vr_realloc(l->rules, l->cap * sizeof(*l->rules));
+    }
+    l->rules[l->n++] = *a;
+}
+
+static void index_free(struct vr_acl_index *ix)
+{
+    size_t pos = 0;
+    struct rule_list *l;
+
+    if (!ix)
+        return;
+    while ((l = vr_map_next(&ix->by_user, &pos))) {
+        free(l->rules);
+        free(l);
+    }
+    pos = 0;
+    while ((l = vr_map_next(&ix->by_group, &pos))) {
+        free(l->rules);
+        free(l);
+    }
+    vr_map_release(&ix->by_user);
+    vr_map_release(&ix->by_group);
+    free(ix->all.rules);
+    free(ix);
+}
+
+void vr_authz_init(struct vr_authz *az)
+{
+    pthread_rwlock_init(&az->lock, NULL);
+    az->index = NULL;
+}
+
+void vr_authz_release(struct vr_authz *az)
+{
+    index_free(az->index);
+    az->index = NULL;
+    pthread_rwlock_destroy(&az->lock);
+}
+
+static int add_rule(const void *obj, void *ctx)
+{
+    const struct vr_acl *a = obj;
+    struct vr_acl_index *ix = ctx;
+    struct vr_map *m = NULL;
+    struct rule_list *l;
+
+    if (a->who == VR_ACL_ALL) {
+        list_add(&ix->all, a);
+        ix->count++;
+        return 0;
+    }
+    m = a->who == VR_ACL_USER ? &ix->by_user : &ix->by_group;
+    l = vr_map_get_int(m, a->who_id);
+    if (!l) {
+        l = vr_calloc(1, sizeof(*l));
+        vr_map_put_int(m, a->who_id, l);
+    }
+    list_add(l, a);
+    ix->count++;
+    return 0;
+}
+
+void vr_authz_reload(struct vr_authz *az, struct vr_pool *acls)
+{
+    struct vr_acl_index *ix = vr_calloc(1, sizeof(*ix)), *old;
+
+    vr_map_init_int(&ix->by_user);
+    vr_map_init_int(&ix->by_group);
+    vr_pool_foreach(acls, add_rule, ix);
+    pthread_rwlock_wrlock(&az->lock);
+    old = az->index;
+    az->index = ix;
+    pthread_rwlock_unlock(&az->lock);
+    index_free(old);
+}
+
+size_t vr_authz_rules(struct vr_authz *az)
+{
+    size_t n;
+    pthread_rwlock_rdlock(&az->lock);
+    n = az->index ? az->index->count : 0;
+    pthread_rwlock_unlock(&az->lock);
+    return n;
+}
+
+static bool list_grants(const struct rule_list *l, enum vr_res res,
+                        int64_t id, unsigned right)
+{
+    if (!l)
+        return false;
+    for (size_t i = 0; i < l->n; i++) {
+        const struct vr_acl *a = &l->rules[i];
+        if ((a->resources & (1u << res)) && (a->rights & right) == right &&
+            (!a->resource_id || a->resource_id == id))
+            return true;
+    }
+    return false;
+}
+
+/* Rule 4. */
+static bool acl_grants(struct vr_authz *az, const struct vr_principal *p,
+                       enum vr_res res, int64_t id, unsigned right)
+{
+    const struct vr_acl_index *ix;
+    bool ok = false;
+
+    pthread_rwlock_rdlock(&az->lock);
+    ix = az->index;
+    if (ix)
+        ok = list_grants(vr_map_get_int(&ix->by_user, p->user_id), res, id,
+                         right) ||
+             list_grants(vr_map_get_int(&ix->by_group, p->group_id), res, id,
+                         right) ||
+             list_grants(&ix->all, res, id, right);
+    pthread_rwlock_unlock(&az->lock);
+    return ok;
+}
+
+static bool member_of(const struct vr_principal *p, int64_t group)
+{
+    for (int i = 0; i < p->ngroups; i++)
+        if (p->groups[i] == group)
+            return true;
+    return false;
+}
+
+bool vr_authz_can(struct vr_authz *az, const struct vr_principal *p,
+                  enum vr_res res, const struct vr_obj *obj, unsigned right)
+{
+    unsigned bits = 0;
+
+    if (!p || !obj)
+        return false;
+    if (p->super)                                       /* 1 */
+        return true;
+    if (obj->owner_id == p->user_id)                    /* 2 */
+        bits |= (obj->perms >> 6) & 7u;
+    if (obj->group_id == p->group_id)
+        bits |= (obj->perms >> 3) & 7u;
+    bits |= obj->perms & 7u;
+    if ((bits & right) == right)
+        return true;
+    if (p->group_admin && obj->group_id == p->group_id) /* 3 */
+        return true;
+    if (acl_grants(az, p, res, obj->id, right))         /* 4 */
+        return true;
+    if (res == VR_RES_USER && obj->id == p->user_id &&  /* 5 */
+        !(right & VR_RIGHT_ADMIN))
+        return true;
+    if (res == VR_RES_GROUP && right == VR_RIGHT_USE && member_of(p, obj->id))
+        return true;
+    return false;
+}
+
+bool vr_authz_can_create(struct vr_authz *az, const struct vr_principal *p,
+                         enum vr_res res)
+{
+    if (!p)
+        return false;
+    if (p->super)
+        return true;
+    return acl_grants(az, p, res, 0, VR_RIGHT_CREATE);
+}

@@ -13,6 +13,10 @@ GUEST=/var/cache/vireo/guest
 VIREOD=${VIREOD_BIN:-/usr/local/sbin/vireod}
 VIREO=${VIREO_BIN:-/usr/local/bin/vireo}
 
+# 2 MiB huge pages for guests that ask for them (VIREO_HUGEPAGES=0: none)
+if [ "${VIREO_HUGEPAGES:-64}" -gt 0 ]; then
+  vr_ensure_hugepages "${VIREO_HUGEPAGES:-64}"
+fi
 vr_ensure_libvirt
 tools/mkguest.sh "$GUEST"
 

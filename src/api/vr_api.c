@@ -20,12 +20,12 @@
 
 /* ---- helpers */
 
-static enum MHD_Result fail(struct vr_req *r, struct vr_error *err)
+enum MHD_Result vr_api_fail(struct vr_req *r, struct vr_error *err)
 {
     return vr_http_problem(r, err);
 }
 
-static enum MHD_Result fail_msg(struct vr_req *r, enum vr_error_code code,
+enum MHD_Result vr_api_fail_msg(struct vr_req *r, enum vr_error_code code,
                                 const char *msg)
 {
     struct vr_error err;
@@ -35,7 +35,7 @@ static enum MHD_Result fail_msg(struct vr_req *r, enum vr_error_code code,
 
 /* Parse the JSON body (absent allowed when !required) and refuse unknown
  * fields.  *out is NULL for an absent body. */
-static int body_json(struct vr_req *r, bool required,
+int vr_api_body(struct vr_req *r, bool required,
                      const char *const allowed[], json_t **out,
                      struct vr_error *err)
 {
@@ -57,7 +57,7 @@ static int body_json(struct vr_req *r, bool required,
     return 0;
 }
 
-static enum MHD_Result send_object(struct vr_req *r, struct vr_pool *pool,
+enum MHD_Result vr_api_send_object(struct vr_req *r, struct vr_pool *pool,
                                    int64_t id, int status)
 {
     size_t len;
@@ -65,7 +65,7 @@ static enum MHD_Result send_object(struct vr_req *r, struct vr_pool *pool,
     enum MHD_Result ret;
 
     if (!json)
-        return fail_msg(r, VR_E_NOT_FOUND, "not found");
+        return vr_api_fail_msg(r, VR_E_NOT_FOUND, "not found");
     ret = vr_http_json(r, status, json, len);
     free(json);
     return ret;
@@ -87,7 +87,8 @@ static enum MHD_Result send_accepted(struct vr_req *r, int64_t vm_id,
                 job ? job : "null");
     free(vm);
     free(job);
-    resp = MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_COPY);
+    resp =
+        MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_COPY);
     vr_buf_release(&b);
     if (!resp)
         return MHD_NO;
@@ -98,14 +99,12 @@ static enum MHD_Result send_accepted(struct vr_req *r, int64_t vm_id,
     return ret;
 }
 
-typedef bool (*keep_fn)(const void *obj, void *ctx);
-
 /* A list filter: the caller may USE the object, and `more` (if any)
  * keeps it. */
 struct list_ctx {
     struct vr_req *r;
     enum vr_route_obj obj;
-    keep_fn more;
+    vr_api_keep_fn more;
     void *more_ctx;
 };
 
@@ -118,8 +117,8 @@ static bool keep_visible(const void *obj, void *ctx)
 
 /* A list of what the caller may see: a tenant never learns that other
  * objects exist, not even how many. */
-static enum MHD_Result send_list(struct vr_req *r, enum vr_route_obj obj,
-                                 keep_fn keep, void *ctx)
+enum MHD_Result vr_api_send_list(struct vr_req *r, enum vr_route_obj obj,
+                                 vr_api_keep_fn keep, void *ctx)
 {
     struct vr_error err = VR_ERROR_INIT;
     struct vr_buf b = VR_BUF_INIT;
@@ -131,7 +130,7 @@ static enum MHD_Result send_list(struct vr_req *r, enum vr_route_obj obj,
     if (vr_http_query_int(r, "limit", 1, MAX_LIMIT, DEFAULT_LIMIT, &limit,
                           &err) < 0 ||
         vr_http_query_int(r, "offset", 0, INT64_MAX, 0, &offset, &err) < 0)
-        return fail(r, &err);
+        return vr_api_fail(r, &err);
     vr_buf_init(&b);
     vr_buf_adds(&b, "{\"items\":");
     vr_pool_list_json(vr_http_pool(r->ctl, obj), keep_visible, &lc,
@@ -144,7 +143,7 @@ static enum MHD_Result send_list(struct vr_req *r, enum vr_route_obj obj,
 }
 
 /* Size given as an integer (MiB) or a string with a unit. */
-static int json_size_mib(const json_t *obj, const char *key, bool required,
+int vr_api_size_mib(const json_t *obj, const char *key, bool required,
                          uint64_t *out, struct vr_error *err)
 {
     json_t *v = json_object_get(obj, key);
@@ -223,14 +222,14 @@ static enum MHD_Result h_token_create(struct vr_req *r)
     char *token = NULL, source[64];
     json_t *body;
 
-    if (body_json(r, true, allowed, &body, &err) < 0)
-        return fail(r, &err);
+    if (vr_api_body(r, true, allowed, &body, &err) < 0)
+        return vr_api_fail(r, &err);
     if (vr_json_str(body, "user", true, &user, &err) < 0 ||
         vr_json_str(body, "password", true, &password, &err) < 0 ||
         vr_json_str(body, "group", false, &group, &err) < 0 ||
         vr_json_int(body, "ttl", false, 1, 365 * 86400, &ttl, &err) < 0) {
         json_decref(body);
-        return fail(r, &err);
+        return vr_api_fail(r, &err);
     }
     vr_strlcpy(r->audit_user, user, sizeof(r->audit_user));
     vr_http_source(r, source, sizeof(source));
@@ -259,7 +258,7 @@ static enum MHD_Result h_token_create(struct vr_req *r)
             vr_strlcpy(r->audit_detail, err.msg, sizeof(r->audit_detail));
             return vr_http_queue(r, 429, resp);
         }
-        return fail(r, &err);
+        return vr_api_fail(r, &err);
     }
     json_decref(body);
     return token_created(r, token, token_id);
@@ -275,14 +274,14 @@ static enum MHD_Result h_token_switch(struct vr_req *r)
     char *token = NULL;
     json_t *body;
 
-    if (body_json(r, true, allowed, &body, &err) < 0)
-        return fail(r, &err);
+    if (vr_api_body(r, true, allowed, &body, &err) < 0)
+        return vr_api_fail(r, &err);
     if (vr_json_str(body, "group", true, &group, &err) < 0 ||
         vr_json_int(body, "ttl", false, 1, 365 * 86400, &ttl, &err) < 0 ||
         vr_auth_switch(r->ctl, &r->who, group, (int)ttl, &token, &token_id,
                        &err) < 0) {
         json_decref(body);
-        return fail(r, &err);
+        return vr_api_fail(r, &err);
     }
     json_decref(body);
     return token_created(r, token, token_id);
@@ -290,14 +289,14 @@ static enum MHD_Result h_token_switch(struct vr_req *r)
 
 static enum MHD_Result h_token_list(struct vr_req *r)
 {
-    return send_list(r, VR_O_TOKEN, NULL, NULL);
+    return vr_api_send_list(r, VR_O_TOKEN, NULL, NULL);
 }
 
 static enum MHD_Result h_token_delete(struct vr_req *r)
 {
     struct vr_error err = VR_ERROR_INIT;
     if (vr_auth_revoke(r->ctl, r->obj_id, &err) < 0)
-        return fail(r, &err);
+        return vr_api_fail(r, &err);
     return vr_http_empty(r, 204);
 }
 
@@ -305,17 +304,12 @@ static enum MHD_Result h_token_delete(struct vr_req *r)
 
 static enum MHD_Result h_host_list(struct vr_req *r)
 {
-    return send_list(r, VR_O_HOST, NULL, NULL);
-}
-
-static enum MHD_Result h_host_get(struct vr_req *r)
-{
-    return send_object(r, &r->ctl->db.hosts, r->obj_id, 200);
+    return vr_api_send_list(r, VR_O_HOST, NULL, NULL);
 }
 
 /* ---- images */
 
-static bool keep_named(const void *obj, void *ctx)
+bool vr_api_keep_named(const void *obj, void *ctx)
 {
     const char *name = ctx;
     return !name || strcmp(((const struct vr_obj *)obj)->name, name) == 0;
@@ -323,13 +317,13 @@ static bool keep_named(const void *obj, void *ctx)
 
 static enum MHD_Result h_image_list(struct vr_req *r)
 {
-    return send_list(r, VR_O_IMAGE, keep_named,
-                     (void *)vr_http_query(r, "name"));
+    return vr_api_send_list(r, VR_O_IMAGE, vr_api_keep_named,
+                            (void *)vr_http_query(r, "name"));
 }
 
 static enum MHD_Result h_image_get(struct vr_req *r)
 {
-    return send_object(r, &r->ctl->db.images, r->obj_id, 200);
+    return vr_api_send_object(r, &r->ctl->db.images, r->obj_id, 200);
 }
 
 static enum MHD_Result h_image_create(struct vr_req *r)
@@ -342,37 +336,38 @@ static enum MHD_Result h_image_create(struct vr_req *r)
     json_t *body;
 
     memset(&req, 0, sizeof(req));
-    if (body_json(r, true, allowed, &body, &err) < 0)
-        return fail(r, &err);
+    if (vr_api_body(r, true, allowed, &body, &err) < 0)
+        return vr_api_fail(r, &err);
     if (vr_json_str(body, "name", true, &req.name, &err) < 0 ||
         vr_json_str(body, "format", true, &req.format, &err) < 0 ||
         vr_json_str(body, "sha256", false, &req.sha256, &err) < 0 ||
         vr_json_str(body, "path", false, &req.path, &err) < 0) {
         json_decref(body);
-        return fail(r, &err);
+        return vr_api_fail(r, &err);
     }
     /* importing a file of the server's is an operator's act */
     if (req.path && !r->who.super) {
         json_decref(body);
-        return fail_msg(r, VR_E_FORBIDDEN, "only a superuser may import an "
-                        "image from a server path; upload it instead");
+        return vr_api_fail_msg(r, VR_E_FORBIDDEN,
+                               "only a superuser may import an "
+                               "image from a server path; upload it instead");
     }
     if (vr_images_create(r->ctl, &req, &r->who, &id, &err) < 0) {
         json_decref(body);
-        return fail(r, &err);
+        return vr_api_fail(r, &err);
     }
     r->audit_id = id;
     vr_strlcpy(r->audit_kind, "image", sizeof(r->audit_kind));
     vr_strlcpy(r->audit_name, req.name, sizeof(r->audit_name));
     json_decref(body);
-    return send_object(r, &r->ctl->db.images, id, 201);
+    return vr_api_send_object(r, &r->ctl->db.images, id, 201);
 }
 
 static enum MHD_Result h_image_delete(struct vr_req *r)
 {
     struct vr_error err = VR_ERROR_INIT;
     if (vr_images_delete(r->ctl, r->obj_id, &err) < 0)
-        return fail(r, &err);
+        return vr_api_fail(r, &err);
     return vr_http_empty(r, 204);
 }
 
@@ -402,11 +397,11 @@ static enum MHD_Result h_image_upload(struct vr_req *r)
     struct vr_upload *up = r->upload;
 
     if (!up)
-        return fail_msg(r, VR_E_INVALID, "the upload ended early");
+        return vr_api_fail_msg(r, VR_E_INVALID, "the upload ended early");
     r->upload = NULL; /* vr_upload_finish frees it either way */
     if (vr_upload_finish(up, &err) < 0)
-        return fail(r, &err);
-    return send_object(r, &r->ctl->db.images, r->obj_id, 200);
+        return vr_api_fail(r, &err);
+    return vr_api_send_object(r, &r->ctl->db.images, r->obj_id, 200);
 }
 
 /* ---- VMs */
@@ -435,25 +430,28 @@ static enum MHD_Result h_vm_list(struct vr_req *r)
 
     if (st) {
         if (vr_vm_state_parse(st, &f.state) < 0)
-            return fail_msg(r, VR_E_INVALID,
-                            "query parameter 'state' must be one of PENDING, "
-                            "RUNNING, PAUSED, SUSPENDED, POWEROFF, FAILED");
+            return vr_api_fail_msg(
+                r, VR_E_INVALID,
+                "query parameter 'state' must be one of PENDING, "
+                "RUNNING, PAUSED, SUSPENDED, POWEROFF, FAILED");
         f.has_state = true;
     }
-    return send_list(r, VR_O_VM, keep_vm, &f);
+    return vr_api_send_list(r, VR_O_VM, keep_vm, &f);
 }
 
 static enum MHD_Result h_vm_get(struct vr_req *r)
 {
-    return send_object(r, &r->ctl->db.vms, r->obj_id, 200);
+    return vr_api_send_object(r, &r->ctl->db.vms, r->obj_id, 200);
 }
 
 int vr_api_parse_vm_create(const json_t *body, struct vr_vm_create_req *req,
                            char idbuf[24], struct vr_error *err)
 {
-    static const char *const allowed[] = {"name", "uuid", "image", "vcpus",
-                                          "memory", "disks", "full_clone",
-                                          "start", NULL};
+    static const char *const allowed[] = {
+        "name", "uuid", "image", "vcpus", "memory", "disks", "full_clone",
+        "start", "cpu_policy", "topology", "numa_nodes", "hugepages", "pci",
+        "sriov", "requirements", "rank", "hosts", "force", "vm_group",
+        "vm_group_role", NULL};
     int64_t vcpus = 1;
     const json_t *disks, *d;
     size_t i;
@@ -466,7 +464,7 @@ int vr_api_parse_vm_create(const json_t *body, struct vr_vm_create_req *req,
         vr_json_str(body, "uuid", false, &req->uuid, err) < 0 ||
         vr_json_int(body, "vcpus", false, 1, VR_VM_MAX_VCPUS, &vcpus,
                     err) < 0 ||
-        json_size_mib(body, "memory", true, &req->memory_mib, err) < 0 ||
+        vr_api_size_mib(body, "memory", true, &req->memory_mib, err) < 0 ||
         vr_json_bool(body, "full_clone", false, &req->full_clone, err) < 0 ||
         vr_json_bool(body, "start", false, &req->start, err) < 0)
         return -1;
@@ -498,7 +496,7 @@ int vr_api_parse_vm_create(const json_t *body, struct vr_vm_create_req *req,
                 vr_err_prefix(err, "disks[%zu]", i);
                 return -1;
             }
-            rc = json_size_mib(d, "size", true, &req->extra_mib[i], err);
+            rc = vr_api_size_mib(d, "size", true, &req->extra_mib[i], err);
             if (rc < 0) {
                 vr_err_prefix(err, "disks[%zu]", i);
                 return -1;
@@ -506,6 +504,8 @@ int vr_api_parse_vm_create(const json_t *body, struct vr_vm_create_req *req,
             req->nextra++;
         }
     }
+    if (vr_api_parse_placement(body, req, err) < 0)
+        return -1;
     return vr_orch_vm_create_check(req, err);
 }
 
@@ -517,12 +517,12 @@ static enum MHD_Result h_vm_create(struct vr_req *r)
     char idbuf[24];
     json_t *body;
 
-    if (body_json(r, true, NULL, &body, &err) < 0)
-        return fail(r, &err);
+    if (vr_api_body(r, true, NULL, &body, &err) < 0)
+        return vr_api_fail(r, &err);
     if (vr_api_parse_vm_create(body, &req, idbuf, &err) < 0 ||
         vr_orch_vm_create(r->ctl, &req, &r->who, &vm_id, &job_id, &err) < 0) {
         json_decref(body);
-        return fail(r, &err);
+        return vr_api_fail(r, &err);
     }
     vr_strlcpy(r->audit_kind, "vm", sizeof(r->audit_kind));
     r->audit_id = vm_id;
@@ -538,7 +538,7 @@ static enum MHD_Result h_vm_delete(struct vr_req *r)
 
     if (vr_orch_vm_request(r->ctl, r->obj_id, VR_OP_DELETE, 0,
                            VR_RECOVER_NONE, &r->who, &job_id, &err) < 0)
-        return fail(r, &err);
+        return vr_api_fail(r, &err);
     return send_accepted(r, r->obj_id, job_id);
 }
 
@@ -554,33 +554,36 @@ static enum MHD_Result h_vm_action(struct vr_req *r)
 
     if (vr_vm_op_parse(r->params[1], &op) < 0 || op == VR_OP_CREATE ||
         op == VR_OP_DELETE)
-        return fail_msg(r, VR_E_NOT_FOUND,
-                        "unknown action; use start, stop, poweroff, reboot, "
-                        "reset, pause, resume, suspend or recover");
-    if (body_json(r, false, allowed, &body, &err) < 0)
-        return fail(r, &err);
+        return vr_api_fail_msg(
+            r, VR_E_NOT_FOUND,
+            "unknown action; use start, stop, poweroff, reboot, "
+            "reset, pause, resume, suspend or recover");
+    if (vr_api_body(r, false, allowed, &body, &err) < 0)
+        return vr_api_fail(r, &err);
     if (body) {
         if ((op != VR_OP_STOP && json_object_get(body, "timeout")) ||
             (op != VR_OP_RECOVER && json_object_get(body, "mode"))) {
             json_decref(body);
-            return fail_msg(r, VR_E_INVALID, "'timeout' belongs to stop and "
-                            "'mode' to recover");
+            return vr_api_fail_msg(r, VR_E_INVALID,
+                                   "'timeout' belongs to stop and "
+                                   "'mode' to recover");
         }
         if (vr_json_int(body, "timeout", false, 1, 3600, &timeout, &err) < 0 ||
             vr_json_str(body, "mode", false, &m, &err) < 0) {
             json_decref(body);
-            return fail(r, &err);
+            return vr_api_fail(r, &err);
         }
         if (m && vr_recover_mode_parse(m, &mode) < 0) {
             json_decref(body);
-            return fail_msg(r, VR_E_INVALID,
-                            "field 'mode' must be retry, success or failure");
+            return vr_api_fail_msg(
+                r, VR_E_INVALID,
+                "field 'mode' must be retry, success or failure");
         }
     }
     json_decref(body);
     if (vr_orch_vm_request(r->ctl, r->obj_id, op, (int)timeout, mode,
                            &r->who, &job_id, &err) < 0)
-        return fail(r, &err);
+        return vr_api_fail(r, &err);
     return send_accepted(r, r->obj_id, job_id);
 }
 
@@ -594,15 +597,15 @@ static enum MHD_Result h_vm_console(struct vr_req *r)
     enum MHD_Result ret;
 
     if (vr_pool_get(&r->ctl->db.vms, r->obj_id, &vm) < 0)
-        return fail_msg(r, VR_E_NOT_FOUND, "the vm was deleted");
+        return vr_api_fail_msg(r, VR_E_NOT_FOUND, "the vm was deleted");
     if (vr_http_query_int(r, "offset", INT64_MIN / 2, INT64_MAX / 2,
                           -CONSOLE_DEFAULT, &offset, &err) < 0 ||
         vr_http_query_int(r, "limit", 1, CONSOLE_MAX, CONSOLE_DEFAULT, &limit,
                           &err) < 0)
-        return fail(r, &err);
+        return vr_api_fail(r, &err);
     if (VR_NODE_CALL(r->ctl->node, console_read, &err, vm.hdr.uuid, offset,
                      (size_t)limit, &data, &len) < 0)
-        return fail(r, &err);
+        return vr_api_fail(r, &err);
     /* what the guest wrote, byte for byte: no charset is promised */
     ret = vr_http_text(r, 200, "text/plain", data, len);
     free(data);
@@ -631,9 +634,9 @@ static enum MHD_Result h_job_list(struct vr_req *r)
         if (*ref && !*end && id > 0)
             vm = id;
         else if (!(vm = vr_http_resolve(r, VR_O_VM, ref, 0, &err)))
-            return fail(r, &err);
+            return vr_api_fail(r, &err);
     }
-    return send_list(r, VR_O_JOB, keep_job, &vm);
+    return vr_api_send_list(r, VR_O_JOB, keep_job, &vm);
 }
 
 /* GET /jobs/{id}?wait=S[&phase=P]: with wait, return as soon as the job is
@@ -647,7 +650,7 @@ static enum MHD_Result h_job_get(struct vr_req *r)
     int64_t deadline;
 
     if (vr_http_query_int(r, "wait", 0, 60, 0, &wait_s, &err) < 0)
-        return fail(r, &err);
+        return vr_api_fail(r, &err);
     deadline = vr_mono_ms() + wait_s * 1000;
     for (;;) {
         uint64_t seq = vr_events_head(r->ctl->events);
@@ -660,20 +663,20 @@ static enum MHD_Result h_job_get(struct vr_req *r)
             break;
         vr_events_wait(r->ctl->events, seq, (int)left);
     }
-    return send_object(r, &r->ctl->db.jobs, id, 200);
+    return vr_api_send_object(r, &r->ctl->db.jobs, id, 200);
 }
 
 /* ---- users */
 
 static enum MHD_Result h_user_list(struct vr_req *r)
 {
-    return send_list(r, VR_O_USER, keep_named,
-                     (void *)vr_http_query(r, "name"));
+    return vr_api_send_list(r, VR_O_USER, vr_api_keep_named,
+                            (void *)vr_http_query(r, "name"));
 }
 
 static enum MHD_Result h_user_get(struct vr_req *r)
 {
-    return send_object(r, &r->ctl->db.users, r->obj_id, 200);
+    return vr_api_send_object(r, &r->ctl->db.users, r->obj_id, 200);
 }
 
 /* Read a NULL-terminated list of group references from a JSON array;
@@ -716,8 +719,8 @@ static enum MHD_Result h_user_create(struct vr_req *r)
     json_t *body;
 
     memset(&req, 0, sizeof(req));
-    if (body_json(r, true, allowed, &body, &err) < 0)
-        return fail(r, &err);
+    if (vr_api_body(r, true, allowed, &body, &err) < 0)
+        return vr_api_fail(r, &err);
     if (vr_json_str(body, "name", true, &req.name, &err) < 0 ||
         vr_json_str(body, "password", false, &req.password, &err) < 0 ||
         vr_json_str(body, "group", false, &req.group, &err) < 0 ||
@@ -744,20 +747,20 @@ static enum MHD_Result h_user_create(struct vr_req *r)
     r->audit_id = id;
     vr_strlcpy(r->audit_name, req.name, sizeof(r->audit_name));
     json_decref(body);   /* req.name points into it */
-    return send_object(r, &r->ctl->db.users, id, 201);
+    return vr_api_send_object(r, &r->ctl->db.users, id, 201);
 fail:
     free(groups);
     json_decref(body);
-    return fail(r, &err);
+    return vr_api_fail(r, &err);
 }
 
 static enum MHD_Result h_user_delete(struct vr_req *r)
 {
     struct vr_error err = VR_ERROR_INIT;
     if (r->obj_id == r->who.user_id)
-        return fail_msg(r, VR_E_CONFLICT, "a user cannot delete itself");
+        return vr_api_fail_msg(r, VR_E_CONFLICT, "a user cannot delete itself");
     if (vr_users_delete(r->ctl, r->obj_id, &err) < 0)
-        return fail(r, &err);
+        return vr_api_fail(r, &err);
     return vr_http_empty(r, 204);
 }
 
@@ -768,12 +771,12 @@ static enum MHD_Result h_user_password(struct vr_req *r)
     const char *pw = NULL;
     json_t *body;
 
-    if (body_json(r, true, allowed, &body, &err) < 0)
-        return fail(r, &err);
+    if (vr_api_body(r, true, allowed, &body, &err) < 0)
+        return vr_api_fail(r, &err);
     if (vr_json_str(body, "password", true, &pw, &err) < 0 ||
         vr_users_passwd(r->ctl, r->obj_id, pw, &err) < 0) {
         json_decref(body);
-        return fail(r, &err);
+        return vr_api_fail(r, &err);
     }
     json_decref(body);
     return vr_http_empty(r, 204);
@@ -791,8 +794,8 @@ static enum MHD_Result h_user_update(struct vr_req *r)
     json_t *body;
     int rc;
 
-    if (body_json(r, true, allowed, &body, &err) < 0)
-        return fail(r, &err);
+    if (vr_api_body(r, true, allowed, &body, &err) < 0)
+        return vr_api_fail(r, &err);
     if ((rc = vr_json_bool(body, "enabled", false, &enabled, &err)) < 0 ||
         vr_json_str(body, "group", false, &group, &err) < 0 ||
         group_list(body, "groups", &groups, &have_groups, &err) < 0)
@@ -817,17 +820,17 @@ static enum MHD_Result h_user_update(struct vr_req *r)
         goto fail;
     free(groups);
     json_decref(body);
-    return send_object(r, &r->ctl->db.users, r->obj_id, 200);
+    return vr_api_send_object(r, &r->ctl->db.users, r->obj_id, 200);
 fail:
     free(groups);
     json_decref(body);
-    return fail(r, &err);
+    return vr_api_fail(r, &err);
 }
 
 static int quota_body(struct vr_req *r, const char *const allowed[],
                       json_t **body, struct vr_error *err)
 {
-    return body_json(r, true, allowed, body, err);
+    return vr_api_body(r, true, allowed, body, err);
 }
 
 static void quota_keep(struct vr_quota *q)
@@ -846,27 +849,27 @@ static enum MHD_Result h_user_quota(struct vr_req *r)
 
     quota_keep(&q);
     if (quota_body(r, allowed, &body, &err) < 0)
-        return fail(r, &err);
+        return vr_api_fail(r, &err);
     if (vr_quota_parse_request(&q, body, true, &err) < 0 ||
         vr_quota_set_user(r->ctl, r->obj_id, &q, &err) < 0) {
         json_decref(body);
-        return fail(r, &err);
+        return vr_api_fail(r, &err);
     }
     json_decref(body);
-    return send_object(r, &r->ctl->db.users, r->obj_id, 200);
+    return vr_api_send_object(r, &r->ctl->db.users, r->obj_id, 200);
 }
 
 /* ---- groups */
 
 static enum MHD_Result h_group_list(struct vr_req *r)
 {
-    return send_list(r, VR_O_GROUP, keep_named,
-                     (void *)vr_http_query(r, "name"));
+    return vr_api_send_list(r, VR_O_GROUP, vr_api_keep_named,
+                            (void *)vr_http_query(r, "name"));
 }
 
 static enum MHD_Result h_group_get(struct vr_req *r)
 {
-    return send_object(r, &r->ctl->db.groups, r->obj_id, 200);
+    return vr_api_send_object(r, &r->ctl->db.groups, r->obj_id, 200);
 }
 
 static enum MHD_Result h_group_create(struct vr_req *r)
@@ -877,25 +880,25 @@ static enum MHD_Result h_group_create(struct vr_req *r)
     int64_t id;
     json_t *body;
 
-    if (body_json(r, true, allowed, &body, &err) < 0)
-        return fail(r, &err);
+    if (vr_api_body(r, true, allowed, &body, &err) < 0)
+        return vr_api_fail(r, &err);
     if (vr_json_str(body, "name", true, &name, &err) < 0 ||
         vr_groups_create(r->ctl, name, r->who.user_id, &id, &err) < 0) {
         json_decref(body);
-        return fail(r, &err);
+        return vr_api_fail(r, &err);
     }
     vr_strlcpy(r->audit_kind, "group", sizeof(r->audit_kind));
     r->audit_id = id;
     vr_strlcpy(r->audit_name, name, sizeof(r->audit_name));
     json_decref(body);   /* `name` points into it */
-    return send_object(r, &r->ctl->db.groups, id, 201);
+    return vr_api_send_object(r, &r->ctl->db.groups, id, 201);
 }
 
 static enum MHD_Result h_group_delete(struct vr_req *r)
 {
     struct vr_error err = VR_ERROR_INIT;
     if (vr_groups_delete(r->ctl, r->obj_id, &err) < 0)
-        return fail(r, &err);
+        return vr_api_fail(r, &err);
     return vr_http_empty(r, 204);
 }
 
@@ -911,7 +914,7 @@ static enum MHD_Result h_group_quota(struct vr_req *r)
     quota_keep(&q);
     quota_keep(&uq);
     if (quota_body(r, allowed, &body, &err) < 0)
-        return fail(r, &err);
+        return vr_api_fail(r, &err);
     user = json_object_get(body, "user_quota");
     if (user) {
         json_incref(user);
@@ -919,8 +922,9 @@ static enum MHD_Result h_group_quota(struct vr_req *r)
         if (!json_is_object(user)) {
             json_decref(user);
             json_decref(body);
-            return fail_msg(r, VR_E_INVALID, "'user_quota' must be an object "
-                            "of limits");
+            return vr_api_fail_msg(r, VR_E_INVALID,
+                                   "'user_quota' must be an object "
+                                   "of limits");
         }
     }
     if (vr_quota_parse_request(&q, body, false, &err) < 0 ||
@@ -928,11 +932,11 @@ static enum MHD_Result h_group_quota(struct vr_req *r)
         vr_quota_set_group(r->ctl, r->obj_id, &q, &uq, &err) < 0) {
         json_decref(user);
         json_decref(body);
-        return fail(r, &err);
+        return vr_api_fail(r, &err);
     }
     json_decref(user);
     json_decref(body);
-    return send_object(r, &r->ctl->db.groups, r->obj_id, 200);
+    return vr_api_send_object(r, &r->ctl->db.groups, r->obj_id, 200);
 }
 
 static enum MHD_Result h_group_admin_add(struct vr_req *r)
@@ -943,16 +947,16 @@ static enum MHD_Result h_group_admin_add(struct vr_req *r)
     int64_t uid;
     json_t *body;
 
-    if (body_json(r, true, allowed, &body, &err) < 0)
-        return fail(r, &err);
+    if (vr_api_body(r, true, allowed, &body, &err) < 0)
+        return vr_api_fail(r, &err);
     if (vr_json_str(body, "user", true, &user, &err) < 0 ||
         !(uid = vr_http_resolve(r, VR_O_USER, user, 0, &err)) ||
         vr_groups_set_admin(r->ctl, r->obj_id, uid, true, &err) < 0) {
         json_decref(body);
-        return fail(r, &err);
+        return vr_api_fail(r, &err);
     }
     json_decref(body);
-    return send_object(r, &r->ctl->db.groups, r->obj_id, 200);
+    return vr_api_send_object(r, &r->ctl->db.groups, r->obj_id, 200);
 }
 
 static enum MHD_Result h_group_admin_del(struct vr_req *r)
@@ -961,15 +965,15 @@ static enum MHD_Result h_group_admin_del(struct vr_req *r)
     int64_t uid = vr_http_resolve(r, VR_O_USER, r->params[1], 0, &err);
 
     if (!uid || vr_groups_set_admin(r->ctl, r->obj_id, uid, false, &err) < 0)
-        return fail(r, &err);
-    return send_object(r, &r->ctl->db.groups, r->obj_id, 200);
+        return vr_api_fail(r, &err);
+    return vr_api_send_object(r, &r->ctl->db.groups, r->obj_id, 200);
 }
 
 /* ---- ACL rules */
 
 static enum MHD_Result h_acl_list(struct vr_req *r)
 {
-    return send_list(r, VR_O_ACL, NULL, NULL);
+    return vr_api_send_list(r, VR_O_ACL, NULL, NULL);
 }
 
 static enum MHD_Result h_acl_create(struct vr_req *r)
@@ -986,8 +990,8 @@ static enum MHD_Result h_acl_create(struct vr_req *r)
     json_t *body;
 
     memset(&req, 0, sizeof(req));
-    if (body_json(r, true, allowed, &body, &err) < 0)
-        return fail(r, &err);
+    if (vr_api_body(r, true, allowed, &body, &err) < 0)
+        return vr_api_fail(r, &err);
     if (vr_json_str(body, "who", true, &who, &err) < 0 ||
         vr_json_str(body, "user", false, &user, &err) < 0 ||
         vr_json_str(body, "group", false, &group, &err) < 0 ||
@@ -1012,14 +1016,14 @@ static enum MHD_Result h_acl_create(struct vr_req *r)
     res = json_object_get(body, "resources");
     if (!json_is_array(res) || !json_array_size(res)) {
         vr_err(&err, VR_E_INVALID, "'resources' is a non-empty array of vm, "
-               "image, host, user, group");
+               "image, host, user, group, vm_group");
         goto fail;
     }
     json_array_foreach(res, i, v) {
         enum vr_res k;
         if (vr_res_parse(json_string_value(v), &k) < 0) {
             vr_err(&err, VR_E_INVALID, "'resources' is a non-empty array of "
-                   "vm, image, host, user, group");
+                   "vm, image, host, user, group, vm_group");
             goto fail;
         }
         req.resources |= 1u << k;
@@ -1029,17 +1033,17 @@ static enum MHD_Result h_acl_create(struct vr_req *r)
     json_decref(body);
     vr_strlcpy(r->audit_kind, "acl", sizeof(r->audit_kind));
     r->audit_id = id;
-    return send_object(r, &r->ctl->db.acls, id, 201);
+    return vr_api_send_object(r, &r->ctl->db.acls, id, 201);
 fail:
     json_decref(body);
-    return fail(r, &err);
+    return vr_api_fail(r, &err);
 }
 
 static enum MHD_Result h_acl_delete(struct vr_req *r)
 {
     struct vr_error err = VR_ERROR_INIT;
     if (vr_acls_delete(r->ctl, r->obj_id, &err) < 0)
-        return fail(r, &err);
+        return vr_api_fail(r, &err);
     return vr_http_empty(r, 204);
 }
 
@@ -1061,8 +1065,8 @@ static enum MHD_Result h_ownership(struct vr_req *r)
 
     memset(&req, 0, sizeof(req));
     req.perms = -1;
-    if (body_json(r, true, allowed, &body, &err) < 0)
-        return fail(r, &err);
+    if (vr_api_body(r, true, allowed, &body, &err) < 0)
+        return vr_api_fail(r, &err);
     if (vr_json_str(body, "kind", true, &kind, &err) < 0 ||
         vr_json_str(body, "user", false, &user, &err) < 0 ||
         vr_json_str(body, "group", false, &group, &err) < 0 ||
@@ -1070,12 +1074,14 @@ static enum MHD_Result h_ownership(struct vr_req *r)
         goto fail;
     if (vr_res_parse(kind, &req.res) < 0 ||
         (req.res != VR_RES_VM && req.res != VR_RES_IMAGE &&
-         req.res != VR_RES_HOST)) {
-        vr_err(&err, VR_E_INVALID, "'kind' is vm, image or host");
+         req.res != VR_RES_HOST && req.res != VR_RES_VMGROUP)) {
+        vr_err(&err, VR_E_INVALID, "'kind' is vm, image, host or vm_group");
         goto fail;
     }
-    obj = req.res == VR_RES_VM ? VR_O_VM
-          : req.res == VR_RES_IMAGE ? VR_O_IMAGE : VR_O_HOST;
+    obj = req.res == VR_RES_VM      ? VR_O_VM
+          : req.res == VR_RES_IMAGE ? VR_O_IMAGE
+          : req.res == VR_RES_HOST  ? VR_O_HOST
+                                    : VR_O_VMGROUP;
     if (!user && !group && !perms) {
         vr_err(&err, VR_E_INVALID, "give a new 'user', 'group' or "
                "'permissions'");
@@ -1107,7 +1113,8 @@ static enum MHD_Result h_ownership(struct vr_req *r)
         char ref[32];
         const char *s = json_string_value(v);
         if (json_is_integer(v)) {
-            snprintf(ref, sizeof(ref), "%lld", (long long)json_integer_value(v));
+            snprintf(ref, sizeof(ref), "%lld",
+                     (long long)json_integer_value(v));
             s = ref;
         }
         if (!s) {
@@ -1128,7 +1135,7 @@ static enum MHD_Result h_ownership(struct vr_req *r)
 fail:
     free(ids);
     json_decref(body);
-    return fail(r, &err);
+    return vr_api_fail(r, &err);
 }
 
 /* ---- audit */
@@ -1149,22 +1156,22 @@ static enum MHD_Result h_audit(struct vr_req *r)
     if (vr_http_query_int(r, "limit", 1, 10000, 100, &limit, &err) < 0 ||
         vr_http_query_int(r, "offset", 0, INT64_MAX, 0, &offset, &err) < 0 ||
         vr_http_query_int(r, "object_id", 1, INT64_MAX, 0, &obj, &err) < 0)
-        return fail(r, &err);
+        return vr_api_fail(r, &err);
     f.object_id = obj;
     if (since) {
         json_t *tmp = json_pack("{s:s}", "t", since);
         f.since_ms = vr_json_get_time(tmp, "t");
         json_decref(tmp);
         if (!f.since_ms)
-            return fail_msg(r, VR_E_INVALID, "'since' is a time like "
-                            "2026-11-21T10:00:00Z");
+            return vr_api_fail_msg(r, VR_E_INVALID, "'since' is a time like "
+                                   "2026-11-21T10:00:00Z");
     }
     vr_buf_init(&b);
     vr_buf_adds(&b, "{\"items\":");
     if (vr_audit_read(r->ctl->audit, &f, (size_t)offset, (size_t)limit, &b,
                       &total, &err) < 0) {
         vr_buf_release(&b);
-        return fail(r, &err);
+        return vr_api_fail(r, &err);
     }
     vr_buf_addf(&b, ",\"total\":%zu,\"offset\":%lld,\"limit\":%lld}", total,
                 (long long)offset, (long long)limit);
@@ -1286,9 +1293,11 @@ static enum MHD_Result h_events(struct vr_req *r)
                     break;
             if (i == VR_ARRAY_SIZE(event_kinds)) {
                 sse_free(s);
-                return fail_msg(r, VR_E_INVALID, "query parameter 'kinds' is "
-                                "a comma-separated list of vm, job, image, "
-                                "host");
+                return vr_api_fail_msg(
+                    r, VR_E_INVALID,
+                    "query parameter 'kinds' is "
+                    "a comma-separated list of vm, job, image, "
+                    "host");
             }
             s->kinds |= 1u << i;
         }
@@ -1301,7 +1310,8 @@ static enum MHD_Result h_events(struct vr_req *r)
         v = strtoull(last, &end, 10);
         if (errno || end == last || *end) {
             sse_free(s);
-            return fail_msg(r, VR_E_INVALID, "Last-Event-ID must be a number");
+            return vr_api_fail_msg(r, VR_E_INVALID,
+                                   "Last-Event-ID must be a number");
         }
         if (v <= s->cursor) {
             s->cursor = v;
@@ -1358,7 +1368,16 @@ const struct vr_route vr_routes[] = {
     {"GET", "/api/v1/tokens", h_token_list, 0, q_page, NONE},
     {"DELETE", "/api/v1/tokens/{}", h_token_delete, 0, NULL, VR_O_TOKEN, MAN},
     {"GET", "/api/v1/hosts", h_host_list, 0, q_page, NONE},
-    {"GET", "/api/v1/hosts/{}", h_host_get, 0, NULL, VR_O_HOST, USE},
+    {"GET", "/api/v1/hosts/{}", vr_api_host_get, 0, NULL, VR_O_HOST, USE},
+    {"PATCH", "/api/v1/hosts/{}", vr_api_host_update, SUP | VR_R_BODY, NULL,
+     VR_O_HOST, USE},
+    {"GET", "/api/v1/vm-groups", vr_api_vmgroup_list, 0, q_list, NONE},
+    {"POST", "/api/v1/vm-groups", vr_api_vmgroup_create,
+     VR_R_CREATE | VR_R_BODY, NULL, VR_O_VMGROUP, 0},
+    {"GET", "/api/v1/vm-groups/{}", vr_api_vmgroup_get, 0, NULL, VR_O_VMGROUP,
+     USE},
+    {"DELETE", "/api/v1/vm-groups/{}", vr_api_vmgroup_delete, 0, NULL,
+     VR_O_VMGROUP, MAN},
     {"GET", "/api/v1/images", h_image_list, 0, q_list, NONE},
     {"POST", "/api/v1/images", h_image_create, VR_R_CREATE | VR_R_BODY, NULL,
      VR_O_IMAGE, 0},

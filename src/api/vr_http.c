@@ -281,6 +281,8 @@ enum vr_res vr_http_res(enum vr_route_obj obj)
         return VR_RES_USER;
     case VR_O_GROUP:
         return VR_RES_GROUP;
+    case VR_O_VMGROUP:
+        return VR_RES_VMGROUP;
     case VR_O_VM:
     case VR_O_JOB:
     case VR_O_ACL:
@@ -310,6 +312,8 @@ struct vr_pool *vr_http_pool(struct vr_ctl *ctl, enum vr_route_obj obj)
         return &ctl->db.acls;
     case VR_O_TOKEN:
         return &ctl->db.tokens;
+    case VR_O_VMGROUP:
+        return &ctl->db.vm_groups;
     case VR_O_NONE:
         break;
     }

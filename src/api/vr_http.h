@@ -34,6 +34,7 @@ enum vr_route_obj {
     VR_O_GROUP,
     VR_O_ACL,
     VR_O_TOKEN,               /* "current" is the caller's */
+    VR_O_VMGROUP,
 };
 
 /* A route.  Authorization is declared here and decided before the handler
@@ -80,7 +81,7 @@ struct vr_req {
     int status;                       /* status of the queued response */
     /* for the audit log: what the request acted on */
     char audit_user[VR_NAME_SIZE];    /* a login's user name */
-    char audit_kind[8];
+    char audit_kind[16];
     int64_t audit_id;
     char audit_name[VR_NAME_SIZE];
     char audit_detail[160];           /* the error, when it failed */

@@ -82,6 +82,7 @@ int cli_cmd_events(struct cli *cli, int argc, char **argv);
 int cli_cmd_image(struct cli *cli, int argc, char **argv); /* cli_image.c */
 int cli_cmd_vm(struct cli *cli, int argc, char **argv);    /* cli_vm.c */
 int cli_cmd_job(struct cli *cli, int argc, char **argv);   /* cli_vm.c */
+int cli_cmd_vm_group(struct cli *cli, int argc, char **argv); /* cli_vm.c */
 /* cli_tenancy.c */
 int cli_cmd_group(struct cli *cli, int argc, char **argv);
 int cli_cmd_user(struct cli *cli, int argc, char **argv);

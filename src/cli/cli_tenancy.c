@@ -1295,7 +1295,8 @@ static const char acl_create_help[] =
     "  --user U           the rule is for user U (id or name)\n"
     "  --group G          the rule is for group G (id or name)\n"
     "  --all              the rule is for everyone\n"
-    "  --resources KINDS  comma-separated: vm, image, host, user, group\n"
+    "  --resources KINDS  comma-separated: vm, image, host, user, group,\n"
+    "                     vm_group\n"
     "  --id N             only the object with id N\n"
     "  --rights RIGHTS    comma-separated: use, manage, admin, create\n"
     "                     (create: make new objects of KINDS)\n" OUTPUT_HELP;
@@ -1326,7 +1327,7 @@ static bool word_in(const char *w, const char *const *set)
 static bool is_res_kind(const char *w)
 {
     static const char *const kinds[] = {"vm",   "image", "host",
-                                        "user", "group", NULL};
+                                        "user", "group", "vm_group", NULL};
     return word_in(w, kinds);
 }
 
@@ -1396,7 +1397,8 @@ static int acl_create(struct cli *cli, int argc, char **argv)
         return status;
     json_decref(chk);
     if (!(res = word_list(cli, "--resources", res_opt, is_res_kind,
-                          "vm, image, host, user, group", &status)))
+                          "vm, image, host, user, group, vm_group",
+                          &status)))
         return status;
     if ((status = cli_connect(cli)) != CLI_OK) {
         json_decref(res);
@@ -1559,29 +1561,30 @@ int cli_cmd_token(struct cli *cli, int argc, char **argv)
 static const char chown_help[] =
     "Usage: vireo chown KIND USER ID...\n"
     "\n"
-    "Give objects of KIND (vm, image or host; by id or name) to USER, all\n"
-    "or none.  Their usage moves to USER's quota, which must allow it.\n"
-    "A superuser may give to anyone, a group administrator to the members\n"
-    "of its group.\n"
+    "Give objects of KIND (vm, image, host or vm_group; by id or name) to\n"
+    "USER, all or none.  Their usage moves to USER's quota, which must\n"
+    "allow it.  A superuser may give to anyone, a group administrator to\n"
+    "the members of its group.\n"
     "\n"
     "Options:\n" OUTPUT_HELP;
 
 static const char chgrp_help[] =
     "Usage: vireo chgrp KIND GROUP ID...\n"
     "\n"
-    "Move objects of KIND (vm, image or host; by id or name) to GROUP, all\n"
-    "or none; GROUP must be one of yours (a superuser: any).  Their usage\n"
-    "moves to GROUP's quota, which must allow it.\n"
+    "Move objects of KIND (vm, image, host or vm_group; by id or name) to\n"
+    "GROUP, all or none; GROUP must be one of yours (a superuser: any).\n"
+    "Their usage moves to GROUP's quota, which must allow it.\n"
     "\n"
     "Options:\n" OUTPUT_HELP;
 
 static const char chmod_help[] =
     "Usage: vireo chmod KIND MODE ID...\n"
     "\n"
-    "Set the permissions of objects of KIND (vm, image or host; by id or\n"
-    "name), all or none.  MODE is three octal digits for the owner, the\n"
-    "group and everyone else, each a sum of use (4), manage (2) and admin\n"
-    "(1): 'chmod image 644 debian' lets every tenant use the image.\n"
+    "Set the permissions of objects of KIND (vm, image, host or\n"
+    "vm_group; by id or name), all or none.  MODE is three octal digits\n"
+    "for the owner, the group and everyone else, each a sum of use (4),\n"
+    "manage (2) and admin (1): 'chmod image 644 debian' lets every tenant\n"
+    "use the image.\n"
     "\n"
     "Options:\n" OUTPUT_HELP;
 
@@ -1593,7 +1596,8 @@ static bool is_mode(const char *s)
 /* chown, chgrp and chmod: argv[0] says which. */
 static int change_objects(struct cli *cli, int argc, char **argv)
 {
-    static const char *const kinds[] = {"vm", "image", "host", NULL};
+    static const char *const kinds[] = {"vm", "image", "host", "vm_group",
+                                        NULL};
     const bool is_chown = strcmp(argv[0], "chown") == 0;
     const bool is_chgrp = strcmp(argv[0], "chgrp") == 0;
     const char *help = is_chown   ? chown_help
@@ -1614,8 +1618,8 @@ static int change_objects(struct cli *cli, int argc, char **argv)
     kind = argv[optind];
     value = argv[optind + 1];
     if (!word_in(kind, kinds))
-        return cli_usage(cli, "KIND must be vm, image or host, not '%.32s'",
-                         kind);
+        return cli_usage(cli, "KIND must be vm, image, host or vm_group, not "
+                         "'%.32s'", kind);
     if (!is_chown && !is_chgrp && !is_mode(value))
         return cli_usage(cli,
                          "MODE must be three octal digits like 644, not "

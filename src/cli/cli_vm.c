@@ -9,7 +9,12 @@
  * terminal's stderr; at the end it prints the VM as `vm show` would, or
  * the job's error.
  */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli_cmds.h"
 #include "vr_util.h"
@@ -33,12 +38,35 @@ enum {
     OPT_SUCCESS,
     OPT_FAILURE,
     OPT_TAIL,
+    /* vm create: placement (OPT_CPU_POLICY to OPT_VM_GROUP) */
+    OPT_CPU_POLICY,
+    OPT_SOCKETS,
+    OPT_CORES,
+    OPT_THREADS,
+    OPT_NUMA_NODES,
+    OPT_NUMA_NODE,
+    OPT_HUGEPAGES,
+    OPT_PCI,
+    OPT_SRIOV,
+    OPT_REQUIREMENTS,
+    OPT_RANK,
+    OPT_HOST,
+    OPT_FORCE,
+    OPT_VM_GROUP,
+    /* vm-group create */
+    OPT_ROLE,
 };
 
 #define WAIT_HELP                                                              \
     "  --wait             follow the job to its end, showing its progress,\n"  \
     "                     then print the VM (or that it was deleted); exit\n"  \
     "                     1 if the job failed\n"
+
+#define CREATE_WAIT_HELP                                                       \
+    "  --wait             follow the job to its end, showing its progress,\n"  \
+    "                     then print the VM; exit 1 if the job failed.  A\n"   \
+    "                     create waiting for a host is followed until one\n"   \
+    "                     fits (^C stops following; the VM keeps waiting)\n"
 
 #define OUTPUT_HELP                                                            \
     "  -o, --output FMT   table or json\n"                                     \
@@ -49,9 +77,11 @@ static const char vm_help[] =
     "\n"
     "Commands:\n"
     "  create NAME --image IMG --memory SIZE [--cpu N] [--disk SIZE]...\n"
-    "                       create a VM from an image (and start it)\n"
+    "         [--cpu-policy P] [--numa-nodes N] [--requirements EXPR]...\n"
+    "                       create a VM from an image on a host that fits\n"
+    "                       it (and start it)\n"
     "  list [--state S]     list VMs: ID NAME STATE TASK HOST VCPUS MEMORY\n"
-    "  show VM              show a VM (id, UUID or name)\n"
+    "  show VM              show a VM (id, UUID or name) and its placement\n"
     "  start VM             start a VM that is off or suspended\n"
     "  stop VM [--timeout S]  shut down through the guest (ACPI)\n"
     "  poweroff VM          cut the power\n"
@@ -80,6 +110,303 @@ static const char job_help[] =
     "  wait ID          wait for a job to end, showing its progress\n"
     "\n"
     "Options:\n" OUTPUT_HELP;
+
+/* ---- printing a VM: its record as key: value lines, with the placement
+ * (what the VM asked for and what it got) summed up at the end. */
+
+#define KEY_WIDTH 14
+
+/* "  key:          value" (the value made safe for the terminal); an
+ * empty key continues the previous value on a new line. */
+static void kv(FILE *out, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void kv(FILE *out, const char *key, const char *fmt, ...)
+{
+    char line[1024];
+    char k[32];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    cli_sanitize(line);
+    snprintf(k, sizeof(k), "%s%s", key, *key ? ":" : "");
+    fprintf(out, "  %-*s %s\n", KEY_WIDTH, k, line);
+}
+
+static void mib_text(json_int_t mib, char *buf, size_t size)
+{
+    vr_format_size(mib > 0 ? (uint64_t)mib << 20 : 0, buf, size);
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    json_int_t x = *(const json_int_t *)a, y = *(const json_int_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The integers of `a` as a sorted CPU list ("0-3,8") in `b`. */
+static void cpu_list(const json_t *a, struct vr_buf *b)
+{
+    size_t n = json_array_size(a), i = 0;
+    json_int_t *v = vr_calloc(n + 1, sizeof(*v));
+
+    for (size_t k = 0; k < n; k++)
+        v[k] = json_integer_value(json_array_get(a, k));
+    qsort(v, n, sizeof(*v), cmp_int);
+    while (i < n) {
+        size_t j = i;
+        while (j + 1 < n && v[j + 1] <= v[j] + 1)
+            j++;
+        vr_buf_addf(b, "%s%lld", b->len ? "," : "", (long long)v[i]);
+        if (v[j] != v[i])
+            vr_buf_addf(b, "-%lld", (long long)v[j]);
+        i = j + 1;
+    }
+    free(v);
+}
+
+/* "vCPUs a-b" or "vCPU a" for `n` vCPUs from `first`. */
+static void vcpu_range(json_int_t first, json_int_t n, char *buf, size_t size)
+{
+    if (n <= 1)
+        snprintf(buf, size, "vCPU %lld", (long long)first);
+    else
+        snprintf(buf, size, "vCPUs %lld-%lld", (long long)first,
+                 (long long)(first + n - 1));
+}
+
+/* vcpu_pins ([host CPU per vCPU, -1 floating]) as runs: "0-3 -> 4-7, 4 ->
+ * 10". */
+static void pin_runs(const json_t *pins, struct vr_buf *b)
+{
+    size_t n = json_array_size(pins), i = 0;
+
+    while (i < n) {
+        json_int_t c = json_integer_value(json_array_get(pins, i));
+        size_t j = i;
+
+        while (j + 1 < n) {
+            json_int_t d = json_integer_value(json_array_get(pins, j + 1));
+            if (c < 0 ? d >= 0 : d != c + (json_int_t)(j + 1 - i))
+                break;
+            j++;
+        }
+        vr_buf_addf(b, "%s%zu", b->len ? ", " : "", i);
+        if (j > i)
+            vr_buf_addf(b, "-%zu", j);
+        if (c < 0)
+            vr_buf_adds(b, " float");
+        else if (j > i)
+            vr_buf_addf(b, " -> %lld-%lld", (long long)c,
+                        (long long)(c + (json_int_t)(j - i)));
+        else
+            vr_buf_addf(b, " -> %lld", (long long)c);
+        i = j + 1;
+    }
+}
+
+/* The strings of an array joined with ", " in `b`. */
+static void join_strings(const json_t *a, struct vr_buf *b)
+{
+    const json_t *v;
+    size_t i;
+
+    json_array_foreach(a, i, v)
+        vr_buf_addf(b, "%s%s", i ? ", " : "",
+                    json_is_string(v) ? json_string_value(v) : "?");
+}
+
+/* The name of VM group `id`, or its id if it cannot be read. */
+static void vm_group_name(struct cli *cli, json_int_t id, char *buf,
+                          size_t size)
+{
+    struct vr_error err = VR_ERROR_INIT;
+    vr_autofree char *path = vr_asprintf("/api/v1/vm-groups/%lld",
+                                         (long long)id);
+    json_t *g = NULL;
+
+    snprintf(buf, size, "%lld", (long long)id);
+    if (cli_http_call(cli->http, "GET", path, NULL, 0, &g, &err) == 0 &&
+        json_string_value(json_object_get(g, "name")))
+        snprintf(buf, size, "%s", json_string_value(json_object_get(g, "name")));
+    json_decref(g);
+}
+
+/* Where the VM runs and what it holds there (a plan). */
+static void print_plan(FILE *out, const json_t *vm, const json_t *want,
+                       const json_t *plan)
+{
+    const json_t *numa = json_object_get(plan, "numa");
+    const json_t *devs = json_object_get(plan, "devices");
+    const json_t *pins = json_object_get(plan, "vcpu_pins");
+    const char *policy = cli_jstr(plan, "cpu_policy");
+    bool guest_numa = json_array_size(json_object_get(want, "numa_nodes")) > 0;
+    json_int_t page_kib =
+        json_integer_value(json_object_get(plan, "hugepage_kib"));
+    struct vr_buf b;
+    const json_t *v;
+    char range[64], mem[16];
+    size_t i;
+
+    if (json_is_string(json_object_get(vm, "host")))
+        kv(out, "host", "%s", cli_jstr(vm, "host"));
+    else
+        kv(out, "host", "%lld",
+           (long long)json_integer_value(json_object_get(plan, "host_id")));
+    kv(out, "CPU policy", "%s", policy);
+    if (strcmp(policy, "shared") == 0) {
+        kv(out, "vCPU pinning", "none (the vCPUs float over the host's "
+                                "shared CPUs)");
+    } else {
+        vr_buf_init(&b);
+        pin_runs(pins, &b);
+        kv(out, "vCPU pinning", "%s (vCPU -> host CPU)", b.data);
+        vr_buf_release(&b);
+        /* core and isolate hold the sibling threads too */
+        if (json_array_size(json_object_get(plan, "held_cpus")) !=
+            json_array_size(pins)) {
+            vr_buf_init(&b);
+            cpu_list(json_object_get(plan, "held_cpus"), &b);
+            kv(out, "held CPUs", "%s", b.data);
+            vr_buf_release(&b);
+        }
+    }
+    if (json_array_size(numa) == 0)
+        kv(out, "NUMA binding", "none");
+    json_array_foreach(numa, i, v) {
+        vcpu_range(json_integer_value(json_object_get(v, "first_vcpu")),
+                   json_integer_value(json_object_get(v, "vcpus")), range,
+                   sizeof(range));
+        mib_text(json_integer_value(json_object_get(v, "memory_mib")), mem,
+                 sizeof(mem));
+        if (guest_numa)
+            kv(out, i ? "" : "NUMA binding", "vnode %zu (%s, %s) -> host cell "
+               "%lld", i, range, mem,
+               (long long)json_integer_value(json_object_get(v, "cell")));
+        else
+            kv(out, i ? "" : "NUMA binding", "host cell %lld (%s, %s)",
+               (long long)json_integer_value(json_object_get(v, "cell")),
+               range, mem);
+    }
+    if (page_kib > 0) {
+        vr_format_size((uint64_t)page_kib << 10, mem, sizeof(mem));
+        kv(out, "huge pages", "%s", mem);
+    } else {
+        kv(out, "huge pages", "none");
+    }
+    if (json_array_size(devs) == 0)
+        kv(out, "devices", "none");
+    json_array_foreach(devs, i, v) {
+        const char *pool = json_string_value(json_object_get(v, "pool"));
+        if (pool && *pool)
+            kv(out, i ? "" : "devices", "%s (VF of SR-IOV pool %s)",
+               cli_jstr(v, "address"), pool);
+        else
+            kv(out, i ? "" : "devices", "%s", cli_jstr(v, "address"));
+    }
+}
+
+/* What a VM not placed yet asks for. */
+static void print_want(FILE *out, const json_t *want)
+{
+    const json_t *numa = json_object_get(want, "numa_nodes");
+    struct vr_buf b;
+    const json_t *v;
+    json_int_t first = 0;
+    char range[64], mem[16];
+    size_t i;
+
+    kv(out, "CPU policy", "%s", cli_jstr(want, "cpu_policy"));
+    json_array_foreach(numa, i, v) {
+        json_int_t n = json_integer_value(json_object_get(v, "vcpus"));
+        vcpu_range(first, n, range, sizeof(range));
+        mib_text(json_integer_value(json_object_get(v, "memory_mib")), mem,
+                 sizeof(mem));
+        kv(out, i ? "" : "NUMA nodes", "vnode %zu (%s, %s)", i, range, mem);
+        first += n;
+    }
+    if (json_is_string(json_object_get(want, "hugepages")))
+        kv(out, "huge pages", "%s", cli_jstr(want, "hugepages"));
+    if (json_array_size(json_object_get(want, "pci"))) {
+        vr_buf_init(&b);
+        join_strings(json_object_get(want, "pci"), &b);
+        kv(out, "PCI devices", "%s", b.data);
+        vr_buf_release(&b);
+    }
+    if (json_array_size(json_object_get(want, "sriov"))) {
+        vr_buf_init(&b);
+        join_strings(json_object_get(want, "sriov"), &b);
+        kv(out, "SR-IOV pools", "%s", b.data);
+        vr_buf_release(&b);
+    }
+}
+
+static void print_placement(struct cli *cli, FILE *out, const json_t *vm)
+{
+    const json_t *p = json_object_get(vm, "placement");
+    const json_t *plan = json_object_get(p, "plan");
+    const json_t *topo = json_object_get(p, "topology");
+    const char *why = json_string_value(json_object_get(p, "why"));
+    json_int_t group = json_integer_value(json_object_get(p, "vm_group"));
+
+    if (!json_is_object(p))
+        return;
+    fprintf(out, "placement:\n");
+    if (json_is_object(plan)) {
+        print_plan(out, vm, p, plan);
+    } else {
+        if (why && *why)
+            kv(out, "status", "waiting for a host: %s", why);
+        else
+            kv(out, "status", "not placed");
+        print_want(out, p);
+    }
+    if (json_is_object(topo))
+        kv(out, "topology", "%lldx%lldx%lld (sockets x cores x threads)",
+           (long long)json_integer_value(json_object_get(topo, "sockets")),
+           (long long)json_integer_value(json_object_get(topo, "cores")),
+           (long long)json_integer_value(json_object_get(topo, "threads")));
+    if (json_is_string(json_object_get(p, "requirements")))
+        kv(out, "requirements", "%s", cli_jstr(p, "requirements"));
+    if (json_is_string(json_object_get(p, "rank")))
+        kv(out, "rank", "%s", cli_jstr(p, "rank"));
+    if (json_array_size(json_object_get(p, "hosts"))) {
+        struct vr_buf b;
+        const json_t *v;
+        size_t i;
+
+        vr_buf_init(&b);
+        json_array_foreach(json_object_get(p, "hosts"), i, v)
+            vr_buf_addf(&b, "%s%lld", i ? ", " : "",
+                        (long long)json_integer_value(v));
+        kv(out, "host ids", "%s%s", b.data,
+           json_is_true(json_object_get(p, "force")) ? " (forced)" : "");
+        vr_buf_release(&b);
+    }
+    if (group > 0) {
+        char name[80];
+        vm_group_name(cli, group, name, sizeof(name));
+        kv(out, "VM group", "%s, role %s", name, cli_jstr(p, "vm_group_role"));
+    }
+}
+
+/* A VM as `vm show` prints it. */
+static void vm_output(struct cli *cli, const json_t *vm)
+{
+    json_t *top;
+
+    if (cli->output == CLI_OUT_JSON || !json_is_object(vm)) {
+        cli_print_item(cli, vm);
+        return;
+    }
+    top = json_copy((json_t *)vm);
+    json_object_del(top, "placement");
+    cli_print_object(stdout, top);
+    json_decref(top);
+    print_placement(cli, stdout, vm);
+}
 
 /* ---- following jobs */
 
@@ -121,7 +448,10 @@ static int follow_job(struct cli *cli, long long id, json_t **job,
             "/api/v1/jobs/%lld?wait=%d&phase=%s", id, WAIT_POLL_S, phase);
         json_t *next;
 
-        job_status_line(cli, *job, "");
+        job_status_line(cli, *job,
+                        strcmp(cli_jstr(*job, "phase"), "waiting") == 0
+                            ? " - no host fits yet ('vireo vm show' says why)"
+                            : "");
         if (cli_http_call(cli->http, "GET", path, NULL, CLI_HTTP_LONG, &next,
                           err) < 0) {
             if (cli_http_status(cli->http) == 0 &&
@@ -213,7 +543,7 @@ static int print_job_result(struct cli *cli, const json_t *job)
                cli_jstr(job, "object_name"));
         return CLI_OK;
     }
-    cli_print_item(cli, vm);
+    vm_output(cli, vm);
     json_decref(vm);
     return CLI_OK;
 }
@@ -271,10 +601,12 @@ static int send_operation(struct cli *cli, const char *method, const char *path,
 static const char vm_create_help[] =
     "Usage: vireo vm create NAME --image IMAGE --memory SIZE [--cpu N]\n"
     "                       [--disk SIZE]... [--uuid UUID] [--full-clone]\n"
-    "                       [--no-start] [--wait]\n"
+    "                       [--no-start] [--wait] [PLACEMENT OPTIONS]\n"
     "\n"
     "Create a VM whose boot disk is a copy-on-write clone of IMAGE, and\n"
-    "start it.\n"
+    "start it.  The scheduler picks a host that fits it; while none does,\n"
+    "the VM stays PENDING, its create job waits (phase 'waiting'), and\n"
+    "'vireo vm show' says why.\n"
     "\n"
     "Options:\n"
     "  --image IMAGE      base image, by name or id (required)\n"
@@ -286,8 +618,43 @@ static const char vm_create_help[] =
     "  --uuid UUID        use this UUID instead of a random one\n"
     "  --full-clone       copy the whole image instead of a copy-on-write\n"
     "                     overlay\n"
-    "  --no-start         define the VM and leave it powered off\n" WAIT_HELP
-        OUTPUT_HELP;
+    "  --no-start         define the VM and leave it powered off\n"
+        CREATE_WAIT_HELP OUTPUT_HELP
+    "\n"
+    "Placement options:\n"
+    "  --cpu-policy P     shared (the default: the vCPUs float over the\n"
+    "                     host's shared CPUs), thread (each vCPU pinned to\n"
+    "                     a dedicated host thread), core (each vCPU gets a\n"
+    "                     whole dedicated core) or isolate (the vCPUs fill\n"
+    "                     whole dedicated cores that nothing else uses)\n"
+    "  --sockets N, --cores N, --threads N\n"
+    "                     the guest's CPU topology (each 1 if not given);\n"
+    "                     sockets x cores x threads must be --cpu\n"
+    "  --numa-nodes N     N guest NUMA nodes sharing the vCPUs and the\n"
+    "                     memory evenly\n"
+    "  --numa-node VCPUS:MEMORY\n"
+    "                     one guest NUMA node, e.g. 2:1G; repeat it for each\n"
+    "                     node, in order (not with --numa-nodes)\n"
+    "  --hugepages SIZE   back the memory with huge pages of SIZE: 2M or 1G\n"
+    "  --pci SPEC         pass a host PCI device through: VENDOR:PRODUCT\n"
+    "                     (8086:1572), class=HEX (class=0x0302) or an\n"
+    "                     address (0000:3b:00.0); repeat for more devices\n"
+    "  --sriov POOL       add a VF of the SR-IOV pool POOL; repeat for more\n"
+    "  --requirements EXPR\n"
+    "                     only hosts where EXPR holds, e.g.\n"
+    "                     'FREE_MEMORY > 4G & LABELS has \"ssd\"'\n"
+    "  --rank EXPR        prefer the hosts where EXPR is highest, e.g.\n"
+    "                     -RUNNING_VMS (spread) or RUNNING_VMS (pack)\n"
+    "  --host H           only on host H (name or id); repeat to allow\n"
+    "                     several hosts\n"
+    "  --force            place on the one --host given without checking\n"
+    "                     that it fits (superusers only)\n"
+    "  --vm-group G[:ROLE]\n"
+    "                     join VM group G (name or id) in role ROLE (default:\n"
+    "                     the group's first role)\n"
+    "\n"
+    "The server checks the expressions and the devices; its error names\n"
+    "what is wrong.  See docs/scheduler.md for the expression language.\n";
 
 /* A size in whole MiB for option `opt`. */
 static int parse_mib(const struct cli *cli, const char *opt, const char *s,
@@ -308,6 +675,211 @@ static int parse_mib(const struct cli *cli, const char *opt, const char *s,
     return CLI_OK;
 }
 
+/* ---- vm create: placement options, gathered into an object that is
+ * merged into the body.  Only the syntax of the command line is checked
+ * here; the server checks the meaning (policies fit, devices exist,
+ * expressions compile) and its problem detail is the error. */
+
+/* `s` as a JSON string for option `opt`; NULL after a usage error. */
+static json_t *opt_string(const struct cli *cli, const char *opt, const char *s,
+                          int *status)
+{
+    json_t *j = json_string(s);
+
+    if (!j)
+        *status = cli_usage(cli, "the value of %s is not valid UTF-8", opt);
+    return j;
+}
+
+/* Append `v` (taken; NULL after a usage error) to the array `key` of
+ * `place`, made on first use. */
+static void place_append(json_t *place, const char *key, json_t *v)
+{
+    json_t *a = json_object_get(place, key);
+
+    if (!v)
+        return;
+    if (!json_is_array(a)) {
+        a = json_array();
+        json_object_set_new(place, key, a);
+    }
+    json_array_append_new(a, v);
+}
+
+/* A whole number of at least 1 at *p, up to `stop` (a character that must
+ * follow it, or '\0' for the end); *p moves past it and `stop`. */
+static bool take_count(const char **p, char stop, int64_t max, int64_t *out)
+{
+    char *end;
+    long long n;
+
+    if (!isdigit((unsigned char)**p))
+        return false;
+    errno = 0;
+    n = strtoll(*p, &end, 10);
+    if (errno || n < 1 || n > max || *end != stop)
+        return false;
+    *out = n;
+    *p = *end ? end + 1 : end;
+    return true;
+}
+
+/* --sockets, --cores, --threads: one member of the topology object (the
+ * others 1 until given). */
+static int topology_option(const struct cli *cli, int c, const char *arg,
+                           json_t *place)
+{
+    static const char *const keys[] = {"sockets", "cores", "threads"};
+    const char *key = keys[c - OPT_SOCKETS];
+    json_t *t = json_object_get(place, "topology");
+    char opt[16];
+    int64_t n;
+    int status;
+
+    snprintf(opt, sizeof(opt), "--%s", key);
+    if ((status = cli_parse_int(cli, opt, arg, 1, 4096, &n)) != CLI_OK)
+        return status;
+    if (!t) {
+        t = json_pack("{s:i, s:i, s:i}", "sockets", 1, "cores", 1,
+                      "threads", 1);
+        json_object_set_new(place, "topology", t);
+    }
+    json_object_set_new(t, key, json_integer((json_int_t)n));
+    return CLI_OK;
+}
+
+/* --numa-node VCPUS:MEMORY */
+static int parse_numa_node(const struct cli *cli, const char *s, json_t **out)
+{
+    const char *p = s;
+    int64_t vcpus, mib;
+    int rc;
+
+    if (!take_count(&p, ':', 4096, &vcpus) || !*p)
+        return cli_usage(cli,
+                         "--numa-node must be VCPUS:MEMORY, e.g. 2:1G, "
+                         "not '%.40s'",
+                         s);
+    if ((rc = parse_mib(cli, "the memory of --numa-node", p, &mib)) != CLI_OK)
+        return rc;
+    *out = json_pack("{s:I, s:I}", "vcpus", (json_int_t)vcpus, "memory",
+                     (json_int_t)mib);
+    return CLI_OK;
+}
+
+/* --host H: an id (all digits) or a name. */
+static json_t *host_ref(const char *s)
+{
+    const char *p = s;
+    int64_t id;
+
+    if (take_count(&p, '\0', INT64_MAX, &id))
+        return json_integer((json_int_t)id);
+    return json_string(s);
+}
+
+/* One placement option (c from OPT_CPU_POLICY to OPT_VM_GROUP) into
+ * `place`.  Returns CLI_OK or the status of a usage error. */
+static int placement_option(const struct cli *cli, int c, const char *arg,
+                            json_t *place)
+{
+    static const char *const policies[] = {"shared", "thread", "core",
+                                           "isolate"};
+    const json_t *numa = json_object_get(place, "numa_nodes");
+    int status = CLI_OK;
+    int64_t n;
+    json_t *v = NULL;
+    size_t i;
+
+    switch (c) {
+    case OPT_CPU_POLICY:
+        for (i = 0; i < VR_ARRAY_SIZE(policies); i++)
+            if (strcmp(arg, policies[i]) == 0)
+                break;
+        if (i == VR_ARRAY_SIZE(policies))
+            return cli_usage(cli,
+                             "--cpu-policy must be shared, thread, core or "
+                             "isolate, not '%.40s'",
+                             arg);
+        json_object_set_new(place, "cpu_policy", json_string(arg));
+        break;
+    case OPT_SOCKETS:
+    case OPT_CORES:
+    case OPT_THREADS:
+        status = topology_option(cli, c, arg, place);
+        break;
+    case OPT_NUMA_NODES:
+    case OPT_NUMA_NODE:
+        if ((c == OPT_NUMA_NODES && json_is_array(numa)) ||
+            (c == OPT_NUMA_NODE && json_is_integer(numa)))
+            return cli_usage(cli, "give either --numa-nodes N or "
+                                  "--numa-node VCPUS:MEMORY for each node");
+        if (c == OPT_NUMA_NODES) {
+            if ((status = cli_parse_int(cli, "--numa-nodes", arg, 1, 4096,
+                                        &n)) == CLI_OK)
+                json_object_set_new(place, "numa_nodes",
+                                    json_integer((json_int_t)n));
+        } else if ((status = parse_numa_node(cli, arg, &v)) == CLI_OK) {
+            place_append(place, "numa_nodes", v);
+        }
+        break;
+    case OPT_HUGEPAGES:
+        if (strcasecmp(arg, "2M") != 0 && strcasecmp(arg, "1G") != 0)
+            return cli_usage(cli, "--hugepages must be 2M or 1G, not '%.40s'",
+                             arg);
+        json_object_set_new(place, "hugepages",
+                            json_string(arg[0] == '2' ? "2M" : "1G"));
+        break;
+    case OPT_PCI:
+        place_append(place, "pci", opt_string(cli, "--pci", arg, &status));
+        break;
+    case OPT_SRIOV:
+        place_append(place, "sriov", opt_string(cli, "--sriov", arg, &status));
+        break;
+    case OPT_REQUIREMENTS:
+    case OPT_RANK:
+        v = opt_string(cli, c == OPT_RANK ? "--rank" : "--requirements", arg,
+                       &status);
+        if (v)
+            json_object_set_new(
+                place, c == OPT_RANK ? "rank" : "requirements", v);
+        break;
+    case OPT_HOST:
+        v = host_ref(arg);
+        if (!v)
+            status = cli_usage(cli, "the value of --host is not valid UTF-8");
+        place_append(place, "hosts", v);
+        break;
+    case OPT_FORCE:
+        json_object_set_new(place, "force", json_true());
+        break;
+    case OPT_VM_GROUP: {
+        const char *colon = strchr(arg, ':');
+        vr_autofree char *group =
+            vr_strndup(arg, colon ? (size_t)(colon - arg) : strlen(arg));
+
+        if (!*group || (colon && !colon[1]))
+            return cli_usage(cli,
+                             "--vm-group must be GROUP or GROUP:ROLE, not "
+                             "'%.40s'",
+                             arg);
+        if (!(v = opt_string(cli, "--vm-group", group, &status)))
+            break;
+        json_object_set_new(place, "vm_group", v);
+        if (colon)
+            json_object_set_new(place, "vm_group_role",
+                                opt_string(cli, "--vm-group", colon + 1,
+                                           &status));
+        else
+            json_object_del(place, "vm_group_role");
+        break;
+    }
+    default:
+        break;
+    }
+    return status;
+}
+
 static int vm_create(struct cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -319,6 +891,20 @@ static int vm_create(struct cli *cli, int argc, char **argv)
         {"full-clone", no_argument, NULL, OPT_FULL_CLONE},
         {"no-start", no_argument, NULL, OPT_NO_START},
         {"wait", no_argument, NULL, OPT_WAIT},
+        {"cpu-policy", required_argument, NULL, OPT_CPU_POLICY},
+        {"sockets", required_argument, NULL, OPT_SOCKETS},
+        {"cores", required_argument, NULL, OPT_CORES},
+        {"threads", required_argument, NULL, OPT_THREADS},
+        {"numa-nodes", required_argument, NULL, OPT_NUMA_NODES},
+        {"numa-node", required_argument, NULL, OPT_NUMA_NODE},
+        {"hugepages", required_argument, NULL, OPT_HUGEPAGES},
+        {"pci", required_argument, NULL, OPT_PCI},
+        {"sriov", required_argument, NULL, OPT_SRIOV},
+        {"requirements", required_argument, NULL, OPT_REQUIREMENTS},
+        {"rank", required_argument, NULL, OPT_RANK},
+        {"host", required_argument, NULL, OPT_HOST},
+        {"force", no_argument, NULL, OPT_FORCE},
+        {"vm-group", required_argument, NULL, OPT_VM_GROUP},
         CLI_COMMON_OPTIONS,
         {0}};
     struct vr_error err = VR_ERROR_INIT;
@@ -326,6 +912,7 @@ static int vm_create(struct cli *cli, int argc, char **argv)
     int64_t cpus = 1, memory = 0, mib;
     bool full_clone = false, start = true, wait = false;
     json_t *disks = json_array();
+    json_t *place = json_object();
     json_t *body;
     int c, status = CLI_OK;
 
@@ -361,10 +948,13 @@ static int vm_create(struct cli *cli, int argc, char **argv)
             wait = true;
             break;
         default:
+            if (c >= OPT_CPU_POLICY && c <= OPT_VM_GROUP)
+                status = placement_option(cli, c, optarg, place);
             break;
         }
         if (c == CLI_OPT_EXIT || status != CLI_OK) {
             json_decref(disks);
+            json_decref(place);
             return status;
         }
     }
@@ -381,14 +971,19 @@ static int vm_create(struct cli *cli, int argc, char **argv)
     }
     if (status != CLI_OK || (status = cli_connect(cli)) != CLI_OK) {
         json_decref(disks);
+        json_decref(place);
         return status;
     }
     body = json_pack("{s:s, s:s, s:I, s:I, s:o, s:b, s:b}", "name", name,
                      "image", image, "vcpus", (json_int_t)cpus, "memory",
                      (json_int_t)memory, "disks", disks, "full_clone",
                      full_clone, "start", start);
-    if (!body)
+    if (!body) {
+        json_decref(place);
         return cli_failf("the name or the image is not valid UTF-8");
+    }
+    json_object_update(body, place);
+    json_decref(place);
     if (uuid)
         json_object_set_new(body, "uuid", json_string(uuid));
     return send_operation(cli, "POST", "/api/v1/vms", body, wait);
@@ -469,13 +1064,34 @@ static const char vm_show_help[] =
     "Usage: vireo vm show VM\n"
     "\n"
     "Show a VM (by id, UUID or name): state, task, sizes, disks, NICs,\n"
-    "host and console.\n"
+    "host and console, then its placement: the host, the CPU policy, which\n"
+    "host CPU each vCPU is pinned to, the host NUMA cell of each guest NUMA\n"
+    "node and its memory, huge pages and devices; or, while no host fits\n"
+    "it, why ('waiting for a host: ...').\n"
     "\n"
     "Options:\n" OUTPUT_HELP;
 
 static int vm_show(struct cli *cli, int argc, char **argv)
 {
-    return cli_cmd_show(cli, argc, argv, vm_show_help, "vms", "VM");
+    static const struct option opts[] = {CLI_COMMON_OPTIONS, {0}};
+    struct vr_error err = VR_ERROR_INIT;
+    vr_autofree char *path = NULL;
+    json_t *vm;
+    int c, status = CLI_OK;
+
+    cli_getopt_reset();
+    while ((c = cli_getopt(cli, argc, argv, "", opts, vm_show_help,
+                           &status)) != -1)
+        return status;
+    if ((status = cli_check_args(cli, argc - optind, 1, 1, "VM")) != CLI_OK ||
+        !(path = cli_ref_path(cli, "vms", argv[optind], "", &status)) ||
+        (status = cli_connect(cli)) != CLI_OK)
+        return status;
+    if (cli_http_call(cli->http, "GET", path, NULL, 0, &vm, &err) < 0)
+        return cli_fail(&err);
+    vm_output(cli, vm);
+    json_decref(vm);
+    return CLI_OK;
 }
 
 /* ---- vm actions (start, stop, ..., recover, delete) */
@@ -808,4 +1424,287 @@ int cli_cmd_job(struct cli *cli, int argc, char **argv)
         {"wait", job_wait},
     };
     return cli_dispatch(cli, argc, argv, cmds, VR_ARRAY_SIZE(cmds), job_help);
+}
+
+/* ---- vm-group */
+
+static const char vm_group_help[] =
+    "Usage: vireo vm-group COMMAND [ARGS]\n"
+    "\n"
+    "A VM group has roles; the VMs of a role are kept together on one host\n"
+    "(affinity) or apart on different hosts (anti-affinity), strictly\n"
+    "(hard) or when possible.  A VM joins a role when it is created: 'vireo\n"
+    "vm create --vm-group GROUP:ROLE'.\n"
+    "\n"
+    "Commands:\n"
+    "  create NAME --role NAME[:POLICY[:hard]]...\n"
+    "                     create a VM group\n"
+    "  list               list VM groups: ID NAME ROLES\n"
+    "  show GROUP         show a VM group (id or name) and its roles\n"
+    "  delete GROUP       delete a VM group no VM belongs to\n"
+    "\n"
+    "Options:\n" OUTPUT_HELP;
+
+static const char vm_group_create_help[] =
+    "Usage: vireo vm-group create NAME --role NAME[:POLICY[:hard]]...\n"
+    "\n"
+    "Create a VM group with one or more roles (at most 8).  POLICY is how\n"
+    "the VMs of the role relate: none (the default), affinity (on the same\n"
+    "host) or anti-affinity (each on another host).  ':hard' makes the\n"
+    "policy a rule (a VM waits rather than break it); without it the\n"
+    "scheduler only prefers hosts that keep it.\n"
+    "\n"
+    "Options:\n"
+    "  --role SPEC        a role: NAME, NAME:POLICY or NAME:POLICY:hard,\n"
+    "                     e.g. db:anti-affinity:hard; repeat for each role\n"
+    "                     (the first is the default role of a VM)\n" OUTPUT_HELP;
+
+static const char vm_group_list_help[] =
+    "Usage: vireo vm-group list\n"
+    "\n"
+    "List the VM groups you may see: ID NAME ROLES, the roles written as\n"
+    "--role takes them (NAME:POLICY[:hard]).\n"
+    "\n"
+    "Options:\n" OUTPUT_HELP;
+
+static const char vm_group_show_help[] =
+    "Usage: vireo vm-group show GROUP\n"
+    "\n"
+    "Show a VM group (id or name): its record, then its roles: ROLE\n"
+    "POLICY HARD.\n"
+    "\n"
+    "Options:\n" OUTPUT_HELP;
+
+static const char vm_group_delete_help[] =
+    "Usage: vireo vm-group delete GROUP\n"
+    "\n"
+    "Delete a VM group (id or name).  It is refused while a VM belongs to\n"
+    "the group: delete those VMs first.\n"
+    "\n"
+    "Options:\n" OUTPUT_HELP;
+
+/* --role NAME[:POLICY[:hard]] as {"name", "policy", "hard"}. */
+static int parse_role(const struct cli *cli, const char *s, json_t **out)
+{
+    static const char *const policies[] = {"none", "affinity",
+                                           "anti-affinity"};
+    struct vr_error err = VR_ERROR_INIT;
+    vr_autofree char *copy = vr_strdup(s);
+    char *name = copy, *policy = NULL, *hard = NULL;
+    size_t i;
+
+    if ((policy = strchr(name, ':'))) {
+        *policy++ = '\0';
+        if ((hard = strchr(policy, ':')))
+            *hard++ = '\0';
+    }
+    if (vr_name_check(name, "role name", &err) < 0)
+        return cli_usage(cli, "--role '%.64s': %s", s, err.msg);
+    if (policy) {
+        for (i = 0; i < VR_ARRAY_SIZE(policies); i++)
+            if (strcmp(policy, policies[i]) == 0)
+                break;
+        if (i == VR_ARRAY_SIZE(policies))
+            return cli_usage(cli,
+                             "--role '%.64s': the policy must be none, "
+                             "affinity or anti-affinity",
+                             s);
+    }
+    if (hard && strcmp(hard, "hard") != 0)
+        return cli_usage(cli,
+                         "--role '%.64s' must be NAME[:POLICY[:hard]]", s);
+    *out = json_pack("{s:s, s:s, s:b}", "name", name, "policy",
+                     policy ? policy : "none", "hard", hard != NULL);
+    return CLI_OK;
+}
+
+/* The roles as --role takes them: "db:anti-affinity:hard, web". */
+static void roles_text(const json_t *roles, struct vr_buf *b)
+{
+    const json_t *r;
+    size_t i;
+
+    json_array_foreach(roles, i, r) {
+        const char *policy = cli_jstr(r, "policy");
+        vr_buf_addf(b, "%s%s", i ? ", " : "", cli_jstr(r, "name"));
+        if (strcmp(policy, "none") != 0 ||
+            json_is_true(json_object_get(r, "hard")))
+            vr_buf_addf(b, ":%s", policy);
+        if (json_is_true(json_object_get(r, "hard")))
+            vr_buf_adds(b, ":hard");
+    }
+}
+
+/* A VM group as key: value lines, then its roles as a table. */
+static void vm_group_print(const struct cli *cli, const json_t *g)
+{
+    static const char *const head[] = {"ROLE", "POLICY", "HARD"};
+    const json_t *r;
+    struct cli_table t;
+    json_t *top;
+    size_t i;
+
+    if (cli->output == CLI_OUT_JSON) {
+        cli_print_json(g);
+        return;
+    }
+    top = json_copy((json_t *)g);
+    json_object_del(top, "roles");
+    cli_print_object(stdout, top);
+    json_decref(top);
+    printf("\n");
+    cli_table_init(&t, head, VR_ARRAY_SIZE(head));
+    json_array_foreach(json_object_get(g, "roles"), i, r) {
+        const char *row[] = {
+            cli_jstr(r, "name"), cli_jstr(r, "policy"),
+            json_is_true(json_object_get(r, "hard")) ? "yes" : "no"};
+        cli_table_add(&t, row);
+    }
+    cli_table_print(&t, stdout);
+    cli_table_release(&t);
+}
+
+static int vm_group_create(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"role", required_argument, NULL, OPT_ROLE}, CLI_COMMON_OPTIONS, {0}};
+    struct vr_error err = VR_ERROR_INIT;
+    json_t *roles = json_array(), *role = NULL, *body, *ans = NULL;
+    int c, status = CLI_OK;
+
+    cli_getopt_reset();
+    while ((c = cli_getopt(cli, argc, argv, "", opts, vm_group_create_help,
+                           &status)) != -1) {
+        if (c != OPT_ROLE ||
+            (status = parse_role(cli, optarg, &role)) != CLI_OK) {
+            json_decref(roles);
+            return status;
+        }
+        json_array_append_new(roles, role);
+    }
+    if ((status = cli_check_args(cli, argc - optind, 1, 1, "NAME")) == CLI_OK) {
+        if (vr_name_check(argv[optind], "vm group name", &err) < 0)
+            status = cli_usage(cli, "%s", err.msg);
+        else if (json_array_size(roles) == 0)
+            status = cli_usage(cli, "give the group's roles with --role");
+    }
+    if (status != CLI_OK || (status = cli_connect(cli)) != CLI_OK) {
+        json_decref(roles);
+        return status;
+    }
+    body = json_pack("{s:s, s:o}", "name", argv[optind], "roles", roles);
+    if (cli_http_call(cli->http, "POST", "/api/v1/vm-groups", body, 0, &ans,
+                      &err) < 0) {
+        json_decref(body);
+        return cli_fail(&err);
+    }
+    json_decref(body);
+    vm_group_print(cli, ans);
+    json_decref(ans);
+    return CLI_OK;
+}
+
+/* ID NAME ROLES */
+static void vm_group_row(struct cli_table *t, const json_t *g)
+{
+    struct vr_buf roles;
+    char id[24];
+
+    vr_buf_init(&roles);
+    roles_text(json_object_get(g, "roles"), &roles);
+    {
+        const char *row[] = {cli_jint(g, "id", id, sizeof(id)),
+                             cli_jstr(g, "name"), roles.data};
+        cli_table_add(t, row);
+    }
+    vr_buf_release(&roles);
+}
+
+static int vm_group_list(struct cli *cli, int argc, char **argv)
+{
+    static const char *const head[] = {"ID", "NAME", "ROLES"};
+    static const struct cli_list l = {
+        .help = vm_group_list_help,
+        .path = "/api/v1/vm-groups",
+        .head = head,
+        .ncols = VR_ARRAY_SIZE(head),
+        .add_row = vm_group_row,
+    };
+    return cli_cmd_list(cli, argc, argv, &l);
+}
+
+/* The common options and one GROUP argument, then the connection; *path
+ * gets the group's URL.  Returns 0, or -1 when the command ends with
+ * *status (help was printed, or an error reported). */
+static int vm_group_ref(struct cli *cli, int argc, char **argv,
+                        const char *help, char **path, int *status)
+{
+    static const struct option opts[] = {CLI_COMMON_OPTIONS, {0}};
+    int c;
+
+    *path = NULL;
+    *status = CLI_OK;
+    cli_getopt_reset();
+    while ((c = cli_getopt(cli, argc, argv, "", opts, help, status)) != -1)
+        return -1;
+    if ((*status = cli_check_args(cli, argc - optind, 1, 1, "GROUP")) !=
+            CLI_OK ||
+        !(*path = cli_ref_path(cli, "vm-groups", argv[optind], "", status)) ||
+        (*status = cli_connect(cli)) != CLI_OK)
+        return -1;
+    return 0;
+}
+
+static int vm_group_show(struct cli *cli, int argc, char **argv)
+{
+    struct vr_error err = VR_ERROR_INIT;
+    vr_autofree char *path = NULL;
+    json_t *g;
+    int status;
+
+    if (vm_group_ref(cli, argc, argv, vm_group_show_help, &path, &status) < 0)
+        return status;
+    if (cli_http_call(cli->http, "GET", path, NULL, 0, &g, &err) < 0)
+        return cli_fail(&err);
+    vm_group_print(cli, g);
+    json_decref(g);
+    return CLI_OK;
+}
+
+static int vm_group_delete(struct cli *cli, int argc, char **argv)
+{
+    struct vr_error err = VR_ERROR_INIT;
+    vr_autofree char *path = NULL;
+    vr_autofree char *ref = NULL;
+    int status;
+
+    if (vm_group_ref(cli, argc, argv, vm_group_delete_help, &path, &status) <
+        0)
+        return status;
+    if (cli_http_call(cli->http, "DELETE", path, NULL, 0, NULL, &err) < 0)
+        return cli_fail(&err);
+    ref = vr_strdup(argv[optind]);
+    if (cli->output == CLI_OUT_JSON) {
+        json_t *j = json_object();
+        json_object_set_new(j, "vm_group", json_string(ref));
+        json_object_set_new(j, "deleted", json_true());
+        cli_print_json(j);
+        json_decref(j);
+    } else {
+        cli_sanitize(ref);
+        printf("vm group '%s' deleted\n", ref);
+    }
+    return CLI_OK;
+}
+
+int cli_cmd_vm_group(struct cli *cli, int argc, char **argv)
+{
+    static const struct cli_subcmd cmds[] = {
+        {"create", vm_group_create},
+        {"list", vm_group_list},
+        {"show", vm_group_show},
+        {"delete", vm_group_delete},
+    };
+    return cli_dispatch(cli, argc, argv, cmds, VR_ARRAY_SIZE(cmds),
+                        vm_group_help);
 }

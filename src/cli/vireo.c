@@ -47,6 +47,20 @@ enum {
     OPT_CA_FILE,
     OPT_FINGERPRINT,
     OPT_GROUP,
+    /* host update */
+    OPT_ENABLE,
+    OPT_DISABLE,
+    OPT_DEDICATED_CPUS,
+    OPT_RESERVED_CPUS,
+    OPT_RESERVED_MEMORY,
+    OPT_CPU_RATIO,
+    OPT_MEM_RATIO,
+    OPT_LABEL,
+    OPT_NO_LABELS,
+    OPT_SRIOV_POOL,
+    OPT_NO_SRIOV_POOLS,
+    OPT_PCI_PASSTHROUGH,
+    OPT_NO_PCI_PASSTHROUGH,
 };
 
 static const char main_help[] =
@@ -59,8 +73,10 @@ static const char main_help[] =
     "  login     get an API token and save it in the config file\n"
     "  logout    revoke the saved token and forget it\n"
     "  vm        create, list, show, control and delete virtual machines\n"
+    "  vm-group  create, list, show and delete VM groups (affinity and\n"
+    "            anti-affinity between VMs)\n"
     "  image     upload, import, list, show and delete disk images\n"
-    "  host      list and show hypervisor hosts\n"
+    "  host      list, show and configure hypervisor hosts\n"
     "  job       list, show and wait for jobs\n"
     "  events    print the live event stream, one event a line\n"
     "  group     create, list, show and delete groups (tenants); their\n"
@@ -835,8 +851,10 @@ static const char host_help[] =
     "Usage: vireo host COMMAND [ARGS]\n"
     "\n"
     "Commands:\n"
-    "  list        list the hosts: ID NAME STATE HYPERVISOR CPUS MEMORY\n"
-    "  show HOST   show one host (id, UUID or name) with its capabilities\n"
+    "  list          list the hosts: ID NAME STATE HYPERVISOR CPUS MEMORY\n"
+    "  show HOST     show one host (id, UUID or name) with its capabilities,\n"
+    "                its placement settings and what VMs hold there\n"
+    "  update HOST   change a host's placement settings (superusers)\n"
     "\n"
     "Options:\n"
     "  -o, --output FMT   table or json\n"
@@ -854,10 +872,15 @@ static const char host_list_help[] =
 static const char host_show_help[] =
     "Usage: vireo host show HOST\n"
     "\n"
-    "Show a host (id, UUID or name), its capabilities and its state.\n"
+    "Show a host (id, UUID or name), its capabilities and its state: its\n"
+    "NUMA cells (CPUs, memory, huge pages free/total), its PCI devices, its\n"
+    "placement settings ('vireo host update') and its allocation: what the\n"
+    "VMs placed there hold (shared vCPUs, memory, devices) and, per cell,\n"
+    "the dedicated CPUs, whole cores and huge pages still free.\n"
     "\n"
     "Options:\n"
-    "  -o, --output FMT   table (key: value lines) or json\n"
+    "  -o, --output FMT   table (key: value lines and tables) or json (the\n"
+    "                     whole record, with the per-thread topology)\n"
     "  -h, --help         show this help\n";
 
 /* ID NAME STATE HYPERVISOR CPUS MEMORY */
@@ -889,9 +912,653 @@ static int host_list(struct cli *cli, int argc, char **argv)
     return cli_cmd_list(cli, argc, argv, &l);
 }
 
+/* ---- host show: a summary of the resource model.  The record holds a
+ * line per hardware thread and a member per PCI device; printed as key:
+ * value lines a large host is thousands of lines, so the cells and the
+ * devices are tables and the topology is summed up per cell. */
+
+/* "2M" for 2048 KiB. */
+static void page_size_name(json_int_t kib, char *buf, size_t size)
+{
+    vr_format_size((uint64_t)kib * 1024, buf, size);
+}
+
+/* Physical cores (distinct socket and core) among the threads of `cell`
+ * in cpu_topology ([[id, cell, socket, core], ...]); 0 if unknown. */
+static int cell_cores(const json_t *topo, json_int_t cell)
+{
+    size_t n = json_array_size(topo);
+    int cores = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const json_t *t = json_array_get(topo, i);
+        json_int_t sock = json_integer_value(json_array_get(t, 2));
+        json_int_t core = json_integer_value(json_array_get(t, 3));
+        bool seen = false;
+
+        if (json_integer_value(json_array_get(t, 1)) != cell || sock < 0)
+            continue;
+        for (size_t j = 0; j < i && !seen; j++) {
+            const json_t *u = json_array_get(topo, j);
+            seen = json_integer_value(json_array_get(u, 1)) == cell &&
+                   json_integer_value(json_array_get(u, 2)) == sock &&
+                   json_integer_value(json_array_get(u, 3)) == core;
+        }
+        cores += !seen;
+    }
+    return cores;
+}
+
+/* The huge page sizes found in member `key` of any cell (at most 4), in
+ * sizes[], and a "<size> FREE/TOTAL" column title for each, in titles[]
+ * pointed to by head[]; returns how many. */
+static size_t page_columns(const json_t *cells, const char *key,
+                           json_int_t sizes[4], char titles[4][32],
+                           const char **head)
+{
+    const json_t *cell, *p;
+    size_t nsizes = 0, i, k;
+
+    json_array_foreach(cells, i, cell) {
+        json_array_foreach(json_object_get(cell, key), k, p) {
+            json_int_t sz = json_integer_value(json_object_get(p, "size_kib"));
+            bool known = false;
+            for (size_t s = 0; s < nsizes; s++)
+                known = known || sizes[s] == sz;
+            if (!known && nsizes < 4)
+                sizes[nsizes++] = sz;
+        }
+    }
+    for (size_t s = 0; s < nsizes; s++) {
+        char name[16];
+        page_size_name(sizes[s], name, sizeof(name));
+        snprintf(titles[s], sizeof(titles[s]), "%s FREE/TOTAL", name);
+        head[s] = titles[s];
+    }
+    return nsizes;
+}
+
+/* For each page size of page_columns(), "FREE/TOTAL" of the cell's pool
+ * of that size in cell[key], or "-" where the cell has none. */
+static void page_cells(const json_t *cell, const char *key,
+                       const json_int_t *sizes, size_t nsizes,
+                       char (*buf)[48], const char **out)
+{
+    const json_t *p;
+    size_t k;
+
+    for (size_t s = 0; s < nsizes; s++) {
+        out[s] = "-";
+        json_array_foreach(json_object_get(cell, key), k, p) {
+            if (json_integer_value(json_object_get(p, "size_kib")) != sizes[s])
+                continue;
+            snprintf(buf[s], sizeof(buf[s]), "%lld/%lld",
+                     (long long)json_integer_value(json_object_get(p, "free")),
+                     (long long)json_integer_value(json_object_get(p, "total")));
+            out[s] = buf[s];
+        }
+    }
+}
+
+/* CELL CPUS THREADS CORES MEMORY, then "<size> FREE/TOTAL" for each huge
+ * page size of any cell. */
+static void print_cells(FILE *out, const json_t *caps)
+{
+    const json_t *cells = json_object_get(caps, "numa_cells");
+    const json_t *topo = json_object_get(caps, "cpu_topology");
+    json_int_t sizes[4];
+    size_t nsizes = 0, i;
+    const char *head[5 + VR_ARRAY_SIZE(sizes)] = {"CELL", "CPUS", "THREADS",
+                                                  "CORES", "MEMORY"};
+    char titles[VR_ARRAY_SIZE(sizes)][32];
+    const json_t *cell;
+    struct cli_table t;
+
+    nsizes = page_columns(cells, "pages", sizes, titles, head + 5);
+    cli_table_init(&t, head, 5 + nsizes);
+    json_array_foreach(cells, i, cell) {
+        char id[24], threads[24], cores[24], mem[16];
+        char pages[VR_ARRAY_SIZE(sizes)][48];
+        const char *row[5 + VR_ARRAY_SIZE(sizes)] = {
+            cli_jint(cell, "id", id, sizeof(id)), cli_jstr(cell, "cpus"),
+            cli_jint(cell, "ncpus", threads, sizeof(threads)), "-",
+            cli_jsize(cell, "memory_kib", 1024, mem, sizeof(mem))};
+        int nc = cell_cores(topo, json_integer_value(json_object_get(cell,
+                                                                     "id")));
+
+        if (nc > 0) {
+            snprintf(cores, sizeof(cores), "%d", nc);
+            row[3] = cores;
+        }
+        page_cells(cell, "pages", sizes, nsizes, pages, row + 5);
+        cli_table_add(&t, row);
+    }
+    cli_table_print(&t, out);
+    cli_table_release(&t);
+}
+
+/* The kind of a device, from the base class of its PCI class code. */
+static const char *pci_class_name(const char *hex)
+{
+    static const struct {
+        const char *prefix, *name;
+    } names[] = {
+        {"0106", "sata"},     {"0108", "nvme"},    {"01", "storage"},
+        {"0200", "ethernet"}, {"0207", "infiniband"}, {"02", "network"},
+        {"0300", "vga"},      {"0302", "3d"},      {"03", "display"},
+        {"04", "multimedia"}, {"0c03", "usb"},     {"12", "accelerator"},
+    };
+
+    for (size_t i = 0; hex && i < VR_ARRAY_SIZE(names); i++)
+        if (strncmp(hex, names[i].prefix, strlen(names[i].prefix)) == 0)
+            return names[i].name;
+    return NULL;
+}
+
+/* ADDRESS VENDOR:PRODUCT CLASS CELL PF/VFS DRIVER */
+static void print_devices(FILE *out, const json_t *caps)
+{
+    static const char *const head[] = {"ADDRESS", "VENDOR:PRODUCT", "CLASS",
+                                       "CELL",    "PF/VFS",         "DRIVER"};
+    const json_t *devs = json_object_get(caps, "devices"), *d;
+    struct cli_table t;
+    size_t i;
+
+    if (json_array_size(devs) == 0) {
+        fprintf(out, "PCI devices: none\n");
+        return;
+    }
+    cli_table_init(&t, head, VR_ARRAY_SIZE(head));
+    json_array_foreach(devs, i, d) {
+        char ids[16], cls[32], cell[24], sriov[48];
+        const char *kind = pci_class_name(cli_jstr(d, "class"));
+        const char *pf = json_string_value(json_object_get(d, "pf"));
+        json_int_t vfs = json_integer_value(json_object_get(d, "max_vfs"));
+        const char *row[] = {cli_jstr(d, "address"), ids, cls,
+                             cli_jint(d, "cell", cell, sizeof(cell)), sriov,
+                             cli_jstr(d, "driver")};
+
+        snprintf(ids, sizeof(ids), "%.4s:%.4s", cli_jstr(d, "vendor"),
+                 cli_jstr(d, "product"));
+        snprintf(cls, sizeof(cls), "%.6s%s%s", cli_jstr(d, "class"),
+                 kind ? " " : "", kind ? kind : "");
+        if (pf && *pf)
+            snprintf(sriov, sizeof(sriov), "VF of %.16s", pf);
+        else if (vfs > 0)
+            snprintf(sriov, sizeof(sriov), "PF, %lld VFs", (long long)vfs);
+        else
+            snprintf(sriov, sizeof(sriov), "-");
+        cli_table_add(&t, row);
+    }
+    cli_table_print(&t, out);
+    cli_table_release(&t);
+}
+
+/* A config array joined with ", ": labels as they are, SR-IOV pools as
+ * "name (VFs of pf)"; "-" if empty.  Caller frees. */
+static char *join_config(const json_t *arr)
+{
+    struct vr_buf b = VR_BUF_INIT;
+    const json_t *v;
+    size_t i;
+
+    vr_buf_init(&b);
+    json_array_foreach(arr, i, v) {
+        if (json_is_string(v))
+            vr_buf_addf(&b, "%s%s", b.len ? ", " : "", json_string_value(v));
+        else if (json_is_object(v))
+            vr_buf_addf(&b, "%s%s (VFs of %s)", b.len ? ", " : "",
+                        cli_jstr(v, "name"), cli_jstr(v, "pf"));
+    }
+    if (!b.len)
+        vr_buf_adds(&b, "-");
+    return vr_buf_detach(&b);
+}
+
+static void print_config(FILE *out, const json_t *cfg)
+{
+    vr_autofree char *labels = join_config(json_object_get(cfg, "labels"));
+    vr_autofree char *pools = join_config(json_object_get(cfg, "sriov_pools"));
+    vr_autofree char *pci =
+        join_config(json_object_get(cfg, "pci_passthrough"));
+    vr_autofree char *ded = vr_strdup(cli_jstr(cfg, "dedicated_cpus"));
+    vr_autofree char *res = vr_strdup(cli_jstr(cfg, "reserved_cpus"));
+    char mem[16];
+
+    cli_sanitize(labels);
+    cli_sanitize(pools);
+    cli_sanitize(pci);
+    cli_sanitize(ded);
+    cli_sanitize(res);
+    fprintf(out, "config:\n");
+    fprintf(out, "  dedicated CPUs:   %s\n", *ded ? ded : "-");
+    fprintf(out, "  reserved CPUs:    %s\n", *res ? res : "-");
+    fprintf(out, "  reserved memory:  %s\n",
+            json_integer_value(json_object_get(cfg, "reserved_memory_mib"))
+                ? cli_jsize(cfg, "reserved_memory_mib", 1024 * 1024, mem,
+                            sizeof(mem))
+                : "-");
+    fprintf(out, "  CPU ratio:        %g\n",
+            json_number_value(json_object_get(cfg, "cpu_ratio")));
+    fprintf(out, "  memory ratio:     %g\n",
+            json_number_value(json_object_get(cfg, "mem_ratio")));
+    fprintf(out, "  labels:           %s\n", labels);
+    fprintf(out, "  SR-IOV pools:     %s\n", pools);
+    fprintf(out, "  PCI passthrough:  %s\n", pci);
+}
+
+/* ---- the allocation: what the scheduler has handed out on the host */
+
+/* {"<vm id>": "<name>"} of the VMs the caller may list; NULL if it may
+ * not (ids are shown then). */
+static json_t *vm_names(struct cli *cli)
+{
+    struct vr_error err = VR_ERROR_INIT;
+    json_t *list, *map, *vm;
+    size_t i;
+
+    if (cli_list_all(cli, "/api/v1/vms", NULL, &list, &err) < 0)
+        return NULL;
+    map = json_object();
+    json_array_foreach(json_object_get(list, "items"), i, vm) {
+        char key[24];
+        snprintf(key, sizeof(key), "%lld",
+                 (long long)json_integer_value(json_object_get(vm, "id")));
+        if (json_is_string(json_object_get(vm, "name")))
+            json_object_set(map, key, json_object_get(vm, "name"));
+    }
+    json_decref(list);
+    return map;
+}
+
+/* A MiB member as a size ("512M"; "0" rather than "0B"). */
+static const char *alloc_mib(const json_t *obj, const char *key, char *buf,
+                             size_t size)
+{
+    if (json_is_integer(json_object_get(obj, key)) &&
+        json_integer_value(json_object_get(obj, key)) == 0)
+        return "0";
+    return cli_jsize(obj, key, 1u << 20, buf, size);
+}
+
+/* CELL FREE-DEDICATED FREE-THREADS FREE-CORES BOUND-MEMORY, then "<size>
+ * FREE/TOTAL" for each huge page size of any cell. */
+static void print_alloc_cells(FILE *out, const json_t *cells)
+{
+    json_int_t sizes[4];
+    size_t nsizes = 0, i;
+    const char *head[5 + VR_ARRAY_SIZE(sizes)] = {
+        "CELL", "FREE DEDICATED CPUS", "FREE THREADS", "FREE CORES",
+        "BOUND MEMORY"};
+    char titles[VR_ARRAY_SIZE(sizes)][32];
+    const json_t *cell;
+    struct cli_table t;
+
+    nsizes = page_columns(cells, "hugepages", sizes, titles, head + 5);
+    cli_table_init(&t, head, 5 + nsizes);
+    json_array_foreach(cells, i, cell) {
+        char id[24], threads[24], cores[24], bound[16], mem[16], bm[40];
+        char pages[VR_ARRAY_SIZE(sizes)][48];
+        const char *row[5 + VR_ARRAY_SIZE(sizes)] = {
+            cli_jint(cell, "id", id, sizeof(id)),
+            cli_jstr(cell, "free_dedicated_cpus"),
+            cli_jint(cell, "free_threads", threads, sizeof(threads)),
+            cli_jint(cell, "free_cores", cores, sizeof(cores)), bm};
+
+        snprintf(bm, sizeof(bm), "%s of %s",
+                 alloc_mib(cell, "bound_memory_mib", bound, sizeof(bound)),
+                 alloc_mib(cell, "memory_mib", mem, sizeof(mem)));
+        page_cells(cell, "hugepages", sizes, nsizes, pages, row + 5);
+        cli_table_add(&t, row);
+    }
+    cli_table_print(&t, out);
+    cli_table_release(&t);
+}
+
+static void print_allocation(struct cli *cli, FILE *out, const json_t *a)
+{
+    const json_t *devs = json_object_get(a, "devices"), *d;
+    vr_autofree char *shared = vr_strdup(cli_jstr(a, "shared_cpus"));
+    json_t *names = NULL;
+    char used[16], cap[16];
+    bool any = false, looked = false;
+    size_t i;
+
+    cli_sanitize(shared);
+    fprintf(out, "allocation:\n");
+    fprintf(out, "  %-17s %lld placed, %lld running\n", "VMs:",
+            (long long)json_integer_value(json_object_get(a, "vms")),
+            (long long)json_integer_value(json_object_get(a, "running_vms")));
+    fprintf(out, "  %-17s %s (%g of %g vCPUs used)\n", "shared CPUs:", shared,
+            json_number_value(json_object_get(a, "shared_vcpus_used")),
+            json_number_value(json_object_get(a, "shared_vcpus_capacity")));
+    fprintf(out, "  %-17s %s of %s used\n", "memory:",
+            alloc_mib(a, "memory_mib_used", used, sizeof(used)),
+            alloc_mib(a, "memory_mib_capacity", cap, sizeof(cap)));
+    json_array_foreach(devs, i, d) {
+        json_int_t vm = json_integer_value(json_object_get(d, "vm_id"));
+        const char *pool = json_string_value(json_object_get(d, "pool"));
+        const char *name = NULL;
+        char key[24];
+        vr_autofree char *line = NULL;
+
+        if (vm <= 0)
+            continue;
+        if (!looked) {
+            names = vm_names(cli);
+            looked = true;
+        }
+        snprintf(key, sizeof(key), "%lld", (long long)vm);
+        name = json_string_value(json_object_get(names, key));
+        line = vr_asprintf("%s (%s%s%svm %s%s%s)", cli_jstr(d, "address"),
+                           pool && *pool ? "VF of pool " : "",
+                           pool && *pool ? pool : "", pool && *pool ? ", " : "",
+                           name ? "'" : "", name ? name : key, name ? "'" : "");
+        cli_sanitize(line);
+        fprintf(out, "  %-17s %s\n", any ? "" : "devices in use:", line);
+        any = true;
+    }
+    if (!any)
+        fprintf(out, "  %-17s none\n", "devices in use:");
+    json_decref(names);
+    fprintf(out, "\n");
+    print_alloc_cells(out, json_object_get(a, "cells"));
+}
+
+/* The record as key: value lines without the bulky members, then the
+ * cells, the devices, the config and the allocation. */
+static void host_print(struct cli *cli, FILE *out, const json_t *h)
+{
+    const json_t *caps = json_object_get(h, "capabilities");
+    const json_t *cfg = json_object_get(h, "config");
+    const json_t *alloc = json_object_get(h, "allocation");
+    json_t *top = json_copy((json_t *)h);
+
+    json_object_del(top, "config");
+    json_object_del(top, "allocation");
+    if (json_is_object(caps)) {
+        json_t *c = json_copy((json_t *)caps);
+        json_object_del(c, "numa_cells");
+        json_object_del(c, "cpu_topology");
+        json_object_del(c, "devices");
+        json_object_set_new(top, "capabilities", c);
+    }
+    cli_print_object(out, top);
+    json_decref(top);
+    if (json_is_object(caps)) {
+        fprintf(out, "\n");
+        print_cells(out, caps);
+        fprintf(out, "\n");
+        print_devices(out, caps);
+    }
+    if (json_is_object(cfg)) {
+        fprintf(out, "\n");
+        print_config(out, cfg);
+    }
+    if (json_is_object(alloc)) {
+        fprintf(out, "\n");
+        print_allocation(cli, out, alloc);
+    }
+}
+
 static int host_show(struct cli *cli, int argc, char **argv)
 {
-    return cli_cmd_show(cli, argc, argv, host_show_help, "hosts", "HOST");
+    static const struct option opts[] = {CLI_COMMON_OPTIONS, {0}};
+    struct vr_error err = VR_ERROR_INIT;
+    vr_autofree char *path = NULL;
+    json_t *h;
+    int c, status = CLI_OK;
+
+    cli_getopt_reset();
+    while ((c = cli_getopt(cli, argc, argv, "", opts, host_show_help,
+                           &status)) != -1)
+        return status;
+    if ((status = cli_check_args(cli, argc - optind, 1, 1, "HOST")) !=
+            CLI_OK ||
+        !(path = cli_ref_path(cli, "hosts", argv[optind], "", &status)) ||
+        (status = cli_connect(cli)) != CLI_OK)
+        return status;
+    if (cli_http_call(cli->http, "GET", path, NULL, 0, &h, &err) < 0)
+        return cli_fail(&err);
+    if (cli->output == CLI_OUT_JSON)
+        cli_print_json(h);
+    else
+        host_print(cli, stdout, h);
+    json_decref(h);
+    return CLI_OK;
+}
+
+/* ---- host update */
+
+static const char host_update_help[] =
+    "Usage: vireo host update HOST [--enable|--disable]\n"
+    "                         [--dedicated-cpus LIST] [--reserved-cpus LIST]\n"
+    "                         [--reserved-memory SIZE] [--cpu-ratio X]\n"
+    "                         [--mem-ratio X] [--label L]... [--no-labels]\n"
+    "                         [--sriov-pool NAME=PF]... [--no-sriov-pools]\n"
+    "                         [--pci-passthrough SPEC]...\n"
+    "                         [--no-pci-passthrough]\n"
+    "\n"
+    "Change the placement settings of a host (id, UUID or name; superusers\n"
+    "only).  What is not given is kept.  A repeatable option replaces the\n"
+    "whole list: give every label (pool, device) the host is to have.  The\n"
+    "server checks the settings against the host (its CPUs, its devices)\n"
+    "and the VMs placed on it, and prints the host's new settings.\n"
+    "\n"
+    "Options:\n"
+    "  --enable           let the scheduler place VMs on the host\n"
+    "  --disable          place no more VMs on the host (those there stay)\n"
+    "  --dedicated-cpus LIST\n"
+    "                     the host CPUs for pinned vCPUs (CPU policies\n"
+    "                     thread, core and isolate), e.g. 4-15,20; '' for\n"
+    "                     none.  The other CPUs run shared vCPUs.\n"
+    "  --reserved-cpus LIST\n"
+    "                     host CPUs no VM gets (kept for the host); ''\n"
+    "                     for none\n"
+    "  --reserved-memory SIZE\n"
+    "                     memory no VM gets, e.g. 2G (a bare number is MiB;\n"
+    "                     0 for none)\n"
+    "  --cpu-ratio X      overcommit of the shared CPUs: vCPUs that may run\n"
+    "                     on each (0.1 to 64; 4 by default)\n"
+    "  --mem-ratio X      overcommit of the memory (0.1 to 4; 1 by default)\n"
+    "  --label L          a label of the host, for requirements such as\n"
+    "                     'LABELS has \"ssd\"'; repeat for each label\n"
+    "  --no-labels        remove every label\n"
+    "  --sriov-pool NAME=PF\n"
+    "                     lend the VFs of the SR-IOV physical function at\n"
+    "                     address PF (e.g. 0000:3b:00.0) as the pool NAME\n"
+    "                     (vm create --sriov NAME); repeat for each pool\n"
+    "  --no-sriov-pools   remove every SR-IOV pool\n"
+    "  --pci-passthrough SPEC\n"
+    "                     let VMs have the devices matching SPEC whole (vm\n"
+    "                     create --pci): VENDOR:PRODUCT (8086:1572),\n"
+    "                     class=HEX (class=0x0302) or an address\n"
+    "                     (0000:3b:00.0); repeat for more\n"
+    "  --no-pci-passthrough\n"
+    "                     no device may be passed through\n"
+    "  -o, --output FMT   table (the new settings) or json (the host)\n"
+    "  -h, --help         show this help\n";
+
+/* A ratio option: a finite number (the server checks its range). */
+static int parse_ratio(const struct cli *cli, const char *opt, const char *s,
+                       json_t *body, const char *key)
+{
+    char *end;
+    double v;
+
+    errno = 0;
+    v = strtod(s, &end);
+    if (!*s || *end || errno || !(v > 0) || v > 1e6)
+        return cli_usage(cli, "%s must be a positive number, not '%.32s'", opt,
+                         s);
+    json_object_set_new(body, key, json_real(v));
+    return CLI_OK;
+}
+
+/* A string option into `body` (`key` as a string, or appended to the
+ * array `key` if `list`). */
+static int set_string(const struct cli *cli, const char *opt, const char *s,
+                      json_t *body, const char *key, bool list)
+{
+    json_t *v = json_string(s);
+
+    if (!v)
+        return cli_usage(cli, "the value of %s is not valid UTF-8", opt);
+    if (list)
+        json_array_append_new(json_object_get(body, key), v);
+    else
+        json_object_set_new(body, key, v);
+    return CLI_OK;
+}
+
+/* One option of host update into `body`.  `lists` notes which list
+ * options were given (bit 0: --label, 1: --sriov-pool, 2:
+ * --pci-passthrough; +3 for their --no- forms). */
+static int host_update_option(const struct cli *cli, int c, const char *arg,
+                              json_t *body, unsigned *lists)
+{
+    static const struct {
+        int add, clear;
+        const char *key, *add_name, *clear_name;
+    } list_opts[] = {
+        {OPT_LABEL, OPT_NO_LABELS, "labels", "--label", "--no-labels"},
+        {OPT_SRIOV_POOL, OPT_NO_SRIOV_POOLS, "sriov_pools", "--sriov-pool",
+         "--no-sriov-pools"},
+        {OPT_PCI_PASSTHROUGH, OPT_NO_PCI_PASSTHROUGH, "pci_passthrough",
+         "--pci-passthrough", "--no-pci-passthrough"},
+    };
+    uint64_t bytes;
+    int rc;
+
+    for (unsigned i = 0; i < VR_ARRAY_SIZE(list_opts); i++) {
+        if (c != list_opts[i].add && c != list_opts[i].clear)
+            continue;
+        *lists |= 1u << (i + (c == list_opts[i].clear ? 3 : 0));
+        if ((*lists >> i & 1) && (*lists >> (i + 3) & 1))
+            return cli_usage(cli, "%s and %s exclude each other",
+                             list_opts[i].add_name, list_opts[i].clear_name);
+        if (!json_is_array(json_object_get(body, list_opts[i].key)))
+            json_object_set_new(body, list_opts[i].key, json_array());
+        if (c == list_opts[i].clear)
+            return CLI_OK;
+        if (c == OPT_SRIOV_POOL) {
+            const char *eq = strchr(arg, '=');
+            vr_autofree char *name =
+                vr_strndup(arg, eq ? (size_t)(eq - arg) : 0);
+            json_t *pool;
+
+            if (!eq || eq == arg || !eq[1])
+                return cli_usage(cli,
+                                 "--sriov-pool must be NAME=PF, e.g. "
+                                 "net-a=0000:3b:00.0, not '%.64s'",
+                                 arg);
+            pool = json_pack("{s:s, s:s}", "name", name, "pf", eq + 1);
+            if (!pool)
+                return cli_usage(cli, "the value of --sriov-pool is not "
+                                      "valid UTF-8");
+            json_array_append_new(json_object_get(body, "sriov_pools"), pool);
+            return CLI_OK;
+        }
+        return set_string(cli, list_opts[i].add_name, arg, body,
+                          list_opts[i].key, true);
+    }
+    switch (c) {
+    case OPT_ENABLE:
+    case OPT_DISABLE:
+        if (json_is_boolean(json_object_get(body, "enabled")) &&
+            json_is_true(json_object_get(body, "enabled")) != (c == OPT_ENABLE))
+            return cli_usage(cli, "--enable and --disable exclude each other");
+        json_object_set_new(body, "enabled", json_boolean(c == OPT_ENABLE));
+        return CLI_OK;
+    case OPT_DEDICATED_CPUS:
+        return set_string(cli, "--dedicated-cpus", arg, body, "dedicated_cpus",
+                          false);
+    case OPT_RESERVED_CPUS:
+        return set_string(cli, "--reserved-cpus", arg, body, "reserved_cpus",
+                          false);
+    case OPT_RESERVED_MEMORY:
+        if ((rc = cli_parse_size(cli, "--reserved-memory", arg, 1ULL << 20,
+                                 &bytes)) != CLI_OK)
+            return rc;
+        if (bytes % (1ULL << 20) || bytes >> 20 > (1ULL << 40))
+            return cli_usage(cli,
+                             "--reserved-memory must be a whole number of "
+                             "MiB, not '%.32s'",
+                             arg);
+        json_object_set_new(body, "reserved_memory",
+                            json_integer((json_int_t)(bytes >> 20)));
+        return CLI_OK;
+    case OPT_CPU_RATIO:
+        return parse_ratio(cli, "--cpu-ratio", arg, body, "cpu_ratio");
+    case OPT_MEM_RATIO:
+        return parse_ratio(cli, "--mem-ratio", arg, body, "mem_ratio");
+    default:
+        return CLI_OK;
+    }
+}
+
+static int host_update(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"enable", no_argument, NULL, OPT_ENABLE},
+        {"disable", no_argument, NULL, OPT_DISABLE},
+        {"dedicated-cpus", required_argument, NULL, OPT_DEDICATED_CPUS},
+        {"reserved-cpus", required_argument, NULL, OPT_RESERVED_CPUS},
+        {"reserved-memory", required_argument, NULL, OPT_RESERVED_MEMORY},
+        {"cpu-ratio", required_argument, NULL, OPT_CPU_RATIO},
+        {"mem-ratio", required_argument, NULL, OPT_MEM_RATIO},
+        {"label", required_argument, NULL, OPT_LABEL},
+        {"no-labels", no_argument, NULL, OPT_NO_LABELS},
+        {"sriov-pool", required_argument, NULL, OPT_SRIOV_POOL},
+        {"no-sriov-pools", no_argument, NULL, OPT_NO_SRIOV_POOLS},
+        {"pci-passthrough", required_argument, NULL, OPT_PCI_PASSTHROUGH},
+        {"no-pci-passthrough", no_argument, NULL, OPT_NO_PCI_PASSTHROUGH},
+        CLI_COMMON_OPTIONS,
+        {0}};
+    struct vr_error err = VR_ERROR_INIT;
+    vr_autofree char *path = NULL;
+    json_t *body = json_object(), *h = NULL;
+    unsigned lists = 0;
+    int c, status = CLI_OK, ret;
+
+    cli_getopt_reset();
+    while ((c = cli_getopt(cli, argc, argv, "", opts, host_update_help,
+                           &status)) != -1) {
+        if (c == CLI_OPT_EXIT ||
+            (status = host_update_option(cli, c, optarg, body, &lists)) !=
+                CLI_OK) {
+            json_decref(body);
+            return status;
+        }
+    }
+    if ((status = cli_check_args(cli, argc - optind, 1, 1, "HOST")) ==
+            CLI_OK &&
+        json_object_size(body) == 0)
+        status = cli_usage(cli, "nothing to change: give at least one "
+                                "setting");
+    if (status != CLI_OK ||
+        !(path = cli_ref_path(cli, "hosts", argv[optind], "", &status)) ||
+        (status = cli_connect(cli)) != CLI_OK) {
+        json_decref(body);
+        return status;
+    }
+    ret = cli_http_call(cli->http, "PATCH", path, body, 0, &h, &err);
+    json_decref(body);
+    if (ret < 0)
+        return cli_fail(&err);
+    if (cli->output == CLI_OUT_JSON) {
+        cli_print_json(h);
+    } else {
+        vr_autofree char *name = vr_strdup(cli_jstr(h, "name"));
+        cli_sanitize(name);
+        printf("host '%s' updated: %s\n", name,
+               json_is_true(json_object_get(h, "enabled")) ? "enabled"
+                                                           : "disabled");
+        if (json_is_object(json_object_get(h, "config")))
+            print_config(stdout, json_object_get(h, "config"));
+    }
+    json_decref(h);
+    return CLI_OK;
 }
 
 int cli_cmd_host(struct cli *cli, int argc, char **argv)
@@ -899,6 +1566,7 @@ int cli_cmd_host(struct cli *cli, int argc, char **argv)
     static const struct cli_subcmd cmds[] = {
         {"list", host_list},
         {"show", host_show},
+        {"update", host_update},
     };
     return cli_dispatch(cli, argc, argv, cmds, VR_ARRAY_SIZE(cmds), host_help);
 }
@@ -1061,7 +1729,7 @@ static int run(struct cli *cli, int argc, char **argv)
         {"user", cli_cmd_user},     {"quota", cli_cmd_quota},
         {"acl", cli_cmd_acl},       {"token", cli_cmd_token},
         {"chown", cli_cmd_chown},   {"chgrp", cli_cmd_chgrp},
-        {"chmod", cli_cmd_chmod},
+        {"chmod", cli_cmd_chmod},   {"vm-group", cli_cmd_vm_group},
     };
     int c, status = CLI_OK;
     const char *word;

@@ -47,6 +47,14 @@ static const struct {
     I("token_ttl", token_ttl_s, 60, 365 * 86400),
     I("poll_interval", poll_interval_s, 1, 3600),
     I("job_retention", job_retention_s, 60, 365 * 86400),
+    S("sched_policy", sched_policy),
+    S("host_cpu_ratio", host_cpu_ratio),
+    S("host_mem_ratio", host_mem_ratio),
+    S("sched_requirements", sched_requirements),
+    S("sched_rank", sched_rank),
+    S("sched_external_url", sched_external_url),
+    I("sched_external_timeout_ms", sched_external_timeout_ms, 10, 600000),
+    B("sched_external_fallback", sched_external_fallback),
     S("ldap_uri", ldap_uri),
     S("ldap_user_dn", ldap_user_dn),
     S("ldap_group", ldap_group),
@@ -80,6 +88,14 @@ void vr_config_defaults(struct vr_config *cfg, const char *state_dir)
     cfg->token_ttl_s = 7 * 86400;
     cfg->poll_interval_s = 10;
     cfg->job_retention_s = 7 * 86400;
+    cfg->sched_policy = vr_strdup("packing");
+    cfg->host_cpu_ratio = vr_strdup("4");
+    cfg->host_mem_ratio = vr_strdup("1");
+    cfg->sched_requirements = vr_strdup("");
+    cfg->sched_rank = vr_strdup("");
+    cfg->sched_external_url = vr_strdup("");
+    cfg->sched_external_timeout_ms = 2000;
+    cfg->sched_external_fallback = true;
     cfg->ldap_uri = vr_strdup("");
     cfg->ldap_user_dn = vr_strdup("");
     cfg->ldap_group = vr_strdup("users");

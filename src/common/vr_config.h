@@ -39,6 +39,15 @@ struct vr_config {
     int token_ttl_s;
     int poll_interval_s;    /* safety-net poll of libvirt and hosts */
     int job_retention_s;    /* finished jobs kept this long */
+    /* placement (vr_sched.h, docs/scheduler.md) */
+    char *sched_policy;     /* "packing" | "striping" | "load" */
+    char *sched_requirements; /* for VMs that give none ("" none) */
+    char *sched_rank;       /* for VMs that give none ("": sched_policy) */
+    char *host_cpu_ratio;   /* overcommit of a newly registered host */
+    char *host_mem_ratio;
+    char *sched_external_url; /* "" none; else POSTed the candidates */
+    int sched_external_timeout_ms;
+    bool sched_external_fallback; /* on a failing service: place anyway */
     /* LDAP / Active Directory logins (vr_ldap.h); ldap_uri "" = off */
     char *ldap_uri;         /* "ldap://dir.example:389/" */
     char *ldap_user_dn;     /* bind-name template with one %s */

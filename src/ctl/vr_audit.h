@@ -23,7 +23,7 @@ struct vr_audit_entry {
     char source[64];               /* client address */
     char method[8];
     char path[256];
-    char kind[8];                  /* object kind, "" if none */
+    char kind[16];                 /* object kind, "" if none */
     int64_t object_id;
     char object_name[64];
     int status;                    /* HTTP status answered */

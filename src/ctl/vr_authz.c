@@ -181,5 +181,9 @@ bool vr_authz_can_create(struct vr_authz *az, const struct vr_principal *p,
         return false;
     if (p->super)
         return true;
+    /* a VM group only arranges VMs: who may create VMs may create one */
+    if (res == VR_RES_VMGROUP && acl_grants(az, p, VR_RES_VM, 0,
+                                            VR_RIGHT_CREATE))
+        return true;
     return acl_grants(az, p, res, 0, VR_RIGHT_CREATE);
 }

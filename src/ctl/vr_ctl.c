@@ -4,6 +4,7 @@
  * the monitor (safety-net poll, token expiry, job retention).
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -12,6 +13,7 @@
 #include "vr_ctl.h"
 #include "vr_ldap.h"
 #include "vr_log.h"
+#include "vr_placement.h"
 #include "vr_tenancy.h"
 
 #define MOD "ctl"
@@ -46,6 +48,11 @@ static void on_db_change(void *opaque, const struct vr_kind *kind,
     vr_buf_release(&b);
     if (kind == &vr_acl_kind)
         vr_authz_reload(&ctl->authz, &ctl->db.acls);
+    /* the scheduler follows hosts and which VMs run */
+    if (kind == &vr_host_kind)
+        vr_placement_host_changed(ctl, hdr->id);
+    else if (kind == &vr_vm_kind)
+        vr_placement_vm_changed(ctl, hdr->id, json == NULL, 0);
 }
 
 /* ---- libvirt events: hints for the observer */
@@ -185,6 +192,74 @@ static void *observer_main(void *arg)
 
 /* ---- the local host */
 
+/* Whether two readings differ only in live usage (free memory, free huge
+ * pages, free disk), which is written at most once a minute. */
+static bool caps_same_shape(const struct vr_host_caps *a,
+                            const struct vr_host_caps *b)
+{
+    struct vr_host_caps *x = vr_malloc(sizeof(*x));
+    bool same;
+
+    *x = *a;
+    x->free_memory_kib = b->free_memory_kib;
+    x->disk_free_mib = b->disk_free_mib;
+    for (int i = 0; i < x->ncells && i < b->ncells; i++)
+        for (int p = 0; p < x->cells[i].npages && p < b->cells[i].npages; p++)
+            x->cells[i].pages[p].free = b->cells[i].pages[p].free;
+    same = memcmp(x, b, sizeof(*x)) == 0;
+    free(x);
+    return same;
+}
+
+/* Store what the monitor learnt of a host (`seen`: caps, state, error,
+ * hypervisor) over the record as it is now, under the write lock: what an
+ * operator changed meanwhile (enabled, placement settings, owner) stays. */
+static int host_store(struct vr_ctl *ctl, const struct vr_host *seen,
+                      struct vr_error *err)
+{
+    struct vr_host *cur = vr_malloc(sizeof(*cur));
+    struct vr_tx tx;
+    int rc = -1;
+
+    if (vr_tx_begin(&ctl->db, &tx, err) < 0) {
+        free(cur);
+        return -1;
+    }
+    if (vr_pool_get(&ctl->db.hosts, seen->hdr.id, cur) == 0) {
+        cur->caps = seen->caps;
+        vr_strlcpy(cur->hdr.uuid, seen->hdr.uuid, sizeof(cur->hdr.uuid));
+        vr_strlcpy(cur->hypervisor, seen->hypervisor,
+                   sizeof(cur->hypervisor));
+        vr_strlcpy(cur->hypervisor_detail, seen->hypervisor_detail,
+                   sizeof(cur->hypervisor_detail));
+        vr_strlcpy(cur->error, seen->error, sizeof(cur->error));
+        cur->monitored_at = seen->monitored_at;
+        cur->state = seen->state == VR_HOST_ERROR ? VR_HOST_ERROR
+                     : cur->enabled               ? VR_HOST_MONITORED
+                                                  : VR_HOST_DISABLED;
+    } else {
+        *cur = *seen;
+    }
+    if (vr_tx_put(&tx, &ctl->db.hosts, cur, err) < 0)
+        vr_tx_abort(&tx);
+    else
+        rc = vr_tx_commit(&tx, err);
+    free(cur);
+    return rc;
+}
+
+/* The one host reached through the local transport (installations from
+ * before "local_host" was recorded); -1 once a second one is seen. */
+static int find_local(const void *obj, void *ctx)
+{
+    const struct vr_host *h = obj;
+    int64_t *lid = ctx;
+    if (strcmp(h->transport, "local") != 0)
+        return 0;
+    *lid = *lid ? -1 : h->hdr.id;
+    return 0;
+}
+
 static int update_host(struct vr_ctl *ctl, bool first, struct vr_error *err)
 {
     struct vr_host_caps caps;
@@ -199,16 +274,40 @@ static int update_host(struct vr_ctl *ctl, bool first, struct vr_error *err)
             (host.state != VR_HOST_ERROR || strcmp(host.error, nerr.msg))) {
             host.state = VR_HOST_ERROR;
             vr_strlcpy(host.error, nerr.msg, sizeof(host.error));
-            vr_db_put(&ctl->db, &ctl->db.hosts, &host, NULL);
+            host_store(ctl, &host, NULL);
             VR_WARN(MOD, "host '%s' is in ERROR: %s", host.hdr.name, nerr.msg);
         }
         return 0;
     }
     id = vr_pool_id_by_uuid(&ctl->db.hosts, caps.uuid);
+    if (!id) {
+        /* libvirt without a stable host UUID (no SMBIOS, no host_uuid)
+         * makes up a new one at each start: the local node is still the
+         * same host, the one recorded as local */
+        char *local = vr_db_meta_get(&ctl->db, "local_host");
+        int64_t lid = local ? strtoll(local, NULL, 10) : 0;
+        free(local);
+        if (!local)
+            vr_pool_foreach(&ctl->db.hosts, find_local, &lid);
+        if (lid > 0 && vr_pool_get(&ctl->db.hosts, lid, &host) == 0 &&
+            strcmp(host.transport, "local") == 0) {
+            VR_WARN(MOD, "host '%s': libvirt's host UUID changed from %s to "
+                    "%s (set host_uuid_source = \"machine-id\" in "
+                    "libvirtd.conf to keep it)", host.hdr.name,
+                    host.hdr.uuid, caps.uuid);
+            vr_strlcpy(host.hdr.uuid, caps.uuid, sizeof(host.hdr.uuid));
+            id = lid;
+        }
+    }
     if (id) {
-        vr_pool_get(&ctl->db.hosts, id, &host);
+        if (vr_pool_get(&ctl->db.hosts, id, &host) == 0 &&
+            strcmp(host.hdr.uuid, caps.uuid) != 0)
+            vr_strlcpy(host.hdr.uuid, caps.uuid, sizeof(host.hdr.uuid));
     } else {
         memset(&host, 0, sizeof(host));
+        vr_host_conf_defaults(&host.conf);
+        host.conf.cpu_ratio = ctl->host_cpu_ratio;
+        host.conf.mem_ratio = ctl->host_mem_ratio;
         host.hdr.id = vr_pool_next_id(&ctl->db.hosts);
         vr_strlcpy(host.hdr.uuid, caps.uuid, sizeof(host.hdr.uuid));
         if (vr_name_check(caps.hostname, "host name", NULL) == 0 &&
@@ -239,13 +338,9 @@ static int update_host(struct vr_ctl *ctl, bool first, struct vr_error *err)
          * once a minute: the store and the event stream stay quiet. */
         enum vr_host_state st = host.enabled ? VR_HOST_MONITORED
                                              : VR_HOST_DISABLED;
-        uint64_t free_kib = caps.free_memory_kib;
-        bool same;
-        caps.free_memory_kib = host.caps.free_memory_kib;
-        same = id && !first && host.state == st && !host.error[0] &&
-               memcmp(&caps, &host.caps, sizeof(caps)) == 0 &&
-               vr_now_ms() - host.monitored_at < 60 * 1000;
-        caps.free_memory_kib = free_kib;
+        bool same = id && !first && host.state == st && !host.error[0] &&
+                    caps_same_shape(&caps, &host.caps) &&
+                    vr_now_ms() - host.monitored_at < 60 * 1000;
         if (same)
             return 0;
         host.caps = caps;
@@ -253,12 +348,17 @@ static int update_host(struct vr_ctl *ctl, bool first, struct vr_error *err)
     }
     host.error[0] = '\0';
     host.monitored_at = vr_now_ms();
-    if (vr_db_put(&ctl->db, &ctl->db.hosts, &host, err) < 0)
+    if (host_store(ctl, &host, err) < 0)
         return -1;
-    if (!id)
+    if (!id) {
+        char lid[24];
+        snprintf(lid, sizeof(lid), "%lld", (long long)host.hdr.id);
+        if (vr_db_meta_put(&ctl->db, "local_host", lid, err) < 0)
+            return -1;
         VR_INFO(MOD, "registered the local host '%s' (%s, %d CPUs, %llu MiB)",
                 host.hdr.name, caps.cpu_model, caps.cpus,
                 (unsigned long long)(caps.memory_kib / 1024));
+    }
     ctl->host_id = host.hdr.id;
     return 0;
 }
@@ -381,6 +481,19 @@ static void *monitor_main(void *arg)
 
 /* ---- life cycle */
 
+static int parse_ratio(const char *s, const char *name, double max,
+                       double *out, struct vr_error *err)
+{
+    char *end = NULL;
+    double v = s ? strtod(s, &end) : 0;
+
+    if (!s || end == s || *end || !(v >= 0.1 && v <= max))
+        return vr_err(err, VR_E_INVALID, "setting '%s' must be a number "
+                      "from 0.1 to %g", name, max);
+    *out = v;
+    return 0;
+}
+
 int vr_ctl_init(struct vr_ctl *ctl, const struct vr_config *cfg,
                 struct vr_error *err)
 {
@@ -407,6 +520,12 @@ int vr_ctl_init(struct vr_ctl *ctl, const struct vr_config *cfg,
     vr_throttle_init(&ctl->throttle_user, 5, 1000, 5 * 60 * 1000);
     vr_throttle_init(&ctl->throttle_addr, 30, 1000, 5 * 60 * 1000);
     ctl->events = vr_events_new(4096);
+
+    if (parse_ratio(cfg->host_cpu_ratio, "host_cpu_ratio", 64,
+                    &ctl->host_cpu_ratio, err) < 0 ||
+        parse_ratio(cfg->host_mem_ratio, "host_mem_ratio", 4,
+                    &ctl->host_mem_ratio, err) < 0)
+        return -1;
 
     /* LDAP settings are checked before anything is opened: a mistake in
      * them stops the start at once (no server is contacted) */
@@ -465,7 +584,7 @@ int vr_ctl_init(struct vr_ctl *ctl, const struct vr_config *cfg,
         VR_WARN(MOD, "group '%s' (setting 'ldap_group') does not exist; "
                 "users created at their first LDAP login go to 'users' "
                 "until it does", ctl->ldap->group);
-    return 0;
+    return vr_placement_init(ctl, err);
 }
 
 int vr_ctl_start(struct vr_ctl *ctl, struct vr_error *err)
@@ -503,6 +622,7 @@ void vr_ctl_shutdown(struct vr_ctl *ctl)
         pthread_join(ctl->monitor, NULL);
         ctl->threads_started = false;
     }
+    vr_placement_release_all(ctl);
     vr_node_close(ctl->node);
     ctl->node = NULL;
     if (ctl->db.users.kind)

@@ -18,6 +18,7 @@
 #include "vr_db.h"
 #include "vr_events.h"
 #include "vr_node.h"
+#include "vr_sched.h"
 #include "vr_throttle.h"
 
 struct vr_ctl {
@@ -56,6 +57,18 @@ struct vr_ctl {
     struct vr_throttle throttle_addr;    /* ... and per source address */
     struct vr_auth_backend *ldap;  /* NULL: local accounts only */
     struct vr_audit *audit;
+
+    /* placement (vr_placement.c): the scheduler's view of hosts and
+     * plans; creates waiting for capacity (job ids) and which VMs run
+     * where (for RUNNING_VMS), under plock */
+    struct vr_sched sched;
+    pthread_mutex_t plock;
+    struct vr_map running;
+    int64_t *parked;
+    size_t nparked, parked_cap;
+    uint64_t sched_seen;
+    bool placement_ready;
+    double host_cpu_ratio, host_mem_ratio; /* for new hosts (settings) */
 
     /* image uploads in progress (ids), to refuse a second one */
     pthread_mutex_t ulock;
@@ -102,6 +115,12 @@ struct vr_vm_create_req {
     uint64_t extra_mib[VR_VM_MAX_DISKS - 1];
     bool full_clone;
     bool start;
+    /* placement (docs/scheduler.md): what the VM asks for; hosts named in
+     * host_refs and a VM group named in vm_group are resolved (visible to
+     * the caller) when the request is accepted */
+    struct vr_vm_want want;
+    const char *host_refs[VR_SCHED_MAX_HOSTS_LIST]; /* NULL: want.hosts[i] */
+    const char *vm_group;          /* NULL: want.vm_group (0: none) */
 };
 
 /* The checks of a create request that need no state (name, sizes, UUID

@@ -20,12 +20,15 @@
 #include "vr_ctl.h"
 #include "vr_fault.h"
 #include "vr_log.h"
+#include "vr_placement.h"
 #include "vr_tenancy.h"
+#include "vr_vmgroup.h"
 
 #define MOD "orch"
 
-/* Job outcomes. */
-enum { JOB_OK = 0, JOB_FAILED = -1, JOB_INTERRUPTED = -2 };
+/* Job outcomes.  A parked job waits for capacity (vr_placement_park) and
+ * runs again from the start when some may have appeared. */
+enum { JOB_OK = 0, JOB_FAILED = -1, JOB_INTERRUPTED = -2, JOB_PARKED = -3 };
 
 struct job_ctx {
     struct vr_ctl *ctl;
@@ -117,8 +120,7 @@ int vr_orch_vm_create_check(const struct vr_vm_create_req *req,
                       req->uuid);
     if (!req->image || !*req->image)
         return vr_err(err, VR_E_INVALID, "an image is required");
-
-    return 0;
+    return vr_placement_check(&req->want, req->vcpus, req->memory_mib, err);
 }
 
 struct usable {
@@ -133,6 +135,85 @@ static bool image_usable(const void *obj, void *ctx)
                         VR_RIGHT_USE);
 }
 
+static int largest_host(const void *obj, void *ctx)
+{
+    const struct vr_host *h = obj;
+    uint64_t *largest = ctx;
+    if (h->caps.memory_kib > *largest)
+        *largest = h->caps.memory_kib;
+    return 0;
+}
+
+static bool vm_group_usable(const void *obj, void *ctx)
+{
+    const struct usable *u = ctx;
+    return vr_authz_can(&u->ctl->authz, u->who, VR_RES_VMGROUP, obj,
+                        VR_RIGHT_USE);
+}
+
+/* Resolve what a create names (hosts, a VM group) and check who may ask
+ * for it: forcing a host is for superusers. */
+static int resolve_want(struct vr_ctl *ctl, const struct vr_vm_create_req *req,
+                        const struct vr_principal *who, struct vr_vm_want *w,
+                        struct vr_error *err)
+{
+    struct usable usable = {ctl, who};
+    struct vr_vm_group g;
+
+    if (w->force && !who->super)
+        return vr_err(err, VR_E_FORBIDDEN, "only a session working in the "
+                      "superuser group may force a host");
+    for (int i = 0; i < w->nhosts; i++) {
+        /* a host is named like in a path (id or name); one the caller
+         * may not use does not exist for it */
+        const char *ref = req->host_refs[i];
+        struct vr_host *h;
+        if (ref)
+            w->hosts[i] = vr_pool_resolve(&ctl->db.hosts, ref);
+        h = w->hosts[i] ? vr_pool_dup(&ctl->db.hosts, w->hosts[i]) : NULL;
+        if (!h || !vr_authz_can(&ctl->authz, who, VR_RES_HOST, &h->hdr,
+                                VR_RIGHT_USE)) {
+            vr_obj_free(&vr_host_kind, h);
+            if (ref)
+                return vr_err(err, VR_E_NOT_FOUND, "host '%.64s' not found",
+                              ref);
+            return vr_err(err, VR_E_NOT_FOUND, "host %lld not found",
+                          (long long)w->hosts[i]);
+        }
+        vr_obj_free(&vr_host_kind, h);
+    }
+    if (req->vm_group) {
+        int64_t id = vr_pool_find(&ctl->db.vm_groups, req->vm_group,
+                                  who->user_id, vm_group_usable, &usable);
+        if (id < 0)
+            return vr_err(err, VR_E_CONFLICT, "several vm groups are named "
+                          "'%.64s'; give its id", req->vm_group);
+        if (!id)
+            return vr_err(err, VR_E_NOT_FOUND, "vm group '%.64s' not found",
+                          req->vm_group);
+        w->vm_group = id;
+    }
+    if (w->vm_group) {
+        if (vr_pool_get(&ctl->db.vm_groups, w->vm_group, &g) < 0 ||
+            !vm_group_usable(&g, &usable)) {
+            if (req->vm_group)
+                return vr_err(err, VR_E_NOT_FOUND, "vm group '%.64s' not "
+                              "found", req->vm_group);
+            return vr_err(err, VR_E_NOT_FOUND, "vm group %lld not found",
+                          (long long)w->vm_group);
+        }
+        if (vr_vm_group_role(&g, w->vm_group_role) < 0)
+            return vr_err(err, VR_E_INVALID, "vm group '%s' has no role "
+                          "'%.32s'", g.hdr.name, w->vm_group_role);
+        if (!w->vm_group_role[0])
+            vr_strlcpy(w->vm_group_role, g.roles[0].name,
+                       sizeof(w->vm_group_role));
+    } else if (w->vm_group_role[0]) {
+        return vr_err(err, VR_E_INVALID, "vm_group_role needs a vm_group");
+    }
+    return 0;
+}
+
 int vr_orch_vm_create(struct vr_ctl *ctl, const struct vr_vm_create_req *req,
                       const struct vr_principal *who, int64_t *vm_id,
                       int64_t *job_id, struct vr_error *err)
@@ -142,7 +223,6 @@ int vr_orch_vm_create(struct vr_ctl *ctl, const struct vr_vm_create_req *req,
     struct vr_vm vm;
     struct vr_job job;
     struct vr_image image;
-    struct vr_host host;
     int64_t image_id;
     struct vr_tx tx;
     char sz[16];
@@ -175,14 +255,22 @@ int vr_orch_vm_create(struct vr_ctl *ctl, const struct vr_vm_create_req *req,
         return vr_err(err, VR_E_CONFLICT,
                       "image '%s' is %s: upload its data first",
                       image.hdr.name, vr_image_state_name(image.state));
-    if (vr_pool_get(&ctl->db.hosts, ctl->host_id, &host) < 0)
-        return vr_err(err, VR_E_UNAVAILABLE, "no host is registered");
-    if (host.caps.memory_kib && req->memory_mib * 1024 > host.caps.memory_kib) {
-        vr_format_size(host.caps.memory_kib * 1024, sz, sizeof(sz));
-        return vr_err(err, VR_E_UNPROCESSABLE,
-                      "memory %llu MiB is more than any host has (largest: "
-                      "%s)", (unsigned long long)req->memory_mib, sz);
+    {
+        uint64_t largest = 0;
+        vr_pool_foreach(&ctl->db.hosts, largest_host, &largest);
+        if (!largest)
+            return vr_err(err, VR_E_UNAVAILABLE, "no host is registered");
+        if (req->memory_mib * 1024 > largest) {
+            vr_format_size(largest * 1024, sz, sizeof(sz));
+            return vr_err(err, VR_E_UNPROCESSABLE,
+                          "memory %llu MiB is more than any host has "
+                          "(largest: %s)",
+                          (unsigned long long)req->memory_mib, sz);
+        }
     }
+    vm.want = req->want;
+    if (resolve_want(ctl, req, who, &vm.want, err) < 0)
+        return -1;
 
     vm.hdr.id = vr_pool_next_id(&ctl->db.vms);
     vr_strlcpy(vm.hdr.name, req->name, sizeof(vm.hdr.name));
@@ -221,6 +309,12 @@ int vr_orch_vm_create(struct vr_ctl *ctl, const struct vr_vm_create_req *req,
         vr_tx_abort(&tx);
         return vr_err(err, VR_E_NOT_FOUND, "image '%s' not found",
                       req->image);
+    }
+    if (vm.want.vm_group && !vr_pool_has(&ctl->db.vm_groups,
+                                         vm.want.vm_group)) {
+        vr_tx_abort(&tx);
+        return vr_err(err, VR_E_NOT_FOUND, "vm group %lld not found",
+                      (long long)vm.want.vm_group);
     }
     /* quotas are checked and charged in the same transaction: concurrent
      * creates cannot overshoot them */
@@ -270,6 +364,16 @@ int vr_orch_vm_request(struct vr_ctl *ctl, int64_t vm_id, enum vr_vm_op op,
     }
     job_init(ctl, &job, op, &vm, user_id);
     job.timeout_s = timeout_s;
+    if (op == VR_OP_DELETE && vr_vm_waiting_for_host(&vm) &&
+        vr_pool_get(&ctl->db.jobs, vm.task.job_id, &old) == 0) {
+        /* a create still waiting for a host: it ends here */
+        have_old = true;
+        old.status = VR_JOB_CANCELLED;
+        old.finished_at = vr_now_ms();
+        snprintf(old.error, sizeof(old.error),
+                 "cancelled: the vm was deleted while waiting for a host "
+                 "(job %lld)", (long long)job.hdr.id);
+    }
     if (op == VR_OP_RECOVER) {
         job.recover = mode;
         job.target_op = vm.task.status != VR_TASK_NONE ? vm.task.op
@@ -301,6 +405,8 @@ int vr_orch_vm_request(struct vr_ctl *ctl, int64_t vm_id, enum vr_vm_op op,
     }
     if (vr_tx_commit(&tx, err) < 0)
         return -1;
+    if (have_old && old.status == VR_JOB_CANCELLED)
+        vr_placement_unpark(ctl, old.hdr.id);
     VR_INFO(MOD, "vm %lld '%s': %s accepted (job %lld)", (long long)vm_id,
             vm.hdr.name, vr_vm_op_name(op), (long long)job.hdr.id);
     vr_orch_enqueue(ctl, job.hdr.id);
@@ -435,21 +541,10 @@ static void build_spec(struct job_ctx *jc, struct vr_dom_spec *spec)
     spec->nnics = vm->nnics;
     memcpy(spec->nics, vm->nics, sizeof(spec->nics));
     vr_strlcpy(spec->console_log, vm->console_log, sizeof(spec->console_log));
+    vr_placement_spec(jc->ctl, vm, spec);
 }
 
 /* ---- mutators */
-
-struct host_arg {
-    int64_t id;
-    const char *name;
-};
-
-static void mut_host(struct vr_vm *vm, const void *arg)
-{
-    const struct host_arg *h = arg;
-    vm->host_id = h->id;
-    vr_strlcpy(vm->host_name, h->name, sizeof(vm->host_name));
-}
 
 struct disk_arg {
     int index;
@@ -468,6 +563,26 @@ static void mut_disk(struct vr_vm *vm, const void *arg)
 static void mut_console(struct vr_vm *vm, const void *arg)
 {
     vr_strlcpy(vm->console_log, arg, sizeof(vm->console_log));
+}
+
+struct placed_arg {
+    const struct vr_sched_plan *plan;
+    const char *host_name;
+};
+
+static void mut_placed(struct vr_vm *vm, const void *arg)
+{
+    const struct placed_arg *p = arg;
+    vm->placed = true;
+    vm->plan = *p->plan;
+    vm->placement_why[0] = '\0';
+    vm->host_id = p->plan->host_id;
+    vr_strlcpy(vm->host_name, p->host_name, sizeof(vm->host_name));
+}
+
+static void mut_why(struct vr_vm *vm, const void *arg)
+{
+    vr_strlcpy(vm->placement_why, arg, sizeof(vm->placement_why));
 }
 
 static void mut_pending(struct vr_vm *vm, const void *arg)
@@ -502,17 +617,38 @@ static int op_create(struct job_ctx *jc, struct vr_error *err)
             return rc;
     }
     PHASE(jc, "schedule", 5, err);
-    if (!jc->vm.host_id) {
-        /* One host today; issue #4 brings the scheduler. */
-        struct host_arg ha;
-        if (vr_pool_get(&ctl->db.hosts, ctl->host_id, &host) < 0 ||
-            !host.enabled)
-            return vr_err(err, VR_E_UNAVAILABLE, "no enabled host"), JOB_FAILED;
-        ha.id = host.hdr.id;
-        ha.name = host.hdr.name;
-        rc = jc_update(jc, NULL, 0, mut_host, &ha, err);
-        if (rc != JOB_OK)
+    if (!jc->vm.placed) {
+        struct vr_sched_plan plan;
+        struct placed_arg pa = {&plan, ""};
+        char why[sizeof(jc->vm.placement_why)];
+        uint64_t gen = 0;
+
+        rc = vr_placement_place(ctl, &jc->vm, &plan, why, sizeof(why), &gen,
+                                err);
+        if (rc < 0)
+            return JOB_FAILED;
+        if (rc == 1) {
+            /* no host can take it now: wait (the VM stays PENDING and
+             * says why) until capacity appears */
+            if (strcmp(why, jc->vm.placement_why) != 0)
+                VR_INFO(MOD, "vm '%s' waits for a host: %s", jc->vm.hdr.name,
+                        why);
+            rc = jc_update(jc, "waiting", 5, mut_why, why, err);
+            if (rc != JOB_OK)
+                return rc;
+            vr_placement_park(ctl, jc->job.hdr.id, gen);
+            return JOB_PARKED;
+        }
+        if (vr_pool_get(&ctl->db.hosts, plan.host_id, &host) == 0)
+            pa.host_name = host.hdr.name;
+        rc = jc_update(jc, "schedule", 10, mut_placed, &pa, err);
+        if (rc != JOB_OK) {
+            /* not recorded: what the plan holds goes back */
+            vr_sched_release_plan(&ctl->sched, &plan, jc->vm.hdr.id);
             return rc;
+        }
+        VR_INFO(MOD, "vm '%s' placed on host '%s'", jc->vm.hdr.name,
+                pa.host_name);
     }
     jc->node = node_for(ctl, jc->vm.host_id);
 
@@ -780,6 +916,7 @@ static void finish_job(struct job_ctx *jc, int rc, const struct vr_error *jerr)
     struct vr_job job;
     struct vr_vm vm;
     bool have_vm;
+    struct vr_vm *removed = NULL;  /* a VM whose plan goes back */
     int64_t now;
     char point[64];
 
@@ -814,6 +951,8 @@ static void finish_job(struct job_ctx *jc, int rc, const struct vr_error *jerr)
         vr_strlcpy(job.phase, "done", sizeof(job.phase));
         if (have_vm && jc->remove_record) {
             struct vr_quota q;
+            removed = vr_malloc(sizeof(*removed));
+            *removed = vm;
             vr_quota_of_vm(&vm, &q);
             if (vr_quota_charge(ctl, &tx, vm.hdr.owner_id, vm.hdr.group_id,
                                 &q, -1, &err) < 0 ||
@@ -863,6 +1002,15 @@ static void finish_job(struct job_ctx *jc, int rc, const struct vr_error *jerr)
             }
         }
     }
+    /* a create that failed (or was declared failed) gives back what its
+     * placement held; recover --retry places it again */
+    if (have_vm && vm.placed && vm.state == VR_VM_FAILED &&
+        (jc->op == VR_OP_CREATE || job.target_op == VR_OP_CREATE)) {
+        removed = vr_malloc(sizeof(*removed));
+        *removed = vm;
+        vm.placed = false;
+        memset(&vm.plan, 0, sizeof(vm.plan));
+    }
     if ((have_vm && vr_tx_put(&tx, &ctl->db.vms, &vm, &err) < 0) ||
         vr_tx_put(&tx, &ctl->db.jobs, &job, &err) < 0)
         goto fail;
@@ -871,6 +1019,9 @@ static void finish_job(struct job_ctx *jc, int rc, const struct vr_error *jerr)
                  (long long)job.hdr.id, err.msg);
         return;
     }
+    if (removed)
+        vr_placement_release(ctl, removed);
+    free(removed);
     if (rc == JOB_OK)
         VR_INFO(MOD, "job %lld: %s of vm '%s' succeeded", (long long)job.hdr.id,
                 vr_vm_op_name(job.op), job.object_name);
@@ -881,6 +1032,7 @@ static void finish_job(struct job_ctx *jc, int rc, const struct vr_error *jerr)
     return;
 fail:
     vr_tx_abort(&tx);
+    free(removed);
     VR_ERROR(MOD, "job %lld: unable to record its end: %s",
              (long long)jc->job.hdr.id, err.msg);
 }
@@ -931,6 +1083,8 @@ static void run_job(struct vr_ctl *ctl, int64_t job_id)
                 (long long)job_id, jc.job.phase);
         return;
     }
+    if (rc == JOB_PARKED)
+        return;
     if (rc == JOB_FAILED && err.code == VR_E_NONE)
         vr_err(&err, VR_E_INTERNAL, "failed without a message");
     finish_job(&jc, rc, &err);

@@ -21,6 +21,8 @@ struct vr_pool *vr_tenancy_pool(struct vr_ctl *ctl, enum vr_res res)
         return &ctl->db.users;
     case VR_RES_GROUP:
         return &ctl->db.groups;
+    case VR_RES_VMGROUP:
+        return &ctl->db.vm_groups;
     case VR_RES__LAST:
         break;
     }
@@ -236,13 +238,14 @@ int vr_users_delete(struct vr_ctl *ctl, int64_t user_id, struct vr_error *err)
     }
     vr_pool_foreach(&ctl->db.vms, count_uses, &uses);
     vr_pool_foreach(&ctl->db.images, count_uses, &uses);
+    vr_pool_foreach(&ctl->db.vm_groups, count_uses, &uses);
     if (uses.count) {
         vr_tx_abort(&tx);
-        return vr_err(err, VR_E_CONFLICT, "user '%s' owns %d vm%s or "
-                      "image%s (first: '%s'); delete them or change their "
-                      "owner first", u.hdr.name, uses.count,
+        return vr_err(err, VR_E_CONFLICT, "user '%s' owns %d vm%s, image%s "
+                      "or vm group%s (first: '%s'); delete them or change "
+                      "their owner first", u.hdr.name, uses.count,
                       uses.count == 1 ? "" : "s", uses.count == 1 ? "" : "s",
-                      uses.first);
+                      uses.count == 1 ? "" : "s", uses.first);
     }
     /* its tokens go with it */
     {
@@ -437,10 +440,12 @@ int vr_groups_delete(struct vr_ctl *ctl, int64_t group_id,
     }
     vr_pool_foreach(&ctl->db.vms, count_uses, &uses);
     vr_pool_foreach(&ctl->db.images, count_uses, &uses);
+    vr_pool_foreach(&ctl->db.vm_groups, count_uses, &uses);
     if (uses.count) {
         vr_tx_abort(&tx);
-        return vr_err(err, VR_E_CONFLICT, "group '%s' still has %d vm%s or "
-                      "image%s (first: '%s')", g.hdr.name, uses.count,
+        return vr_err(err, VR_E_CONFLICT, "group '%s' still has %d vm%s, "
+                      "image%s or vm group%s (first: '%s')", g.hdr.name,
+                      uses.count, uses.count == 1 ? "" : "s",
                       uses.count == 1 ? "" : "s", uses.count == 1 ? "" : "s",
                       uses.first);
     }
@@ -789,9 +794,9 @@ int vr_ownership_set(struct vr_ctl *ctl, const struct vr_principal *who,
     struct vr_tx tx;
 
     if (!pool || (req->res != VR_RES_VM && req->res != VR_RES_IMAGE &&
-                  req->res != VR_RES_HOST))
-        return vr_err(err, VR_E_INVALID, "ownership applies to vms, images "
-                      "and hosts");
+                  req->res != VR_RES_HOST && req->res != VR_RES_VMGROUP))
+        return vr_err(err, VR_E_INVALID, "ownership applies to vms, images, "
+                      "hosts and vm groups");
     if (!req->nids || req->nids > 1000)
         return vr_err(err, VR_E_INVALID, "give between 1 and 1000 objects");
     if (req->perms >= 0 && req->perms > 0777)
@@ -839,11 +844,13 @@ int vr_ownership_set(struct vr_ctl *ctl, const struct vr_principal *who,
             vr_tx_abort(&tx);
             return -1;
         }
+        /* quotas count VMs and images; hosts and VM groups are free */
         if (req->res == VR_RES_VM)
             vr_quota_of_vm(obj, &q);
         else if (req->res == VR_RES_IMAGE)
             vr_quota_of_image(obj, &q);
-        if ((req->user_id || req->group_id) && req->res != VR_RES_HOST &&
+        if ((req->user_id || req->group_id) &&
+            (req->res == VR_RES_VM || req->res == VR_RES_IMAGE) &&
             (vr_quota_charge(ctl, &tx, h->owner_id, h->group_id, &q, -1,
                              err) < 0 ||
              vr_quota_charge(ctl, &tx, req->user_id ? req->user_id

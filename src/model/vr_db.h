@@ -23,6 +23,7 @@
 #include "vr_store.h"
 #include "vr_user.h"
 #include "vr_vm.h"
+#include "vr_vmgroup.h"
 
 /* `hdr` is the object's header (for a delete, as it was). */
 typedef void (*vr_db_listener)(void *ctx, const struct vr_kind *kind,
@@ -31,7 +32,8 @@ typedef void (*vr_db_listener)(void *ctx, const struct vr_kind *kind,
 struct vr_db {
     struct vr_store *store;
     pthread_mutex_t wlock;
-    struct vr_pool users, groups, acls, tokens, hosts, images, vms, jobs;
+    struct vr_pool users, groups, acls, tokens, hosts, images, vms, jobs,
+        vm_groups;
     vr_db_listener listener;
     void *listener_ctx;
 };

@@ -19,11 +19,68 @@ enum vr_host_state {
     VR_HOST__LAST
 };
 
+#define VR_HOST_MAX_CPUS 512
+#define VR_HOST_MAX_DEVS 256
+#define VR_HOST_MAX_PAGESIZES 2        /* huge pages: 2 MiB and 1 GiB */
+
+/* One host CPU (a hardware thread).  Threads with the same socket and core
+ * are siblings (SMT). */
+struct vr_host_cpu {
+    int16_t id;
+    int16_t cell;              /* NUMA cell id */
+    int16_t socket;
+    int16_t core;              /* core id within its socket */
+};
+
+/* Huge pages of one size in one cell. */
+struct vr_host_pages {
+    uint32_t size_kib;         /* 2048 or 1048576 */
+    uint64_t total;            /* pages in the pool */
+    uint64_t free;             /* free when last read */
+};
+
 struct vr_host_cell {
     int id;
     uint64_t memory_kib;
     int ncpus;
     char cpus[128];            /* host CPU list, e.g. "0-3,8-11" */
+    int npages;
+    struct vr_host_pages pages[VR_HOST_MAX_PAGESIZES];
+};
+
+/* A PCI device that can be given to a guest (libvirt node device). */
+struct vr_host_dev {
+    char addr[16];             /* "0000:3b:00.1" */
+    uint16_t vendor, product;
+    uint32_t pci_class;        /* 24-bit PCI class code, e.g. 0x020000 */
+    int16_t cell;              /* NUMA cell, -1 if unknown */
+    char pf[16];               /* an SR-IOV VF: its PF's address; else "" */
+    int16_t max_vfs;           /* an SR-IOV PF: how many VFs it supports */
+    char name[48];             /* libvirt's "pci_0000_3b_00_1" */
+    char driver[16];           /* bound driver, "" if none */
+};
+
+/* What an operator sets on a host for placement. */
+#define VR_HOST_MAX_LABELS 16
+#define VR_HOST_MAX_POOLS 8
+#define VR_HOST_MAX_PCI 8
+struct vr_host_conf {
+    char dedicated_cpus[256];  /* CPUs for pinned vCPUs ("" none) */
+    char reserved_cpus[256];   /* CPUs kept for the host itself */
+    uint64_t reserved_memory_mib;
+    double cpu_ratio;          /* shared vCPUs per shared host CPU */
+    double mem_ratio;          /* memory overcommit (1.0: none) */
+    int nlabels;
+    char labels[VR_HOST_MAX_LABELS][32];
+    int npci;                  /* devices VMs may be given whole:
+                                * PCI specs ("8086:1572", "class=0x0302",
+                                * "0000:3b:00.0"); none by default */
+    char pci[VR_HOST_MAX_PCI][32];
+    int npools;                /* SR-IOV networks: name -> a PF's VFs */
+    struct {
+        char name[32];
+        char pf[16];
+    } pools[VR_HOST_MAX_POOLS];
 };
 
 /* The host's capabilities as the node reports them (also the payload of
@@ -43,6 +100,11 @@ struct vr_host_caps {
     struct vr_host_cell cells[VR_HOST_MAX_CELLS];
     char libvirt_version[16];
     char hv_version[16];       /* QEMU */
+    int ncpu_topo;             /* per-thread topology, id order */
+    struct vr_host_cpu cpu_topo[VR_HOST_MAX_CPUS];
+    int ndevs;
+    struct vr_host_dev devs[VR_HOST_MAX_DEVS];
+    uint64_t disk_free_mib;    /* free space of the system datastore */
 };
 
 struct vr_host {
@@ -53,6 +115,7 @@ struct vr_host {
     char hypervisor[8];        /* "kvm" | "qemu" (TCG), from the probe */
     char hypervisor_detail[256];
     struct vr_host_caps caps;
+    struct vr_host_conf conf;
     int64_t monitored_at;
     char error[VR_ERROR_MSG_SIZE];
 };
@@ -65,5 +128,9 @@ const char *vr_host_state_name(enum vr_host_state s);
  * transport). */
 json_t *vr_host_caps_to_json(const struct vr_host_caps *c);
 void vr_host_caps_from_json(struct vr_host_caps *c, const json_t *j);
+json_t *vr_host_conf_to_json(const struct vr_host_conf *c);
+void vr_host_conf_from_json(struct vr_host_conf *c, const json_t *j);
+/* Defaults: no dedicated or reserved CPUs, cpu_ratio 4, mem_ratio 1. */
+void vr_host_conf_defaults(struct vr_host_conf *c);
 
 #endif

@@ -53,7 +53,8 @@ enum vr_acl_who { VR_ACL_USER, VR_ACL_GROUP, VR_ACL_ALL, VR_ACL__LAST };
     X(VR_RES_IMAGE, "image")                                               \
     X(VR_RES_HOST, "host")                                                 \
     X(VR_RES_USER, "user")                                                 \
-    X(VR_RES_GROUP, "group")
+    X(VR_RES_GROUP, "group")                                               \
+    X(VR_RES_VMGROUP, "vm_group")
 
 enum vr_res {
 #define VR_X(e, s) e,

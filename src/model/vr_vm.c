@@ -5,6 +5,120 @@
 
 #include "vr_json.h"
 
+static json_t *placement_to_json(const struct vr_vm *vm)
+{
+    json_t *p = json_object(), *a;
+    char buf[32];
+
+    json_object_set_new(p, "cpu_policy",
+                        json_string(vr_cpu_policy_name(vm->want.cpu_policy)));
+    if (vm->want.sockets)
+        json_object_set_new(p, "topology",
+                            json_pack("{s:i, s:i, s:i}", "sockets",
+                                      vm->want.sockets, "cores", vm->want.cores,
+                                      "threads", vm->want.threads));
+    else
+        json_object_set_new(p, "topology", json_null());
+    a = json_array();
+    for (int i = 0; i < vm->want.nvnodes; i++)
+        json_array_append_new(
+            a,
+            json_pack("{s:i, s:I}", "vcpus", vm->want.vnodes[i].vcpus,
+                      "memory_mib", (json_int_t)vm->want.vnodes[i].memory_mib));
+    json_object_set_new(p, "numa_nodes", a);
+    json_object_set_new(p, "hugepages",
+                        vm->want.hugepage_kib == 2048      ? json_string("2M")
+                        : vm->want.hugepage_kib == 1048576 ? json_string("1G")
+                                                      : json_null());
+    a = json_array();
+    for (int i = 0; i < vm->want.npci; i++) {
+        vr_pci_spec_format(&vm->want.pci[i], buf, sizeof(buf));
+        json_array_append_new(a, json_string(buf));
+    }
+    json_object_set_new(p, "pci", a);
+    a = json_array();
+    for (int i = 0; i < vm->want.nsriov; i++)
+        json_array_append_new(a, json_string(vm->want.sriov[i]));
+    json_object_set_new(p, "sriov", a);
+    vr_json_set_str_or_null(p, "requirements", vm->want.requirements);
+    vr_json_set_str_or_null(p, "rank", vm->want.rank);
+    a = json_array();
+    for (int i = 0; i < vm->want.nhosts; i++)
+        json_array_append_new(a, json_integer(vm->want.hosts[i]));
+    json_object_set_new(p, "hosts", a);
+    json_object_set_new(p, "force", json_boolean(vm->want.force));
+    json_object_set_new(p, "vm_group",
+                        vm->want.vm_group ? json_integer(vm->want.vm_group)
+                                          : json_null());
+    vr_json_set_str_or_null(p, "vm_group_role", vm->want.vm_group_role);
+    json_object_set_new(p, "plan", vm->placed ? vr_sched_plan_to_json(&vm->plan)
+                                              : json_null());
+    vr_json_set_str_or_null(p, "why", vm->placement_why);
+    return p;
+}
+
+static void placement_from_json(struct vr_vm *vm, const json_t *p)
+{
+    const json_t *a, *v;
+    size_t i;
+    const char *hp;
+
+    if (!json_is_object(p))
+        return;
+    if (vr_cpu_policy_parse(json_string_value(json_object_get(p, "cpu_policy")),
+                            &vm->want.cpu_policy) < 0)
+        vm->want.cpu_policy = VR_CPU_SHARED;
+    a = json_object_get(p, "topology");
+    if (json_is_object(a)) {
+        vm->want.sockets = (int)vr_json_get_i64(a, "sockets");
+        vm->want.cores = (int)vr_json_get_i64(a, "cores");
+        vm->want.threads = (int)vr_json_get_i64(a, "threads");
+    }
+    a = json_object_get(p, "numa_nodes");
+    json_array_foreach(a, i, v) {
+        if (vm->want.nvnodes >= VR_SCHED_MAX_VNODES)
+            break;
+        vm->want.vnodes[vm->want.nvnodes].vcpus =
+            (int)vr_json_get_i64(v, "vcpus");
+        vm->want.vnodes[vm->want.nvnodes].memory_mib =
+            (uint64_t)vr_json_get_i64(v, "memory_mib");
+        vm->want.nvnodes++;
+    }
+    hp = json_string_value(json_object_get(p, "hugepages"));
+    vm->want.hugepage_kib = hp && strcmp(hp, "2M") == 0   ? 2048
+                       : hp && strcmp(hp, "1G") == 0 ? 1048576
+                                                     : 0;
+    a = json_object_get(p, "pci");
+    json_array_foreach(a, i, v) {
+        if (vm->want.npci < VR_SCHED_MAX_DEVS &&
+            vr_pci_spec_parse(json_string_value(v),
+                              &vm->want.pci[vm->want.npci], NULL) == 0)
+            vm->want.npci++;
+    }
+    a = json_object_get(p, "sriov");
+    json_array_foreach(a, i, v) {
+        if (vm->want.nsriov < VR_SCHED_MAX_DEVS && json_is_string(v))
+            vr_strlcpy(vm->want.sriov[vm->want.nsriov++], json_string_value(v),
+                       sizeof(vm->want.sriov[0]));
+    }
+    vr_json_copy_str(p, "requirements", vm->want.requirements,
+                     sizeof(vm->want.requirements));
+    vr_json_copy_str(p, "rank", vm->want.rank, sizeof(vm->want.rank));
+    a = json_object_get(p, "hosts");
+    json_array_foreach(a, i, v) {
+        if (vm->want.nhosts < VR_SCHED_MAX_HOSTS_LIST)
+            vm->want.hosts[vm->want.nhosts++] = json_integer_value(v);
+    }
+    vm->want.force = json_is_true(json_object_get(p, "force"));
+    vm->want.vm_group = vr_json_get_i64(p, "vm_group");
+    vr_json_copy_str(p, "vm_group_role", vm->want.vm_group_role,
+                     sizeof(vm->want.vm_group_role));
+    a = json_object_get(p, "plan");
+    vm->placed = json_is_object(a) &&
+                 vr_sched_plan_from_json(&vm->plan, a, NULL) == 0;
+    vr_json_copy_str(p, "why", vm->placement_why, sizeof(vm->placement_why));
+}
+
 static json_t *vm_to_json(const void *obj, bool internal)
 {
     const struct vr_vm *vm = obj;
@@ -28,7 +142,8 @@ static json_t *vm_to_json(const void *obj, bool internal)
     }
     vr_json_set_str_or_null(j, "error", vm->error);
     json_object_set_new(j, "vcpus", json_integer(vm->vcpus));
-    json_object_set_new(j, "memory_mib", json_integer((json_int_t)vm->memory_mib));
+    json_object_set_new(j, "memory_mib",
+                        json_integer((json_int_t)vm->memory_mib));
     json_object_set_new(j, "image_id", json_integer(vm->image_id));
     json_object_set_new(j, "full_clone", json_boolean(vm->full_clone));
     json_object_set_new(j, "start", json_boolean(vm->start));
@@ -37,7 +152,8 @@ static json_t *vm_to_json(const void *obj, bool internal)
         json_t *jd = json_object();
         json_object_set_new(jd, "target", json_string(d->target));
         json_object_set_new(jd, "boot", json_boolean(d->boot));
-        json_object_set_new(jd, "size_mib", json_integer((json_int_t)d->size_mib));
+        json_object_set_new(jd, "size_mib",
+                            json_integer((json_int_t)d->size_mib));
         json_object_set_new(jd, "format", json_string(d->format));
         vr_json_set_str_or_null(jd, "path", d->path);
         json_array_append_new(disks, jd);
@@ -57,12 +173,14 @@ static json_t *vm_to_json(const void *obj, bool internal)
     vr_json_set_str_or_null(j, "host", vm->host_name);
     if (vm->vnc_port > 0) {
         json_t *c = json_object();
-        json_object_set_new(c, "vnc", json_sprintf("127.0.0.1:%d", vm->vnc_port));
+        json_object_set_new(c, "vnc",
+                            json_sprintf("127.0.0.1:%d", vm->vnc_port));
         json_object_set_new(j, "console", c);
     } else {
         json_object_set_new(j, "console", json_null());
     }
     vr_json_set_str_or_null(j, "console_log", vm->console_log);
+    json_object_set_new(j, "placement", placement_to_json(vm));
     return j;
 }
 
@@ -128,6 +246,7 @@ static int vm_from_json(void *obj, const json_t *j, struct vr_error *err)
     }
     vr_json_copy_str(j, "console_log", vm->console_log,
                      sizeof(vm->console_log));
+    placement_from_json(vm, json_object_get(j, "placement"));
     return 0;
 }
 

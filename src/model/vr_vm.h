@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "vr_obj.h"
+#include "vr_sched.h"
 
 /* Stable states.  Persisted by name; values never renumbered. */
 #define VR_VM_STATES(X)                                                    \
@@ -89,6 +90,29 @@ struct vr_vm_task {
     int64_t job_id;
 };
 
+/* What a VM asks of placement (kept for re-placement). */
+struct vr_vm_want {
+    enum vr_cpu_policy cpu_policy;
+    int sockets, cores, threads;   /* guest CPU topology, 0: flat */
+    int nvnodes;                   /* guest NUMA nodes, 0: none */
+    struct {
+        int vcpus;
+        uint64_t memory_mib;
+    } vnodes[VR_SCHED_MAX_VNODES];
+    uint32_t hugepage_kib;         /* 0, 2048, 1048576 */
+    int npci;
+    struct vr_pci_spec pci[VR_SCHED_MAX_DEVS];
+    int nsriov;
+    char sriov[VR_SCHED_MAX_DEVS][32];
+    char requirements[512];
+    char rank[256];
+    int nhosts;                    /* host affinity list */
+    int64_t hosts[VR_SCHED_MAX_HOSTS_LIST];
+    bool force;                    /* hosts[0], filters skipped */
+    int64_t vm_group;              /* 0: none */
+    char vm_group_role[32];
+};
+
 struct vr_vm {
     struct vr_obj hdr;
     enum vr_vm_state state;
@@ -108,6 +132,13 @@ struct vr_vm {
     int vnc_port;                  /* 0 when unknown */
     char console_log[256];         /* path on the host */
     int64_t state_at;              /* when `state` last changed */
+
+    /* placement: what the VM asks for (kept for re-placement) ... */
+    struct vr_vm_want want;
+    /* ... and what it got */
+    bool placed;                   /* `plan` holds resources */
+    struct vr_sched_plan plan;
+    char placement_why[512];       /* while PENDING: why no host fits */
 };
 
 extern const struct vr_kind vr_vm_kind;
@@ -136,6 +167,9 @@ enum vr_vm_state vr_vm_sm_target(const struct vr_vm *vm, enum vr_vm_op op);
 void vr_vm_set_state(struct vr_vm *vm, enum vr_vm_state to, int64_t now_ms);
 
 /* Begin / end a task on the record (no I/O). */
+/* A create that waits for a host with capacity (job phase "waiting"):
+ * the one busy VM that may still be deleted. */
+bool vr_vm_waiting_for_host(const struct vr_vm *vm);
 void vr_vm_task_begin(struct vr_vm *vm, enum vr_vm_op op, int64_t job_id);
 void vr_vm_task_clear(struct vr_vm *vm);
 

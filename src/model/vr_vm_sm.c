@@ -129,7 +129,8 @@ int vr_vm_sm_check(const struct vr_vm *vm, enum vr_vm_op op,
 {
     const char *st = vr_vm_state_name(vm->state);
 
-    if (vm->task.status == VR_TASK_ACTIVE && op != VR_OP_RECOVER)
+    if (vm->task.status == VR_TASK_ACTIVE && op != VR_OP_RECOVER &&
+        !(op == VR_OP_DELETE && vr_vm_waiting_for_host(vm)))
         return vr_err(err, VR_E_STATE,
                       "vm '%s' is %s and busy: '%s' is in progress "
                       "(job %lld, phase '%s'); wait for it or use recover",
@@ -189,6 +190,13 @@ void vr_vm_set_state(struct vr_vm *vm, enum vr_vm_state to, int64_t now_ms)
     if (vm->state != to)
         vm->state_at = now_ms;
     vm->state = to;
+}
+
+bool vr_vm_waiting_for_host(const struct vr_vm *vm)
+{
+    return vm->state == VR_VM_PENDING && vm->task.status == VR_TASK_ACTIVE &&
+           vm->task.op == VR_OP_CREATE &&
+           strcmp(vm->task.phase, "waiting") == 0;
 }
 
 void vr_vm_task_begin(struct vr_vm *vm, enum vr_vm_op op, int64_t job_id)

@@ -19,8 +19,10 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "vr_log.h"
@@ -46,7 +48,13 @@ struct local_node {
     pthread_t ev_thread;
     atomic_bool ev_stop;
     int ev_timer;
+
+    /* when host_info last warned about each inventory it could not read
+     * (vr_mono_ms; 0: never): one warning per WARN_INTERVAL_MS */
+    atomic_int_least64_t warned_pages, warned_devs, warned_disk;
 };
+
+#define WARN_INTERVAL_MS (10 * 60 * 1000)
 
 static const char *const dom_state_names[] = {
 #define VR_X(e, s) [e] = s,
@@ -264,11 +272,104 @@ static void format_version(unsigned long v, char *out, size_t size)
     vr_strlcpy(out, buf, size);
 }
 
+/* True at most once per WARN_INTERVAL_MS for one `last` stamp: the
+ * monitor calls host_info every few seconds and a lasting failure must not
+ * fill the log. */
+static bool warn_due(atomic_int_least64_t *last)
+{
+    int64_t now = vr_mono_ms();
+    int_least64_t prev = atomic_load(last);
+
+    return (prev == 0 || now - prev >= WARN_INTERVAL_MS) &&
+           atomic_compare_exchange_strong(last, &prev, now);
+}
+
+/* Free huge pages of every pool the capabilities list, cell by cell. */
+static int host_free_pages(virConnectPtr c, struct vr_host_caps *caps,
+                           struct vr_error *err)
+{
+    for (int i = 0; i < caps->ncells; i++) {
+        struct vr_host_cell *cell = &caps->cells[i];
+        unsigned int sizes[VR_HOST_MAX_PAGESIZES];
+        unsigned long long counts[VR_HOST_MAX_PAGESIZES] = {0};
+        int n;
+
+        if (cell->npages <= 0)
+            continue;
+        for (int k = 0; k < cell->npages; k++)
+            sizes[k] = cell->pages[k].size_kib;
+        n = virNodeGetFreePages(c, (unsigned int)cell->npages, sizes, cell->id,
+                                1, counts, 0);
+        if (n < 0)
+            return lv_err(err, "unable to read the free huge pages", NULL);
+        for (int k = 0; k < cell->npages && k < n; k++)
+            cell->pages[k].free = counts[k];
+    }
+    return 0;
+}
+
+static int cmp_dev_name(const void *a, const void *b)
+{
+    const char *x = virNodeDeviceGetName(*(virNodeDevicePtr const *)a);
+    const char *y = virNodeDeviceGetName(*(virNodeDevicePtr const *)b);
+    return strcmp(x ? x : "", y ? y : "");
+}
+
+/* The PCI devices worth offering, in address order (libvirt's names,
+ * "pci_0000_3b_00_1", sort like the addresses), at most
+ * VR_HOST_MAX_DEVS.  A device that vanishes while it is read is skipped;
+ * -1 only if the list cannot be had. */
+static int host_devices(struct local_node *ln, virConnectPtr c,
+                        struct vr_host_caps *caps, struct vr_error *err)
+{
+    virNodeDevicePtr *devs = NULL;
+    int n = virConnectListAllNodeDevices(c, &devs,
+                                         VIR_CONNECT_LIST_NODE_DEVICES_CAP_PCI_DEV);
+    int unread = 0, dropped = 0;
+    struct vr_error perr = VR_ERROR_INIT;
+
+    if (n < 0)
+        return lv_err(err, "unable to list the PCI devices", NULL);
+    qsort(devs, (size_t)n, sizeof(*devs), cmp_dev_name);
+    for (int i = 0; i < n; i++) {
+        char *xml = NULL;
+        int r;
+
+        if (caps->ndevs >= VR_HOST_MAX_DEVS) {
+            dropped++;
+        } else if (!(xml = virNodeDeviceGetXMLDesc(devs[i], 0))) {
+            lv_err(&perr, "unable to read PCI device",
+                   virNodeDeviceGetName(devs[i]));
+            unread++;
+        } else {
+            r = vr_nodedev_parse(xml, &caps->devs[caps->ndevs], &perr);
+            if (r > 0)
+                caps->ndevs++;
+            else if (r < 0)
+                unread++;
+        }
+        free(xml);
+        virNodeDeviceFree(devs[i]);
+    }
+    free(devs);
+    if ((unread || dropped) && warn_due(&ln->warned_devs)) {
+        if (unread)
+            VR_WARN(MOD, "%d PCI devices left out, the last because: %s",
+                    unread, perr.msg);
+        if (dropped)
+            VR_WARN(MOD, "%d PCI devices beyond the limit of %d left out",
+                    dropped, VR_HOST_MAX_DEVS);
+    }
+    return 0;
+}
+
 static int ln_host_info(struct vr_node *n, struct vr_host_caps *caps,
                         struct vr_error *err)
 {
     struct local_node *ln = LN(n);
     virConnectPtr c = get_conn(ln, err);
+    struct vr_error ierr = VR_ERROR_INIT;
+    struct statvfs sv;
     virNodeInfo ni;
     char *xml, *host;
     unsigned long lv = 0, hv = 0;
@@ -311,7 +412,19 @@ static int ln_host_info(struct vr_node *n, struct vr_host_caps *caps,
         format_version(lv, caps->libvirt_version, sizeof(caps->libvirt_version));
     if (virConnectGetVersion(c, &hv) == 0)
         format_version(hv, caps->hv_version, sizeof(caps->hv_version));
+    /* the inventory below is best effort: a host that cannot list its
+     * devices or pages (no node device driver, ...) still runs VMs */
+    if (host_free_pages(c, caps, &ierr) < 0 && warn_due(&ln->warned_pages))
+        VR_WARN(MOD, "%s; huge pages are counted as used", ierr.msg);
+    vr_err_clear(&ierr);
+    if (host_devices(ln, c, caps, &ierr) < 0 && warn_due(&ln->warned_devs))
+        VR_WARN(MOD, "%s; the host offers no PCI devices", ierr.msg);
     virConnectClose(c);
+    if (statvfs(ln->system_dir, &sv) == 0)
+        caps->disk_free_mib = (uint64_t)sv.f_bavail * sv.f_frsize >> 20;
+    else if (warn_due(&ln->warned_disk))
+        VR_WARN(MOD, "unable to read the free space of '%s': %s",
+                ln->system_dir, strerror(errno));
     return 0;
 }
 

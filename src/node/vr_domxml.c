@@ -4,6 +4,7 @@
  * Golden files: tests/data/domxml/.
  */
 #include <libxml/xmlwriter.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "vr_node.h"
@@ -27,7 +28,154 @@ static int spec_check(const struct vr_dom_spec *s, struct vr_error *err)
         if (s->disks[i].path[0] != '/')
             return vr_err(err, VR_E_INTERNAL, "domain spec: disk %d has no "
                           "path", i);
+    for (int i = 0; i < s->nhostdevs; i++) {
+        unsigned a, b, c, d;
+        if (sscanf(s->hostdevs[i], "%4x:%2x:%2x.%1x", &a, &b, &c, &d) != 4)
+            return vr_err(err, VR_E_INTERNAL, "domain spec: bad PCI address "
+                          "'%.16s'", s->hostdevs[i]);
+    }
+    if (s->ncells < 0 || s->ncells > VR_SCHED_MAX_VNODES ||
+        s->vcpus > VR_SCHED_MAX_VCPUS)
+        return vr_err(err, VR_E_INTERNAL, "domain spec: bad NUMA layout");
     return 0;
+}
+
+/* <cputune>: each pinned vCPU on its host CPU, the emulator threads
+ * on the shared CPUs. */
+static void write_cputune(xmlTextWriterPtr w, const struct vr_dom_spec *s)
+{
+    char num[16];
+
+    if (!s->pinned && !s->emulatorpin[0])
+        return;
+    W_START(w, "cputune");
+    for (int i = 0; s->pinned && i < s->vcpus; i++) {
+        if (s->vcpupin[i] < 0)
+            continue;
+        W_START(w, "vcpupin");
+        snprintf(num, sizeof(num), "%d", i);
+        W_ATTR(w, "vcpu", num);
+        snprintf(num, sizeof(num), "%d", s->vcpupin[i]);
+        W_ATTR(w, "cpuset", num);
+        W_END(w);
+    }
+    if (s->emulatorpin[0]) {
+        W_START(w, "emulatorpin");
+        W_ATTR(w, "cpuset", s->emulatorpin);
+        W_END(w);
+    }
+    W_END(w);
+}
+
+/* <numatune>: memory strictly from the host cells of the plan, and each
+ * guest cell from its host cell. */
+static void write_numatune(xmlTextWriterPtr w, const struct vr_dom_spec *s)
+{
+    char num[16];
+
+    if (!s->nodeset[0])
+        return;
+    W_START(w, "numatune");
+    W_START(w, "memory");
+    W_ATTR(w, "mode", "strict");
+    W_ATTR(w, "nodeset", s->nodeset);
+    W_END(w);
+    for (int i = 0; i < s->ncells; i++) {
+        W_START(w, "memnode");
+        snprintf(num, sizeof(num), "%d", i);
+        W_ATTR(w, "cellid", num);
+        W_ATTR(w, "mode", "strict");
+        snprintf(num, sizeof(num), "%d", s->cells[i].host_cell);
+        W_ATTR(w, "nodeset", num);
+        W_END(w);
+    }
+    W_END(w);
+}
+
+static void write_memory_backing(xmlTextWriterPtr w,
+                                 const struct vr_dom_spec *s)
+{
+    char num[16];
+
+    if (!s->hugepage_kib)
+        return;
+    W_START(w, "memoryBacking");
+    W_START(w, "hugepages");
+    W_START(w, "page");
+    snprintf(num, sizeof(num), "%u", s->hugepage_kib);
+    W_ATTR(w, "size", num);
+    W_ATTR(w, "unit", "KiB");
+    W_END(w);
+    W_END(w);
+    W_END(w);
+}
+
+/* <cpu>: the host's model under KVM; the guest topology and NUMA cells. */
+static void write_cpu(xmlTextWriterPtr w, const struct vr_dom_spec *s)
+{
+    bool kvm = strcmp(s->hypervisor, "kvm") == 0;
+    char num[32];
+
+    if (!kvm && !s->sockets && !s->ncells)
+        return;
+    W_START(w, "cpu");
+    if (kvm)
+        W_ATTR(w, "mode", "host-model");
+    if (s->sockets) {
+        W_START(w, "topology");
+        snprintf(num, sizeof(num), "%d", s->sockets);
+        W_ATTR(w, "sockets", num);
+        W_ATTR(w, "dies", "1");
+        snprintf(num, sizeof(num), "%d", s->cores);
+        W_ATTR(w, "cores", num);
+        snprintf(num, sizeof(num), "%d", s->threads);
+        W_ATTR(w, "threads", num);
+        W_END(w);
+    }
+    if (s->ncells) {
+        W_START(w, "numa");
+        for (int i = 0; i < s->ncells; i++) {
+            W_START(w, "cell");
+            snprintf(num, sizeof(num), "%d", i);
+            W_ATTR(w, "id", num);
+            W_ATTR(w, "cpus", s->cells[i].vcpus);
+            snprintf(num, sizeof(num), "%llu",
+                     (unsigned long long)s->cells[i].memory_mib);
+            W_ATTR(w, "memory", num);
+            W_ATTR(w, "unit", "MiB");
+            W_END(w);
+        }
+        W_END(w);
+    }
+    W_END(w);
+}
+
+/* <hostdev> for a PCI address "dddd:bb:ss.f", libvirt managing the
+ * driver binding (managed='yes'). */
+static void write_hostdev(xmlTextWriterPtr w, const char *addr)
+{
+    unsigned dom = 0, bus = 0, slot = 0, fn = 0;
+    char num[16];
+
+    if (sscanf(addr, "%x:%x:%x.%x", &dom, &bus, &slot, &fn) != 4)
+        return;
+    W_START(w, "hostdev");
+    W_ATTR(w, "mode", "subsystem");
+    W_ATTR(w, "type", "pci");
+    W_ATTR(w, "managed", "yes");
+    W_START(w, "source");
+    W_START(w, "address");
+    snprintf(num, sizeof(num), "0x%04x", dom);
+    W_ATTR(w, "domain", num);
+    snprintf(num, sizeof(num), "0x%02x", bus);
+    W_ATTR(w, "bus", num);
+    snprintf(num, sizeof(num), "0x%02x", slot);
+    W_ATTR(w, "slot", num);
+    snprintf(num, sizeof(num), "0x%x", fn);
+    W_ATTR(w, "function", num);
+    W_END(w);
+    W_END(w);
+    W_END(w);
 }
 
 char *vr_domxml_render(const struct vr_dom_spec *s, struct vr_error *err)
@@ -75,10 +223,15 @@ char *vr_domxml_render(const struct vr_dom_spec *s, struct vr_error *err)
     W_ATTR(w, "unit", "MiB");
     xmlTextWriterWriteFormatString(w, "%llu", (unsigned long long)s->memory_mib);
     W_END(w);
+    write_memory_backing(w, s);
     W_START(w, "vcpu");
     W_ATTR(w, "placement", "static");
+    if (s->cpuset[0])
+        W_ATTR(w, "cpuset", s->cpuset);
     xmlTextWriterWriteFormatString(w, "%d", s->vcpus);
     W_END(w);
+    write_cputune(w, s);
+    write_numatune(w, s);
 
     W_START(w, "os");
     W_START(w, "type");
@@ -98,11 +251,7 @@ char *vr_domxml_render(const struct vr_dom_spec *s, struct vr_error *err)
     W_END(w);
     W_END(w);
 
-    if (strcmp(s->hypervisor, "kvm") == 0) {
-        W_START(w, "cpu");
-        W_ATTR(w, "mode", "host-model");
-        W_END(w);
-    }
+    write_cpu(w, s);
     W_START(w, "clock");
     W_ATTR(w, "offset", "utc");
     W_END(w);
@@ -142,6 +291,8 @@ char *vr_domxml_render(const struct vr_dom_spec *s, struct vr_error *err)
         W_END(w);
         W_END(w);
     }
+    for (int i = 0; i < s->nhostdevs; i++)
+        write_hostdev(w, s->hostdevs[i]);
     W_START(w, "serial");
     W_ATTR(w, "type", "pty");
     if (s->console_log[0]) {

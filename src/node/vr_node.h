@@ -22,6 +22,7 @@
 #include "vr_error.h"
 #include "vr_host.h"
 #include "vr_util.h"
+#include "vr_sched.h"
 #include "vr_vm.h"
 
 /* What a domain is doing, as libvirt says. */
@@ -64,6 +65,22 @@ struct vr_dom_spec {
     int nnics;
     struct vr_vm_nic nics[VR_VM_MAX_NICS];
     char console_log[256];       /* where the serial console is written */
+    /* placement, rendered as libvirt enforces it */
+    int sockets, cores, threads; /* guest topology, 0: flat */
+    char cpuset[256];            /* floating vCPUs' host CPUs, "" any */
+    int16_t vcpupin[VR_SCHED_MAX_VCPUS]; /* host CPU per vCPU, -1 none */
+    bool pinned;                 /* vcpupin is set */
+    char emulatorpin[256];       /* "" none */
+    char nodeset[64];            /* host cells of the memory, "" any */
+    int ncells;                  /* guest NUMA cells, 0: none */
+    struct {
+        char vcpus[64];          /* "0-3" */
+        uint64_t memory_mib;
+        int host_cell;
+    } cells[VR_SCHED_MAX_VNODES];
+    uint32_t hugepage_kib;       /* 0: normal pages */
+    int nhostdevs;
+    char hostdevs[VR_SCHED_MAX_DEVS * 2][16];  /* PCI addresses */
 };
 
 enum vr_disk_kind {
@@ -188,5 +205,12 @@ char *vr_domxml_render(const struct vr_dom_spec *spec, struct vr_error *err);
 /* Parse libvirt capabilities XML into caps (topology, cells, model). */
 int vr_caps_parse(const char *xml, struct vr_host_caps *caps,
                   struct vr_error *err);
+
+/* Parse one libvirt PCI node device XML (virNodeDeviceGetXMLDesc) into
+ * *out.  Returns 1 for a device worth offering to guests, 0 for one to
+ * skip (not PCI, a host or PCI bridge, no usable address; *out is then
+ * zeroed), -1 with err if the XML cannot be read. */
+int vr_nodedev_parse(const char *xml, struct vr_host_dev *out,
+                     struct vr_error *err);
 
 #endif

@@ -56,6 +56,9 @@ static const char *const migrations[] = {
     "CREATE UNIQUE INDEX vms_owner_name ON vms(owner_id, name);\n"
     "DROP INDEX images_name;\n"
     "CREATE UNIQUE INDEX images_owner_name ON images(owner_id, name);\n",
+    /* 2 -> 3: placement: VM groups */
+    OBJECT_TABLE("vm_groups", "", "")
+    "CREATE UNIQUE INDEX vm_groups_owner_name ON vm_groups(owner_id, name);\n",
 };
 
 int vr_store_sqlite_current_version(void)
@@ -116,7 +119,7 @@ static bool table_ok(const char *t)
 {
     static const char *const tables[] = {"users", "hosts", "images",
                                          "vms", "jobs", "tokens",
-                                         "groups", "acls"};
+                                         "groups", "acls", "vm_groups"};
     for (size_t i = 0; i < VR_ARRAY_SIZE(tables); i++)
         if (strcmp(t, tables[i]) == 0)
             return true;

@@ -73,6 +73,9 @@ class Daemon:
             'log_level': 'debug',
             'log_file': os.path.join(self.dir, 'vireod.log'),
             'stop_timeout': '30',
+            # this 2-CPU machine would hold only 8 one-vCPU VMs at the
+            # default overcommit; tests make more (test_sched sets its own)
+            'host_cpu_ratio': '32',
         }
         if os.environ.get('VIREO_E2E_PLAIN'):
             # debugging aid: plain HTTP on loopback

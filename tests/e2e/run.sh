@@ -12,6 +12,8 @@ export VIREO_SAN_DIR=${VIREO_SAN_DIR:-/tmp/vireo-e2e-san}
 rm -rf "$VIREO_SAN_DIR"
 mkdir -p "$VIREO_SAN_DIR"
 
+# huge pages for the placement tests (before libvirtd starts)
+vr_ensure_hugepages 256
 vr_ensure_libvirt
 tools/mkguest.sh /var/cache/vireo/guest
 

@@ -44,6 +44,15 @@ EXPECT = {
     ('DELETE', '/api/v1/tokens/{token}'): row('ok', 404, 404, 404, 'ok'),
     ('GET', '/api/v1/hosts'): ALL,
     ('GET', '/api/v1/hosts/{host}'): row(404, 404, 404, 404, 'ok'),
+    # placement settings: superusers only, decided before the host is
+    # looked up
+    ('PATCH', '/api/v1/hosts/{host}'): SUPER,
+    ('GET', '/api/v1/vm-groups'): ALL,
+    # whoever may create VMs may create a VM group
+    ('POST', '/api/v1/vm-groups'): ALL,
+    # alice's VM group, made like her VMs (t1, 640)
+    ('GET', '/api/v1/vm-groups/{group}'): USE_T1,
+    ('DELETE', '/api/v1/vm-groups/{group}'): MANAGE_T1,
     ('GET', '/api/v1/images'): ALL,
     ('POST', '/api/v1/images'): ALL,
     ('GET', '/api/v1/images/{image}'): USE_T1,
@@ -93,6 +102,15 @@ class AuthzMatrix(DaemonTest):
         d = cls.d
         cls.tokens, cls.ids = setup_tenancy(d)
         share_image(d)
+        # Placed VMs hold their vCPUs on the host even when never started,
+        # and the matrix makes some forty 1-vCPU VMs: with the default
+        # overcommit (4 per CPU) a small host would soon have no room and
+        # the creates would wait for a host.  This test is about rights,
+        # not capacity.
+        host = d.get('/api/v1/hosts')['items'][0]
+        st, _, body = d.request('PATCH', '/api/v1/hosts/%d' % host['id'],
+                                {'cpu_ratio': 64})
+        assert st == 200, body
         cls.n = 0
 
     # ---- fresh objects, so that a destructive call in one cell does not
@@ -136,6 +154,18 @@ class AuthzMatrix(DaemonTest):
                                      'rights': 'use'})
             assert st == 201, body
             return body['id']
+        if what == 'vmgroup':
+            st, _, body = d.request('POST', '/api/v1/vm-groups',
+                                    {'name': 'mx-vmg-%d' % n,
+                                     'roles': [{'name': 'db',
+                                                'policy': 'anti-affinity'}]},
+                                    token=alice)
+            assert st == 201, body
+            # the rows below rely on it: alice's, in t1, 640
+            assert (body['owner_id'], body['group_id'],
+                    body['permissions']) == (self.ids['alice'],
+                                             self.ids['t1'], '640'), body
+            return body['id']
         if what == 'token':
             st, _, body = d.request('POST', '/api/v1/tokens',
                                     {'user': 'alice', 'password': PASSWORD},
@@ -162,6 +192,15 @@ class AuthzMatrix(DaemonTest):
             primary = {'owner': 't1', 'member': 't1', 'other': 't2',
                        'group_admin': 't1', 'superuser': 'superusers'}
             body = {'group': primary.get(role, 't1')}
+        elif key == ('PATCH', '/api/v1/hosts/{host}'):
+            # changes nothing: the host is enabled
+            body = {'enabled': True}
+        elif key == ('POST', '/api/v1/vm-groups'):
+            body = {'name': 'mx-vmg-new-%s' % uuid.uuid4().hex[:8],
+                    'roles': [{'name': 'web', 'policy': 'affinity',
+                               'hard': False}]}
+        elif template.startswith('/api/v1/vm-groups/{group}'):
+            params['group'] = str(self.fresh('vmgroup'))
         elif key == ('DELETE', '/api/v1/tokens/{token}'):
             params['token'] = str(self.fresh('token'))
         elif key == ('POST', '/api/v1/images'):

@@ -3,6 +3,7 @@ the hypervisor probed (KVM only if a probe guest really runs)."""
 import json
 import os
 import subprocess
+import time
 import unittest
 
 from harness import Daemon, virsh
@@ -51,6 +52,42 @@ class Host(unittest.TestCase):
             self.assertEqual(len(again), 1)
             self.assertEqual(again[0]['id'], h['id'])
             self.assertEqual(again[0]['hypervisor_detail'], detail)
+        finally:
+            d.cleanup()
+
+    def test_libvirt_restart_keeps_the_host(self):
+        """libvirt here has no stable host UUID (no SMBIOS, no host_uuid):
+        each libvirtd start makes up a new one.  The local host stays the
+        same record, with its settings."""
+        d = Daemon('host-uuid')
+        try:
+            d.start()
+            h = d.get('/api/v1/hosts')['items'][0]
+            st, _, b = d.request('PATCH', '/api/v1/hosts/%d' % h['id'],
+                                 {'labels': ['kept']})
+            self.assertEqual(st, 200, b)
+            d.stop()
+            subprocess.run(['pkill', '-x', 'libvirtd'], check=False)
+            for _ in range(50):
+                if subprocess.run(['pgrep', '-x', 'libvirtd'],
+                                  capture_output=True).returncode != 0:
+                    break
+                time.sleep(0.1)
+            subprocess.run(['bash', '-c', '. tools/lib.sh && '
+                            'vr_ensure_libvirt'], check=True,
+                           cwd=os.path.join(os.path.dirname(__file__),
+                                            '..', '..'))
+            lv_uuid = virsh('capabilities').stdout.split('<uuid>')[1].split(
+                '</uuid>')[0]
+            self.assertNotEqual(lv_uuid, h['uuid'],
+                                'this test needs a libvirt whose host UUID '
+                                'changes at restart, as here')
+            d.start()
+            hosts = d.get('/api/v1/hosts')['items']
+            self.assertEqual([x['id'] for x in hosts], [h['id']])
+            self.assertEqual(hosts[0]['uuid'], lv_uuid)
+            self.assertEqual(hosts[0]['state'], 'MONITORED')
+            self.assertEqual(hosts[0]['config']['labels'], ['kept'])
         finally:
             d.cleanup()
 

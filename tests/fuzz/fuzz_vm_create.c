@@ -69,6 +69,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char uuid[VR_UUID_LEN];
         FUZZ_CHECK(vr_uuid_normalize(req.uuid, uuid) == 0);
     }
+    /* placement: what was accepted adds up */
+    {
+        const struct vr_vm_want *w = &req.want;
+        int vcpus = 0;
+        uint64_t mib = 0;
+        FUZZ_CHECK((unsigned)w->cpu_policy < VR_CPU__LAST);
+        FUZZ_CHECK(w->nvnodes >= 0 && w->nvnodes <= VR_SCHED_MAX_VNODES);
+        for (int i = 0; i < w->nvnodes; i++) {
+            vcpus += w->vnodes[i].vcpus;
+            mib += w->vnodes[i].memory_mib;
+        }
+        FUZZ_CHECK(!w->nvnodes ||
+                   (vcpus == req.vcpus && mib == req.memory_mib));
+        FUZZ_CHECK(!w->sockets ||
+                   w->sockets * w->cores * w->threads == req.vcpus);
+        FUZZ_CHECK(!w->hugepage_kib || w->hugepage_kib == 2048 ||
+                   w->hugepage_kib == 1048576);
+        FUZZ_CHECK(!w->hugepage_kib ||
+                   (req.memory_mib * 1024) % w->hugepage_kib == 0);
+        FUZZ_CHECK(w->npci + w->nsriov <= VR_SCHED_MAX_DEVS);
+        FUZZ_CHECK(w->nhosts >= 0 && w->nhosts <= VR_SCHED_MAX_HOSTS_LIST);
+        FUZZ_CHECK(!w->force || w->nhosts == 1);
+        for (int i = 0; i < w->nhosts; i++)
+            FUZZ_CHECK(w->hosts[i] > 0 || req.host_refs[i]);
+    }
     json_decref(body);
     return 0;
 }

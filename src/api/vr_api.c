@@ -980,7 +980,7 @@ static enum MHD_Result h_acl_create(struct vr_req *r)
 {
     static const char *const allowed[] = {"who", "user", "group",
                                           "resources", "resource_id",
-                                          "rights", NULL};
+                                          "cluster", "rights", NULL};
     struct vr_error err = VR_ERROR_INIT;
     struct vr_acl_req req;
     const char *who = NULL, *rights = NULL, *user = NULL, *group = NULL;
@@ -1000,6 +1000,20 @@ static enum MHD_Result h_acl_create(struct vr_req *r)
                     &req.resource_id, &err) < 0 ||
         vr_rights_parse(rights, &req.rights, &err) < 0)
         goto fail;
+    if ((v = json_object_get(body, "cluster")) != NULL) {
+        /* a cluster by name or id */
+        if (json_is_integer(v) && json_integer_value(v) > 0) {
+            snprintf(req.cluster_ref, sizeof(req.cluster_ref), "%lld",
+                     (long long)json_integer_value(v));
+        } else if (json_is_string(v) && *json_string_value(v) &&
+                   strlen(json_string_value(v)) < sizeof(req.cluster_ref)) {
+            vr_strlcpy(req.cluster_ref, json_string_value(v),
+                       sizeof(req.cluster_ref));
+        } else {
+            vr_err(&err, VR_E_INVALID, "'cluster' is a cluster's name or id");
+            goto fail;
+        }
+    }
     if (strcmp(who, "user") == 0 && user && !group) {
         req.who = VR_ACL_USER;
         req.who_ref = user;
@@ -1016,14 +1030,14 @@ static enum MHD_Result h_acl_create(struct vr_req *r)
     res = json_object_get(body, "resources");
     if (!json_is_array(res) || !json_array_size(res)) {
         vr_err(&err, VR_E_INVALID, "'resources' is a non-empty array of vm, "
-               "image, host, user, group, vm_group");
+               "image, host, user, group, vm_group, cluster");
         goto fail;
     }
     json_array_foreach(res, i, v) {
         enum vr_res k;
         if (vr_res_parse(json_string_value(v), &k) < 0) {
             vr_err(&err, VR_E_INVALID, "'resources' is a non-empty array of "
-                   "vm, image, host, user, group, vm_group");
+                   "vm, image, host, user, group, vm_group, cluster");
             goto fail;
         }
         req.resources |= 1u << k;
@@ -1202,6 +1216,7 @@ static bool sse_filter(const char *name, const char *data, void *ctx)
 {
     const struct sse *s = ctx;
     struct vr_obj h;
+    int64_t cluster;
     json_t *j;
     size_t i;
     bool ok;
@@ -1223,9 +1238,13 @@ static bool sse_filter(const char *name, const char *data, void *ctx)
     if (vr_perms_parse(json_string_value(json_object_get(j, "permissions")),
                        &h.perms) < 0)
         h.perms = 0;
+    /* a host lies in its cluster */
+    cluster = event_res[i] == VR_RES_HOST
+                  ? json_integer_value(json_object_get(j, "cluster_id"))
+                  : 0;
     json_decref(j);
-    ok = vr_authz_can(&s->ctl->authz, &s->who, event_res[i], &h,
-                      VR_RIGHT_USE);
+    ok = vr_authz_can_in(&s->ctl->authz, &s->who, event_res[i], &h, cluster,
+                         VR_RIGHT_USE);
     return ok;
 }
 
@@ -1371,6 +1390,15 @@ const struct vr_route vr_routes[] = {
     {"GET", "/api/v1/hosts/{}", vr_api_host_get, 0, NULL, VR_O_HOST, USE},
     {"PATCH", "/api/v1/hosts/{}", vr_api_host_update, SUP | VR_R_BODY, NULL,
      VR_O_HOST, USE},
+    {"GET", "/api/v1/clusters", vr_api_cluster_list, 0, q_list, NONE},
+    {"POST", "/api/v1/clusters", vr_api_cluster_create, SUP | VR_R_BODY,
+     NULL, NONE},
+    {"GET", "/api/v1/clusters/{}", vr_api_cluster_get, 0, NULL, VR_O_CLUSTER,
+     USE},
+    {"PATCH", "/api/v1/clusters/{}", vr_api_cluster_update, SUP | VR_R_BODY,
+     NULL, VR_O_CLUSTER, USE},
+    {"DELETE", "/api/v1/clusters/{}", vr_api_cluster_delete, SUP, NULL,
+     VR_O_CLUSTER, USE},
     {"GET", "/api/v1/vm-groups", vr_api_vmgroup_list, 0, q_list, NONE},
     {"POST", "/api/v1/vm-groups", vr_api_vmgroup_create,
      VR_R_CREATE | VR_R_BODY, NULL, VR_O_VMGROUP, 0},

@@ -47,5 +47,10 @@ enum MHD_Result vr_api_vmgroup_list(struct vr_req *r);
 enum MHD_Result vr_api_vmgroup_create(struct vr_req *r);
 enum MHD_Result vr_api_vmgroup_get(struct vr_req *r);
 enum MHD_Result vr_api_vmgroup_delete(struct vr_req *r);
+enum MHD_Result vr_api_cluster_list(struct vr_req *r);
+enum MHD_Result vr_api_cluster_create(struct vr_req *r);
+enum MHD_Result vr_api_cluster_get(struct vr_req *r);
+enum MHD_Result vr_api_cluster_update(struct vr_req *r);
+enum MHD_Result vr_api_cluster_delete(struct vr_req *r);
 
 #endif

@@ -256,10 +256,77 @@ enum MHD_Result vr_api_host_get(struct vr_req *r)
     return ret;
 }
 
+/* A ratio field: a number in range, or null (0: inherited). */
+static int parse_ratio(const json_t *v, const char *key, double max,
+                       double *out, struct vr_error *err)
+{
+    if (json_is_null(v)) {
+        *out = 0;
+        return 0;
+    }
+    if (!json_is_number(v) || !(json_number_value(v) >= 0.1 &&
+                                json_number_value(v) <= max))
+        return vr_err(err, VR_E_INVALID, "%s must be between 0.1 and %g "
+                      "(or null: inherited)", key, max);
+    *out = json_number_value(v);
+    return 0;
+}
+
+/* Labels: a list of names (null: none). */
+static int parse_labels(const json_t *v, char (*labels)[32], int *nlabels,
+                        struct vr_error *err)
+{
+    const char *strs[VR_HOST_MAX_LABELS];
+    int n = 0;
+
+    *nlabels = 0;
+    if (json_is_null(v))
+        return 0;
+    if (string_list(v, "labels", VR_HOST_MAX_LABELS, sizeof(labels[0]), strs,
+                    &n, err) < 0)
+        return -1;
+    for (int k = 0; k < n; k++) {
+        if (vr_name_check(strs[k], "label", err) < 0) {
+            vr_err_prefix(err, "labels[%d]", k);
+            return -1;
+        }
+        vr_strlcpy(labels[k], strs[k], sizeof(labels[0]));
+    }
+    *nlabels = n;
+    return 0;
+}
+
+/* What hosts and clusters both set: cpu_ratio, mem_ratio and labels, each
+ * flagged when the body gives it. */
+static int parse_shared(const json_t *body, bool *set_cpu, double *cpu,
+                        bool *set_mem, double *mem, bool *set_labels,
+                        char (*labels)[32], int *nlabels,
+                        struct vr_error *err)
+{
+    const json_t *v;
+
+    if ((v = json_object_get(body, "cpu_ratio")) != NULL) {
+        *set_cpu = true;
+        if (parse_ratio(v, "cpu_ratio", 64, cpu, err) < 0)
+            return -1;
+    }
+    if ((v = json_object_get(body, "mem_ratio")) != NULL) {
+        *set_mem = true;
+        if (parse_ratio(v, "mem_ratio", 4, mem, err) < 0)
+            return -1;
+    }
+    if ((v = json_object_get(body, "labels")) != NULL) {
+        *set_labels = true;
+        if (parse_labels(v, labels, nlabels, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* A host settings change: each field given is set; null sets it back
- * to its default (vr_host_conf_defaults). */
-static int parse_host_patch(const json_t *body, struct vr_host_patch *p,
-                            struct vr_error *err)
+ * to its default (vr_host_conf_defaults: ratios inherited). */
+static int parse_host_patch(struct vr_req *r, const json_t *body,
+                            struct vr_host_patch *p, struct vr_error *err)
 {
     struct vr_host_conf *c = &p->conf;
     const char *strs[VR_HOST_MAX_LABELS];
@@ -272,6 +339,22 @@ static int parse_host_patch(const json_t *body, struct vr_host_patch *p,
     if ((rc = vr_json_bool(body, "enabled", false, &p->enabled, err)) < 0)
         return -1;
     p->set_enabled = rc == 1;
+    if ((v = json_object_get(body, "cluster")) != NULL) {
+        if (!json_is_string(v) && !json_is_integer(v))
+            return vr_err(err, VR_E_INVALID, "field 'cluster' must be a "
+                          "cluster's name or id");
+        p->cluster_id = json_is_integer(v)
+            ? vr_pool_has(&r->ctl->db.clusters, json_integer_value(v))
+                  ? json_integer_value(v) : 0
+            : vr_pool_resolve(&r->ctl->db.clusters, json_string_value(v));
+        if (!p->cluster_id)
+            return json_is_integer(v)
+                ? vr_err(err, VR_E_INVALID, "cluster %lld not found",
+                         (long long)json_integer_value(v))
+                : vr_err(err, VR_E_INVALID, "cluster '%s' not found",
+                         json_string_value(v));
+        p->set_cluster = true;
+    }
 
 #define PRESENT(key, flag)                                                 \
     ((v = json_object_get(body, key)) != NULL &&                           \
@@ -290,32 +373,10 @@ static int parse_host_patch(const json_t *body, struct vr_host_patch *p,
         vr_api_size_mib(body, "reserved_memory", false,
                         &c->reserved_memory_mib, err) < 0)
         return -1;
-    if (PRESENT("cpu_ratio", set_cpu_ratio)) {
-        if (!json_is_number(v))
-            return vr_err(err, VR_E_INVALID, "field 'cpu_ratio' must be a "
-                          "number");
-        c->cpu_ratio = json_number_value(v);
-    }
-    if (PRESENT("mem_ratio", set_mem_ratio)) {
-        if (!json_is_number(v))
-            return vr_err(err, VR_E_INVALID, "field 'mem_ratio' must be a "
-                          "number");
-        c->mem_ratio = json_number_value(v);
-    }
-    if (PRESENT("labels", set_labels)) {
-        n = 0;
-        if (string_list(v, "labels", VR_HOST_MAX_LABELS, sizeof(c->labels[0]),
-                        strs, &n, err) < 0)
-            return -1;
-        for (int k = 0; k < n; k++) {
-            if (vr_name_check(strs[k], "label", err) < 0) {
-                vr_err_prefix(err, "labels[%d]", k);
-                return -1;
-            }
-            vr_strlcpy(c->labels[k], strs[k], sizeof(c->labels[0]));
-        }
-        c->nlabels = n;
-    }
+    if (parse_shared(body, &p->set_cpu_ratio, &c->cpu_ratio, &p->set_mem_ratio,
+                     &c->mem_ratio, &p->set_labels, c->labels, &c->nlabels,
+                     err) < 0)
+        return -1;
     if (PRESENT("pci_passthrough", set_pci)) {
         n = 0;
         if (string_list(v, "pci_passthrough", VR_HOST_MAX_PCI,
@@ -362,7 +423,8 @@ enum MHD_Result vr_api_host_update(struct vr_req *r)
                                           "reserved_cpus",   "reserved_memory",
                                           "cpu_ratio",       "mem_ratio",
                                           "labels",          "sriov_pools",
-                                          "pci_passthrough", NULL};
+                                          "pci_passthrough", "cluster",
+                                          NULL};
     struct vr_error err = VR_ERROR_INIT;
     struct vr_host_patch *p = vr_malloc(sizeof(*p));
     json_t *body;
@@ -372,7 +434,7 @@ enum MHD_Result vr_api_host_update(struct vr_req *r)
         free(p);
         return vr_api_fail(r, &err);
     }
-    rc = parse_host_patch(body, p, &err);
+    rc = parse_host_patch(r, body, p, &err);
     json_decref(body);
     if (rc == 0)
         rc = vr_placement_host_configure(r->ctl, r->obj_id, p, &err);
@@ -471,6 +533,111 @@ enum MHD_Result vr_api_vmgroup_delete(struct vr_req *r)
     struct vr_error err = VR_ERROR_INIT;
 
     if (vr_vm_groups_delete(r->ctl, r->obj_id, &err) < 0)
+        return vr_api_fail(r, &err);
+    return vr_http_empty(r, 204);
+}
+
+/* ---- clusters */
+
+enum MHD_Result vr_api_cluster_list(struct vr_req *r)
+{
+    return vr_api_send_list(r, VR_O_CLUSTER, vr_api_keep_named,
+                            (void *)vr_http_query(r, "name"));
+}
+
+enum MHD_Result vr_api_cluster_get(struct vr_req *r)
+{
+    return vr_api_send_object(r, &r->ctl->db.clusters, r->obj_id, 200);
+}
+
+/* The fields of a cluster a body gives: each one present is flagged in
+ * p; null sets it back to none (inherited). */
+static int parse_cluster(const json_t *body, struct vr_cluster_patch *p,
+                         struct vr_error *err)
+{
+    struct vr_cluster *c = &p->c;
+    const json_t *v;
+
+    if (parse_shared(body, &p->set_cpu_ratio, &c->cpu_ratio, &p->set_mem_ratio,
+                     &c->mem_ratio, &p->set_labels, c->labels, &c->nlabels,
+                     err) < 0)
+        return -1;
+    if ((v = json_object_get(body, "requirements")) != NULL) {
+        p->set_requirements = true;
+        if (!json_is_null(v) && copy_str(body, "requirements", c->requirements,
+                                         sizeof(c->requirements), err) < 0)
+            return -1;
+    }
+    if ((v = json_object_get(body, "rank")) != NULL) {
+        p->set_rank = true;
+        if (!json_is_null(v) &&
+            copy_str(body, "rank", c->rank, sizeof(c->rank), err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static const char *const cluster_fields[] = {
+    "name", "cpu_ratio", "mem_ratio", "labels", "requirements", "rank", NULL};
+
+enum MHD_Result vr_api_cluster_create(struct vr_req *r)
+{
+    struct vr_error err = VR_ERROR_INIT;
+    struct vr_cluster_patch *p = vr_calloc(1, sizeof(*p));
+    const char *name = NULL;
+    json_t *body;
+    int64_t id;
+    int rc = -1;
+
+    if (vr_api_body(r, true, cluster_fields, &body, &err) < 0) {
+        free(p);
+        return vr_api_fail(r, &err);
+    }
+    if (vr_json_str(body, "name", true, &name, &err) == 1 &&
+        strlen(name) >= sizeof(p->c.hdr.name))
+        vr_err(&err, VR_E_INVALID, "field 'name' is too long");
+    else if (name && parse_cluster(body, p, &err) == 0) {
+        vr_strlcpy(p->c.hdr.name, name, sizeof(p->c.hdr.name));
+        rc = vr_clusters_create(r->ctl, &p->c, &err);
+    }
+    json_decref(body);
+    id = p->c.hdr.id;
+    if (rc == 0) {
+        vr_strlcpy(r->audit_kind, "cluster", sizeof(r->audit_kind));
+        r->audit_id = id;
+        vr_strlcpy(r->audit_name, p->c.hdr.name, sizeof(r->audit_name));
+    }
+    free(p);
+    if (rc < 0)
+        return vr_api_fail(r, &err);
+    return vr_api_send_object(r, &r->ctl->db.clusters, id, 201);
+}
+
+enum MHD_Result vr_api_cluster_update(struct vr_req *r)
+{
+    struct vr_error err = VR_ERROR_INIT;
+    struct vr_cluster_patch *p = vr_calloc(1, sizeof(*p));
+    json_t *body;
+    int rc = -1;
+
+    if (vr_api_body(r, true, cluster_fields + 1, &body, &err) < 0) {
+        free(p);
+        return vr_api_fail(r, &err);
+    }
+    if (parse_cluster(body, p, &err) == 0)
+        rc = vr_clusters_update(r->ctl, r->obj_id, p, &err);
+    json_decref(body);
+    free(p);
+    if (rc < 0)
+        return vr_api_fail(r, &err);
+    return vr_api_send_object(r, &r->ctl->db.clusters, r->obj_id, 200);
+}
+
+enum MHD_Result vr_api_cluster_delete(struct vr_req *r)
+{
+    struct vr_error err = VR_ERROR_INIT;
+
+    if (vr_clusters_delete(r->ctl, r->obj_id, &err) < 0)
         return vr_api_fail(r, &err);
     return vr_http_empty(r, 204);
 }

@@ -283,6 +283,8 @@ enum vr_res vr_http_res(enum vr_route_obj obj)
         return VR_RES_GROUP;
     case VR_O_VMGROUP:
         return VR_RES_VMGROUP;
+    case VR_O_CLUSTER:
+        return VR_RES_CLUSTER;
     case VR_O_VM:
     case VR_O_JOB:
     case VR_O_ACL:
@@ -314,6 +316,8 @@ struct vr_pool *vr_http_pool(struct vr_ctl *ctl, enum vr_route_obj obj)
         return &ctl->db.tokens;
     case VR_O_VMGROUP:
         return &ctl->db.vm_groups;
+    case VR_O_CLUSTER:
+        return &ctl->db.clusters;
     case VR_O_NONE:
         break;
     }
@@ -338,6 +342,10 @@ static bool can(struct vr_req *r, enum vr_route_obj obj, const void *o,
             return vr_authz_can(&r->ctl->authz, &r->who, VR_RES_VM, &vm.hdr,
                                 right);
     }
+    if (obj == VR_O_HOST) /* ACL rules of its cluster apply */
+        return vr_authz_can_in(&r->ctl->authz, &r->who, VR_RES_HOST, h,
+                               ((const struct vr_host *)o)->cluster_id,
+                               right);
     return vr_authz_can(&r->ctl->authz, &r->who, vr_http_res(obj), h, right);
 }
 

@@ -35,6 +35,7 @@ enum vr_route_obj {
     VR_O_ACL,
     VR_O_TOKEN,               /* "current" is the caller's */
     VR_O_VMGROUP,
+    VR_O_CLUSTER,
 };
 
 /* A route.  Authorization is declared here and decided before the handler

@@ -40,6 +40,7 @@ enum {
     OPT_RESOURCES,
     OPT_ID,
     OPT_RIGHTS,
+    OPT_CLUSTER,
 };
 
 #define OUTPUT_HELP                                                            \
@@ -1286,18 +1287,22 @@ static const char acl_help[] =
 
 static const char acl_create_help[] =
     "Usage: vireo acl create (--user U | --group G | --all)\n"
-    "                        --resources KINDS [--id N] --rights RIGHTS\n"
+    "                        --resources KINDS [--id N | --cluster C]\n"
+    "                        --rights RIGHTS\n"
     "\n"
-    "Grant RIGHTS on the objects of KINDS (or only object N of them) to a\n"
-    "user, to the sessions working in a group, or to everyone.\n"
+    "Grant RIGHTS on the objects of KINDS (or only object N of them, or\n"
+    "only those in cluster C) to a user, to the sessions working in a\n"
+    "group, or to everyone.\n"
     "\n"
     "Options:\n"
     "  --user U           the rule is for user U (id or name)\n"
     "  --group G          the rule is for group G (id or name)\n"
     "  --all              the rule is for everyone\n"
     "  --resources KINDS  comma-separated: vm, image, host, user, group,\n"
-    "                     vm_group\n"
+    "                     vm_group, cluster\n"
     "  --id N             only the object with id N\n"
+    "  --cluster C        only the hosts of cluster C (id or name), and C\n"
+    "                     itself (KINDS: host, cluster)\n"
     "  --rights RIGHTS    comma-separated: use, manage, admin, create\n"
     "                     (create: make new objects of KINDS)\n" OUTPUT_HELP;
 
@@ -1306,7 +1311,8 @@ static const char acl_list_help[] =
     "\n"
     "List the ACL rules: ID WHO RESOURCES ID RIGHTS.  WHO is user:NAME,\n"
     "group:NAME or all; the second ID is the one object the rule is\n"
-    "about, or '-' for every object of those kinds.\n"
+    "about, cluster:ID for the objects in a cluster, or '-' for every\n"
+    "object of those kinds.\n"
     "\n"
     "Options:\n" OUTPUT_HELP;
 
@@ -1326,8 +1332,9 @@ static bool word_in(const char *w, const char *const *set)
 
 static bool is_res_kind(const char *w)
 {
-    static const char *const kinds[] = {"vm",   "image", "host",
-                                        "user", "group", "vm_group", NULL};
+    static const char *const kinds[] = {"vm",       "image",   "host", "user",
+                                        "group",    "vm_group", "cluster",
+                                        NULL};
     return word_in(w, kinds);
 }
 
@@ -1346,10 +1353,12 @@ static int acl_create(struct cli *cli, int argc, char **argv)
         {"all", no_argument, NULL, OPT_ALL},
         {"resources", required_argument, NULL, OPT_RESOURCES},
         {"id", required_argument, NULL, OPT_ID},
+        {"cluster", required_argument, NULL, OPT_CLUSTER},
         {"rights", required_argument, NULL, OPT_RIGHTS},
         CLI_COMMON_OPTIONS,
         {0}};
     const char *user = NULL, *group = NULL, *res_opt = NULL, *rights = NULL;
+    const char *cluster = NULL;
     const char *who;
     bool all = false;
     int64_t id = 0;
@@ -1378,6 +1387,9 @@ static int acl_create(struct cli *cli, int argc, char **argv)
         case OPT_RIGHTS:
             rights = optarg;
             break;
+        case OPT_CLUSTER:
+            cluster = optarg;
+            break;
         default:
             return status;
         }
@@ -1388,6 +1400,8 @@ static int acl_create(struct cli *cli, int argc, char **argv)
         return status;
     if ((user != NULL) + (group != NULL) + all != 1)
         return cli_usage(cli, "give one of --user, --group and --all");
+    if (id && cluster)
+        return cli_usage(cli, "--id and --cluster exclude each other");
     if (!res_opt || !*res_opt)
         return cli_usage(cli, "--resources is required");
     if (!rights || !*rights)
@@ -1397,7 +1411,7 @@ static int acl_create(struct cli *cli, int argc, char **argv)
         return status;
     json_decref(chk);
     if (!(res = word_list(cli, "--resources", res_opt, is_res_kind,
-                          "vm, image, host, user, group, vm_group",
+                          "vm, image, host, user, group, vm_group, cluster",
                           &status)))
         return status;
     if ((status = cli_connect(cli)) != CLI_OK) {
@@ -1411,6 +1425,11 @@ static int acl_create(struct cli *cli, int argc, char **argv)
         return cli_failf("the user or group name is not valid UTF-8");
     if (id)
         json_object_set_new(body, "resource_id", json_integer(id));
+    if (cluster &&
+        json_object_set_new(body, "cluster", json_string(cluster)) < 0) {
+        json_decref(body);
+        return cli_failf("the cluster name is not valid UTF-8");
+    }
     return create_object(cli, "/api/v1/acls", body);
 }
 
@@ -1420,7 +1439,7 @@ static void acl_row(struct cli_table *t, const json_t *a, const struct names *n)
     const char *who = cli_jstr(a, "who");
     const json_t *r;
     struct vr_buf res;
-    char id[24], rid[24], name[24], whotext[96];
+    char id[24], rid[48], name[24], whotext[96];
     size_t i;
 
     if (strcmp(who, "user") == 0 || strcmp(who, "group") == 0)
@@ -1441,7 +1460,12 @@ static void acl_row(struct cli_table *t, const json_t *a, const struct names *n)
             cli_jint(a, "id", id, sizeof(id)),
             whotext,
             res.data,
-            cli_jint(a, "resource_id", rid, sizeof(rid)),
+            json_is_integer(json_object_get(a, "cluster_id"))
+                ? (snprintf(rid, sizeof(rid), "cluster:%lld",
+                            (long long)json_integer_value(
+                                json_object_get(a, "cluster_id"))),
+                   rid)
+                : cli_jint(a, "resource_id", rid, sizeof(rid)),
             cli_jstr(a, "rights"),
         };
         cli_table_add(t, row);

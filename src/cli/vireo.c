@@ -61,6 +61,12 @@ enum {
     OPT_NO_SRIOV_POOLS,
     OPT_PCI_PASSTHROUGH,
     OPT_NO_PCI_PASSTHROUGH,
+    OPT_CLUSTER,
+    /* cluster create/update */
+    OPT_REQUIREMENTS,
+    OPT_NO_REQUIREMENTS,
+    OPT_RANK,
+    OPT_NO_RANK,
 };
 
 static const char main_help[] =
@@ -77,6 +83,7 @@ static const char main_help[] =
     "            anti-affinity between VMs)\n"
     "  image     upload, import, list, show and delete disk images\n"
     "  host      list, show and configure hypervisor hosts\n"
+    "  cluster   create, list, show, update and delete clusters of hosts\n"
     "  job       list, show and wait for jobs\n"
     "  events    print the live event stream, one event a line\n"
     "  group     create, list, show and delete groups (tenants); their\n"
@@ -1115,6 +1122,15 @@ static char *join_config(const json_t *arr)
     return vr_buf_detach(&b);
 }
 
+/* A ratio: its value, or "inherited" when null. */
+static void print_ratio(FILE *out, const char *label, const json_t *v)
+{
+    if (json_is_number(v))
+        fprintf(out, "%s%g\n", label, json_number_value(v));
+    else
+        fprintf(out, "%sinherited\n", label);
+}
+
 static void print_config(FILE *out, const json_t *cfg)
 {
     vr_autofree char *labels = join_config(json_object_get(cfg, "labels"));
@@ -1138,10 +1154,8 @@ static void print_config(FILE *out, const json_t *cfg)
                 ? cli_jsize(cfg, "reserved_memory_mib", 1024 * 1024, mem,
                             sizeof(mem))
                 : "-");
-    fprintf(out, "  CPU ratio:        %g\n",
-            json_number_value(json_object_get(cfg, "cpu_ratio")));
-    fprintf(out, "  memory ratio:     %g\n",
-            json_number_value(json_object_get(cfg, "mem_ratio")));
+    print_ratio(out, "  CPU ratio:        ", json_object_get(cfg, "cpu_ratio"));
+    print_ratio(out, "  memory ratio:     ", json_object_get(cfg, "mem_ratio"));
     fprintf(out, "  labels:           %s\n", labels);
     fprintf(out, "  SR-IOV pools:     %s\n", pools);
     fprintf(out, "  PCI passthrough:  %s\n", pci);
@@ -1337,7 +1351,7 @@ static const char host_update_help[] =
     "                         [--mem-ratio X] [--label L]... [--no-labels]\n"
     "                         [--sriov-pool NAME=PF]... [--no-sriov-pools]\n"
     "                         [--pci-passthrough SPEC]...\n"
-    "                         [--no-pci-passthrough]\n"
+    "                         [--no-pci-passthrough] [--cluster C]\n"
     "\n"
     "Change the placement settings of a host (id, UUID or name; superusers\n"
     "only).  What is not given is kept.  A repeatable option replaces the\n"
@@ -1359,8 +1373,11 @@ static const char host_update_help[] =
     "                     memory no VM gets, e.g. 2G (a bare number is MiB;\n"
     "                     0 for none)\n"
     "  --cpu-ratio X      overcommit of the shared CPUs: vCPUs that may run\n"
-    "                     on each (0.1 to 64; 4 by default)\n"
-    "  --mem-ratio X      overcommit of the memory (0.1 to 4; 1 by default)\n"
+    "                     on each (0.1 to 64), or 'inherit': the cluster's,\n"
+    "                     else the daemon's host_cpu_ratio (4 by default)\n"
+    "  --mem-ratio X      overcommit of the memory (0.1 to 4), or 'inherit'\n"
+    "                     (the cluster's, else host_mem_ratio: 1)\n"
+    "  --cluster C        move the host to cluster C (name or id)\n"
     "  --label L          a label of the host, for requirements such as\n"
     "                     'LABELS has \"ssd\"'; repeat for each label\n"
     "  --no-labels        remove every label\n"
@@ -1379,18 +1396,23 @@ static const char host_update_help[] =
     "  -o, --output FMT   table (the new settings) or json (the host)\n"
     "  -h, --help         show this help\n";
 
-/* A ratio option: a finite number (the server checks its range). */
+/* A ratio option: a finite number (the server checks its range), or
+ * "inherit" (null: the cluster's, else the daemon's). */
 static int parse_ratio(const struct cli *cli, const char *opt, const char *s,
                        json_t *body, const char *key)
 {
     char *end;
     double v;
 
+    if (strcmp(s, "inherit") == 0) {
+        json_object_set_new(body, key, json_null());
+        return CLI_OK;
+    }
     errno = 0;
     v = strtod(s, &end);
     if (!*s || *end || errno || !(v > 0) || v > 1e6)
-        return cli_usage(cli, "%s must be a positive number, not '%.32s'", opt,
-                         s);
+        return cli_usage(cli, "%s must be a positive number or 'inherit', "
+                         "not '%.32s'", opt, s);
     json_object_set_new(body, key, json_real(v));
     return CLI_OK;
 }
@@ -1492,6 +1514,23 @@ static int host_update_option(const struct cli *cli, int c, const char *arg,
         return parse_ratio(cli, "--cpu-ratio", arg, body, "cpu_ratio");
     case OPT_MEM_RATIO:
         return parse_ratio(cli, "--mem-ratio", arg, body, "mem_ratio");
+    case OPT_CLUSTER:
+        return set_string(cli, "--cluster", arg, body, "cluster", false);
+    case OPT_REQUIREMENTS:
+        return set_string(cli, "--requirements", arg, body, "requirements",
+                          false);
+    case OPT_RANK:
+        return set_string(cli, "--rank", arg, body, "rank", false);
+    case OPT_NO_REQUIREMENTS:
+    case OPT_NO_RANK: {
+        const char *key = c == OPT_RANK || c == OPT_NO_RANK ? "rank"
+                                                            : "requirements";
+        if (json_is_string(json_object_get(body, key)))
+            return cli_usage(cli, "--%s and --no-%s exclude each other", key,
+                             key);
+        json_object_set_new(body, key, json_null());
+        return CLI_OK;
+    }
     default:
         return CLI_OK;
     }
@@ -1513,6 +1552,7 @@ static int host_update(struct cli *cli, int argc, char **argv)
         {"no-sriov-pools", no_argument, NULL, OPT_NO_SRIOV_POOLS},
         {"pci-passthrough", required_argument, NULL, OPT_PCI_PASSTHROUGH},
         {"no-pci-passthrough", no_argument, NULL, OPT_NO_PCI_PASSTHROUGH},
+        {"cluster", required_argument, NULL, OPT_CLUSTER},
         CLI_COMMON_OPTIONS,
         {0}};
     struct vr_error err = VR_ERROR_INIT;
@@ -1707,6 +1747,257 @@ int cli_cmd_events(struct cli *cli, int argc, char **argv)
     return cli_failf("the server closed the event stream");
 }
 
+/* ---- cluster */
+
+static const char cluster_help[] =
+    "Usage: vireo cluster COMMAND [ARGS]\n"
+    "\n"
+    "A cluster is a set of hosts managed alike: its overcommit ratios apply\n"
+    "to the hosts that set none of their own, its labels are the hosts'\n"
+    "CLUSTER_LABELS, and its requirements and rank judge its hosts for VMs\n"
+    "that bring none.  Every host is in one cluster: 'default' unless moved\n"
+    "(vireo host update HOST --cluster C).  Superusers manage clusters.\n"
+    "\n"
+    "Commands:\n"
+    "  create NAME [SETTINGS]  create a cluster\n"
+    "  list                    list the clusters: ID NAME CPU-RATIO\n"
+    "                          MEM-RATIO LABELS REQUIREMENTS RANK\n"
+    "  show CLUSTER            show one cluster (id or name)\n"
+    "  update CLUSTER SETTINGS change a cluster's settings\n"
+    "  delete CLUSTER          delete a cluster without hosts\n"
+    "\n"
+    "Options:\n"
+    "  -o, --output FMT   table or json\n"
+    "  -h, --help         show this help\n";
+
+#define CLUSTER_SETTINGS_HELP                                              \
+    "  --cpu-ratio X      vCPUs per shared host CPU for its hosts that set\n" \
+    "                     none (0.1 to 64), or 'inherit': the daemon's\n"    \
+    "                     host_cpu_ratio\n"                                  \
+    "  --mem-ratio X      memory overcommit likewise (0.1 to 4, or\n"        \
+    "                     'inherit')\n"                                      \
+    "  --label L          a label (CLUSTER_LABELS in expressions); repeat\n" \
+    "                     for each: the list replaces the cluster's\n"       \
+    "  --no-labels        remove every label\n"                             \
+    "  --requirements EXPR\n"                                               \
+    "                     what its hosts must satisfy for a VM without\n"    \
+    "                     requirements of its own, e.g. 'FREE_MEMORY > 1G'\n"\
+    "  --no-requirements  none (the daemon's sched_requirements apply)\n"   \
+    "  --rank EXPR        how its hosts rank for a VM without its own rank\n"\
+    "  --no-rank          none (the daemon's sched_rank or policy)\n"       \
+    "  -o, --output FMT   table or json\n"                                  \
+    "  -h, --help         show this help\n"
+
+static const char cluster_create_help[] =
+    "Usage: vireo cluster create NAME [--cpu-ratio X] [--mem-ratio X]\n"
+    "                            [--label L]... [--requirements EXPR]\n"
+    "                            [--rank EXPR]\n"
+    "\n"
+    "Create a cluster (superusers).  The server checks the expressions and\n"
+    "points at the column of a mistake.\n"
+    "\n"
+    "Options:\n" CLUSTER_SETTINGS_HELP;
+
+static const char cluster_update_help[] =
+    "Usage: vireo cluster update CLUSTER [--cpu-ratio X] [--mem-ratio X]\n"
+    "                            [--label L]... [--no-labels]\n"
+    "                            [--requirements EXPR] [--no-requirements]\n"
+    "                            [--rank EXPR] [--no-rank]\n"
+    "\n"
+    "Change a cluster's settings (id or name; superusers).  What is not\n"
+    "given is kept.  Its hosts and the VMs waiting for a host follow at\n"
+    "once.\n"
+    "\n"
+    "Options:\n" CLUSTER_SETTINGS_HELP;
+
+static const char cluster_list_help[] =
+    "Usage: vireo cluster list\n"
+    "\n"
+    "List the clusters you may see: ID NAME CPU-RATIO MEM-RATIO LABELS\n"
+    "REQUIREMENTS RANK ('-': inherited or none).\n"
+    "\n"
+    "Options:\n"
+    "  -o, --output FMT   table or json\n"
+    "  -h, --help         show this help\n";
+
+static const char cluster_show_help[] =
+    "Usage: vireo cluster show CLUSTER\n"
+    "\n"
+    "Show a cluster (id or name).\n"
+    "\n"
+    "Options:\n"
+    "  -o, --output FMT   table or json\n"
+    "  -h, --help         show this help\n";
+
+static const char cluster_delete_help[] =
+    "Usage: vireo cluster delete CLUSTER\n"
+    "\n"
+    "Delete a cluster (id or name; superusers).  Refused for 'default' and\n"
+    "while hosts are in the cluster: move them first.\n"
+    "\n"
+    "Options:\n"
+    "  -o, --output FMT   table or json\n"
+    "  -h, --help         show this help\n";
+
+/* create NAME / update CLUSTER: the settings into a body, then the call. */
+static int cluster_write(struct cli *cli, int argc, char **argv, bool create)
+{
+    static const struct option opts[] = {
+        {"cpu-ratio", required_argument, NULL, OPT_CPU_RATIO},
+        {"mem-ratio", required_argument, NULL, OPT_MEM_RATIO},
+        {"label", required_argument, NULL, OPT_LABEL},
+        {"no-labels", no_argument, NULL, OPT_NO_LABELS},
+        {"requirements", required_argument, NULL, OPT_REQUIREMENTS},
+        {"no-requirements", no_argument, NULL, OPT_NO_REQUIREMENTS},
+        {"rank", required_argument, NULL, OPT_RANK},
+        {"no-rank", no_argument, NULL, OPT_NO_RANK},
+        CLI_COMMON_OPTIONS,
+        {0}};
+    const char *help = create ? cluster_create_help : cluster_update_help;
+    struct vr_error err = VR_ERROR_INIT;
+    vr_autofree char *path = NULL;
+    json_t *body = json_object(), *ans = NULL;
+    unsigned lists = 0;
+    int c, status = CLI_OK, ret;
+
+    cli_getopt_reset();
+    while ((c = cli_getopt(cli, argc, argv, "", opts, help, &status)) != -1) {
+        if (create && (c == OPT_NO_LABELS || c == OPT_NO_REQUIREMENTS ||
+                       c == OPT_NO_RANK))
+            status = cli_usage(cli, "the --no- options are for update");
+        if (c == CLI_OPT_EXIT || status != CLI_OK ||
+            (status = host_update_option(cli, c, optarg, body, &lists)) !=
+                CLI_OK) {
+            json_decref(body);
+            return status;
+        }
+    }
+    status = cli_check_args(cli, argc - optind, 1, 1,
+                            create ? "NAME" : "CLUSTER");
+    if (status == CLI_OK && create) {
+        if (vr_name_check(argv[optind], "cluster name", &err) < 0)
+            status = cli_usage(cli, "%s", err.msg);
+        else
+            json_object_set_new(body, "name", json_string(argv[optind]));
+        path = vr_strdup("/api/v1/clusters");
+    } else if (status == CLI_OK) {
+        if (json_object_size(body) == 0)
+            status = cli_usage(cli, "nothing to change: give at least one "
+                                    "setting");
+        else
+            path = cli_ref_path(cli, "clusters", argv[optind], "", &status);
+    }
+    if (status != CLI_OK || !path || (status = cli_connect(cli)) != CLI_OK) {
+        json_decref(body);
+        return status;
+    }
+    ret = cli_http_call(cli->http, create ? "POST" : "PATCH", path, body, 0,
+                        &ans, &err);
+    json_decref(body);
+    if (ret < 0)
+        return cli_fail(&err);
+    cli_print_item(cli, ans);
+    json_decref(ans);
+    return CLI_OK;
+}
+
+static int cluster_create(struct cli *cli, int argc, char **argv)
+{
+    return cluster_write(cli, argc, argv, true);
+}
+
+static int cluster_update(struct cli *cli, int argc, char **argv)
+{
+    return cluster_write(cli, argc, argv, false);
+}
+
+static const char *ratio_cell(const json_t *v, char *buf, size_t size)
+{
+    if (!json_is_number(v))
+        return "-";
+    snprintf(buf, size, "%g", json_number_value(v));
+    return buf;
+}
+
+/* ID NAME CPU-RATIO MEM-RATIO LABELS REQUIREMENTS RANK */
+static void cluster_row(struct cli_table *t, const json_t *c)
+{
+    vr_autofree char *labels = join_config(json_object_get(c, "labels"));
+    char id[24], cpu[24], mem[24];
+    const char *reqs = cli_jstr(c, "requirements");
+    const char *rank = cli_jstr(c, "rank");
+    const char *row[] = {
+        cli_jint(c, "id", id, sizeof(id)), cli_jstr(c, "name"),
+        ratio_cell(json_object_get(c, "cpu_ratio"), cpu, sizeof(cpu)),
+        ratio_cell(json_object_get(c, "mem_ratio"), mem, sizeof(mem)),
+        labels, *reqs ? reqs : "-", *rank ? rank : "-"};
+
+    cli_table_add(t, row);
+}
+
+static int cluster_list(struct cli *cli, int argc, char **argv)
+{
+    static const char *const head[] = {"ID",        "NAME",   "CPU RATIO",
+                                       "MEM RATIO", "LABELS", "REQUIREMENTS",
+                                       "RANK"};
+    static const struct cli_list l = {
+        .help = cluster_list_help,
+        .path = "/api/v1/clusters",
+        .head = head,
+        .ncols = VR_ARRAY_SIZE(head),
+        .add_row = cluster_row,
+    };
+    return cli_cmd_list(cli, argc, argv, &l);
+}
+
+static int cluster_show(struct cli *cli, int argc, char **argv)
+{
+    return cli_cmd_show(cli, argc, argv, cluster_show_help, "clusters",
+                        "CLUSTER");
+}
+
+static int cluster_delete(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {CLI_COMMON_OPTIONS, {0}};
+    struct vr_error err = VR_ERROR_INIT;
+    vr_autofree char *path = NULL;
+    vr_autofree char *ref = NULL;
+    int c, status = CLI_OK;
+
+    cli_getopt_reset();
+    while ((c = cli_getopt(cli, argc, argv, "", opts, cluster_delete_help,
+                           &status)) != -1)
+        return status;
+    if ((status = cli_check_args(cli, argc - optind, 1, 1, "CLUSTER")) !=
+            CLI_OK ||
+        !(path = cli_ref_path(cli, "clusters", argv[optind], "", &status)) ||
+        (status = cli_connect(cli)) != CLI_OK)
+        return status;
+    if (cli_http_call(cli->http, "DELETE", path, NULL, 0, NULL, &err) < 0)
+        return cli_fail(&err);
+    ref = vr_strdup(argv[optind]);
+    if (cli->output == CLI_OUT_JSON) {
+        json_t *j = json_pack("{s:s, s:b}", "cluster", ref, "deleted", 1);
+        cli_print_json(j);
+        json_decref(j);
+    } else {
+        cli_sanitize(ref);
+        printf("cluster '%s' deleted\n", ref);
+    }
+    return CLI_OK;
+}
+
+static int cli_cmd_cluster(struct cli *cli, int argc, char **argv)
+{
+    static const struct cli_subcmd cmds[] = {
+        {"create", cluster_create}, {"list", cluster_list},
+        {"show", cluster_show},     {"update", cluster_update},
+        {"delete", cluster_delete},
+    };
+    return cli_dispatch(cli, argc, argv, cmds, VR_ARRAY_SIZE(cmds),
+                        cluster_help);
+}
+
 /* ---- main */
 
 static int run(struct cli *cli, int argc, char **argv)
@@ -1730,6 +2021,7 @@ static int run(struct cli *cli, int argc, char **argv)
         {"acl", cli_cmd_acl},       {"token", cli_cmd_token},
         {"chown", cli_cmd_chown},   {"chgrp", cli_cmd_chgrp},
         {"chmod", cli_cmd_chmod},   {"vm-group", cli_cmd_vm_group},
+        {"cluster", cli_cmd_cluster},
     };
     int c, status = CLI_OK;
     const char *word;

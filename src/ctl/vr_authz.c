@@ -106,22 +106,24 @@ size_t vr_authz_rules(struct vr_authz *az)
 }
 
 static bool list_grants(const struct rule_list *l, enum vr_res res,
-                        int64_t id, unsigned right)
+                        int64_t id, int64_t cluster, unsigned right)
 {
     if (!l)
         return false;
     for (size_t i = 0; i < l->n; i++) {
         const struct vr_acl *a = &l->rules[i];
         if ((a->resources & (1u << res)) && (a->rights & right) == right &&
-            (!a->resource_id || a->resource_id == id))
+            (!a->resource_id || a->resource_id == id) &&
+            (!a->cluster_id || a->cluster_id == cluster))
             return true;
     }
     return false;
 }
 
-/* Rule 4. */
+/* Rule 4.  `cluster`: the cluster the object lies in (0: none). */
 static bool acl_grants(struct vr_authz *az, const struct vr_principal *p,
-                       enum vr_res res, int64_t id, unsigned right)
+                       enum vr_res res, int64_t id, int64_t cluster,
+                       unsigned right)
 {
     const struct vr_acl_index *ix;
     bool ok = false;
@@ -130,10 +132,10 @@ static bool acl_grants(struct vr_authz *az, const struct vr_principal *p,
     ix = az->index;
     if (ix)
         ok = list_grants(vr_map_get_int(&ix->by_user, p->user_id), res, id,
-                         right) ||
+                         cluster, right) ||
              list_grants(vr_map_get_int(&ix->by_group, p->group_id), res, id,
-                         right) ||
-             list_grants(&ix->all, res, id, right);
+                         cluster, right) ||
+             list_grants(&ix->all, res, id, cluster, right);
     pthread_rwlock_unlock(&az->lock);
     return ok;
 }
@@ -148,6 +150,15 @@ static bool member_of(const struct vr_principal *p, int64_t group)
 
 bool vr_authz_can(struct vr_authz *az, const struct vr_principal *p,
                   enum vr_res res, const struct vr_obj *obj, unsigned right)
+{
+    /* a cluster lies in itself */
+    return vr_authz_can_in(az, p, res, obj,
+                           obj && res == VR_RES_CLUSTER ? obj->id : 0, right);
+}
+
+bool vr_authz_can_in(struct vr_authz *az, const struct vr_principal *p,
+                     enum vr_res res, const struct vr_obj *obj,
+                     int64_t cluster, unsigned right)
 {
     unsigned bits = 0;
 
@@ -164,7 +175,7 @@ bool vr_authz_can(struct vr_authz *az, const struct vr_principal *p,
         return true;
     if (p->group_admin && obj->group_id == p->group_id) /* 3 */
         return true;
-    if (acl_grants(az, p, res, obj->id, right))         /* 4 */
+    if (acl_grants(az, p, res, obj->id, cluster, right)) /* 4 */
         return true;
     if (res == VR_RES_USER && obj->id == p->user_id &&  /* 5 */
         !(right & VR_RIGHT_ADMIN))
@@ -182,8 +193,8 @@ bool vr_authz_can_create(struct vr_authz *az, const struct vr_principal *p,
     if (p->super)
         return true;
     /* a VM group only arranges VMs: who may create VMs may create one */
-    if (res == VR_RES_VMGROUP && acl_grants(az, p, VR_RES_VM, 0,
+    if (res == VR_RES_VMGROUP && acl_grants(az, p, VR_RES_VM, 0, 0,
                                             VR_RIGHT_CREATE))
         return true;
-    return acl_grants(az, p, res, 0, VR_RIGHT_CREATE);
+    return acl_grants(az, p, res, 0, 0, VR_RIGHT_CREATE);
 }

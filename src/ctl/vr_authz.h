@@ -60,6 +60,11 @@ void vr_authz_reload(struct vr_authz *az, struct vr_pool *acls);
  * object of kind `res`? */
 bool vr_authz_can(struct vr_authz *az, const struct vr_principal *p,
                   enum vr_res res, const struct vr_obj *obj, unsigned right);
+/* vr_authz_can() for an object that lies in cluster `cluster` (a host:
+ * its cluster_id): the ACL rules scoped to that cluster apply too. */
+bool vr_authz_can_in(struct vr_authz *az, const struct vr_principal *p,
+                     enum vr_res res, const struct vr_obj *obj,
+                     int64_t cluster, unsigned right);
 /* May `p` create objects of kind `res`? */
 bool vr_authz_can_create(struct vr_authz *az, const struct vr_principal *p,
                          enum vr_res res);

@@ -51,6 +51,8 @@ static void on_db_change(void *opaque, const struct vr_kind *kind,
     /* the scheduler follows hosts and which VMs run */
     if (kind == &vr_host_kind)
         vr_placement_host_changed(ctl, hdr->id);
+    else if (kind == &vr_cluster_kind)
+        vr_placement_cluster_changed(ctl, hdr->id);
     else if (kind == &vr_vm_kind)
         vr_placement_vm_changed(ctl, hdr->id, json == NULL, 0);
 }
@@ -305,9 +307,9 @@ static int update_host(struct vr_ctl *ctl, bool first, struct vr_error *err)
             vr_strlcpy(host.hdr.uuid, caps.uuid, sizeof(host.hdr.uuid));
     } else {
         memset(&host, 0, sizeof(host));
+        /* ratios inherited from the cluster, else the settings */
         vr_host_conf_defaults(&host.conf);
-        host.conf.cpu_ratio = ctl->host_cpu_ratio;
-        host.conf.mem_ratio = ctl->host_mem_ratio;
+        host.cluster_id = vr_clusters_default(ctl);
         host.hdr.id = vr_pool_next_id(&ctl->db.hosts);
         vr_strlcpy(host.hdr.uuid, caps.uuid, sizeof(host.hdr.uuid));
         if (vr_name_check(caps.hostname, "host name", NULL) == 0 &&
@@ -576,7 +578,7 @@ int vr_ctl_init(struct vr_ctl *ctl, const struct vr_config *cfg,
     ctl->node = vr_node_local_open(&ncfg, on_node_event, ctl, err);
     if (!ctl->node)
         return -1;
-    if (update_host(ctl, true, err) < 0)
+    if (vr_clusters_bootstrap(ctl, err) < 0 || update_host(ctl, true, err) < 0)
         return -1;
     if (vr_auth_bootstrap(ctl, err) < 0)
         return -1;

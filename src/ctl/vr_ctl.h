@@ -68,7 +68,8 @@ struct vr_ctl {
     size_t nparked, parked_cap;
     uint64_t sched_seen;
     bool placement_ready;
-    double host_cpu_ratio, host_mem_ratio; /* for new hosts (settings) */
+    double host_cpu_ratio, host_mem_ratio; /* settings: ratios of hosts and
+                                            * clusters that set none */
 
     /* image uploads in progress (ids), to refuse a second one */
     pthread_mutex_t ulock;

@@ -171,8 +171,8 @@ static int resolve_want(struct vr_ctl *ctl, const struct vr_vm_create_req *req,
         if (ref)
             w->hosts[i] = vr_pool_resolve(&ctl->db.hosts, ref);
         h = w->hosts[i] ? vr_pool_dup(&ctl->db.hosts, w->hosts[i]) : NULL;
-        if (!h || !vr_authz_can(&ctl->authz, who, VR_RES_HOST, &h->hdr,
-                                VR_RIGHT_USE)) {
+        if (!h || !vr_authz_can_in(&ctl->authz, who, VR_RES_HOST, &h->hdr,
+                                   h->cluster_id, VR_RIGHT_USE)) {
             vr_obj_free(&vr_host_kind, h);
             if (ref)
                 return vr_err(err, VR_E_NOT_FOUND, "host '%.64s' not found",

@@ -82,14 +82,46 @@ static void adopt_legacy(struct vr_ctl *ctl, int64_t vm_id)
             (long long)vm.host_id);
 }
 
-static int add_host(const void *obj, void *ctx)
+/* Give the scheduler host `src` with the ratios in effect: its own,
+ * else its cluster's, else the daemon's settings. */
+static void sched_host_set(struct vr_ctl *ctl, const struct vr_host *src)
 {
-    const struct vr_host *h = obj;
-    struct vr_ctl *ctl = ctx;
+    struct vr_host *h = vr_malloc(sizeof(*h));
     struct vr_error err = VR_ERROR_INIT;
+    struct vr_cluster c;
 
+    *h = *src;
+    if (vr_pool_get(&ctl->db.clusters, h->cluster_id, &c) < 0)
+        memset(&c, 0, sizeof(c));
+    if (!(h->conf.cpu_ratio > 0))
+        h->conf.cpu_ratio = c.cpu_ratio > 0 ? c.cpu_ratio
+                                            : ctl->host_cpu_ratio;
+    if (!(h->conf.mem_ratio > 0))
+        h->conf.mem_ratio = c.mem_ratio > 0 ? c.mem_ratio
+                                            : ctl->host_mem_ratio;
     if (vr_sched_host_set(&ctl->sched, h, &err) < 0)
         VR_WARN(MOD, "%s", err.msg);
+    free(h);
+}
+
+static int add_host(const void *obj, void *ctx)
+{
+    sched_host_set(ctx, obj);
+    return 0;
+}
+
+static void sched_cluster_set(struct vr_ctl *ctl, const struct vr_cluster *c)
+{
+    struct vr_error err = VR_ERROR_INIT;
+
+    if (vr_sched_cluster_set(&ctl->sched, c->hdr.id, c->hdr.name, c->labels,
+                             c->nlabels, c->requirements, c->rank, &err) < 0)
+        VR_WARN(MOD, "cluster '%s': %s", c->hdr.name, err.msg);
+}
+
+static int add_cluster(const void *obj, void *ctx)
+{
+    sched_cluster_set(ctx, obj);
     return 0;
 }
 
@@ -102,7 +134,7 @@ static int check_setting(const char *src, const char *name, bool want_bool,
         return 0;
     e = vr_expr_compile(src, vr_sched_schema(), want_bool, err);
     if (!e) {
-        vr_err_prefix(err, "setting '%s'", name);
+        vr_err_prefix(err, "%s", name);
         return -1;
     }
     vr_expr_free(e);
@@ -118,15 +150,17 @@ int vr_placement_init(struct vr_ctl *ctl, struct vr_error *err)
                       "sched_policy must be packing, "
                       "striping or load");
     /* the defaults for VMs that give none must compile */
-    if (check_setting(ctl->cfg->sched_requirements, "sched_requirements",
-                      true, err) < 0 ||
-        check_setting(ctl->cfg->sched_rank, "sched_rank", false, err) < 0)
+    if (check_setting(ctl->cfg->sched_requirements,
+                      "setting 'sched_requirements'", true, err) < 0 ||
+        check_setting(ctl->cfg->sched_rank, "setting 'sched_rank'", false,
+                      err) < 0)
         return -1;
     vr_sched_init(&ctl->sched, rank);
     pthread_mutex_init(&ctl->plock, NULL);
     vr_map_init_int(&ctl->running);
     ctl->parked = NULL;
     ctl->nparked = ctl->parked_cap = 0;
+    vr_pool_foreach(&ctl->db.clusters, add_cluster, ctl);
     vr_pool_foreach(&ctl->db.hosts, add_host, ctl);
     vr_pool_foreach(&ctl->db.vms, hold_vm, ctl);
     {
@@ -215,7 +249,6 @@ static void wake_parked(struct vr_ctl *ctl)
 void vr_placement_host_changed(struct vr_ctl *ctl, int64_t host_id)
 {
     struct vr_host *h;
-    struct vr_error err = VR_ERROR_INIT;
 
     if (!ctl->placement_ready)
         return;
@@ -224,9 +257,55 @@ void vr_placement_host_changed(struct vr_ctl *ctl, int64_t host_id)
         vr_sched_host_remove(&ctl->sched, host_id);
         return;
     }
-    if (vr_sched_host_set(&ctl->sched, h, &err) < 0)
-        VR_WARN(MOD, "%s", err.msg);
+    sched_host_set(ctl, h);
     vr_obj_free(&vr_host_kind, h);
+    wake_parked(ctl);
+}
+
+struct cluster_hosts {
+    int64_t cluster_id;
+    int64_t *ids;
+    size_t n;
+};
+
+static int find_cluster_host(const void *obj, void *ctx)
+{
+    const struct vr_host *h = obj;
+    struct cluster_hosts *ch = ctx;
+
+    if (h->cluster_id == ch->cluster_id) {
+        if (ch->ids) {
+            ch->ids = vr_realloc(ch->ids, (ch->n + 1) * sizeof(*ch->ids));
+            ch->ids[ch->n] = h->hdr.id;
+        }
+        ch->n++;
+    }
+    return 0;
+}
+
+void vr_placement_cluster_changed(struct vr_ctl *ctl, int64_t cluster_id)
+{
+    struct vr_cluster c;
+    struct cluster_hosts ch = {cluster_id, vr_malloc(sizeof(int64_t)), 0};
+
+    if (!ctl->placement_ready) {
+        free(ch.ids);
+        return;
+    }
+    if (vr_pool_get(&ctl->db.clusters, cluster_id, &c) == 0)
+        sched_cluster_set(ctl, &c);
+    else
+        vr_sched_cluster_remove(&ctl->sched, cluster_id);
+    /* its hosts' ratios may come from it */
+    vr_pool_foreach(&ctl->db.hosts, find_cluster_host, &ch);
+    for (size_t i = 0; i < ch.n; i++) {
+        struct vr_host *h = vr_pool_dup(&ctl->db.hosts, ch.ids[i]);
+        if (h) {
+            sched_host_set(ctl, h);
+            vr_obj_free(&vr_host_kind, h);
+        }
+    }
+    free(ch.ids);
     wake_parked(ctl);
 }
 
@@ -281,9 +360,12 @@ static void want_to_req(const struct vr_vm_want *w, int vcpus,
     r->force = w->force;
 }
 
+/* reqs/rank: the VM's own expressions (NULL: none); dreqs/drank: the
+ * daemon's defaults, for hosts whose cluster has none either. */
 static void build_req(struct vr_ctl *ctl, const struct vr_vm *vm,
                       struct vr_sched_req *r, const struct vr_expr *reqs,
-                      const struct vr_expr *rank)
+                      const struct vr_expr *rank, const struct vr_expr *dreqs,
+                      const struct vr_expr *drank)
 {
     want_to_req(&vm->want, vm->vcpus, vm->memory_mib, r);
     r->vm_id = vm->hdr.id;
@@ -291,6 +373,8 @@ static void build_req(struct vr_ctl *ctl, const struct vr_vm *vm,
         r->disk_mib += vm->disks[i].size_mib;
     r->requirements = reqs;
     r->rank = rank;
+    r->default_requirements = dreqs;
+    r->default_rank = drank;
     if (vm->want.vm_group) {
         struct vr_vm_group g;
         if (vr_pool_get(&ctl->db.vm_groups, vm->want.vm_group, &g) == 0) {
@@ -429,27 +513,23 @@ int vr_placement_place(struct vr_ctl *ctl, const struct vr_vm *vm,
                        struct vr_sched_plan *plan, char *why, size_t why_size,
                        uint64_t *gen, struct vr_error *err)
 {
-    struct vr_expr *reqs = NULL, *rank = NULL;
-    const char *rsrc, *ksrc;
+    /* [0], [1]: the VM's own requirements and rank; [2], [3]: the
+     * configured defaults, for hosts whose cluster gives none */
+    const char *src[4] = {vm->want.requirements, vm->want.rank,
+                          ctl->cfg->sched_requirements, ctl->cfg->sched_rank};
+    struct vr_expr *ex[4] = {NULL, NULL, NULL, NULL};
     struct vr_sched_req r;
     struct vr_sched_why w;
     struct vr_error perr = VR_ERROR_INIT;
     int ret = -1;
 
     why[0] = '\0';
-    /* the VM's own expressions, else the configured defaults */
-    rsrc = vm->want.requirements[0] ? vm->want.requirements
-                                    : ctl->cfg->sched_requirements;
-    ksrc = vm->want.rank[0] ? vm->want.rank : ctl->cfg->sched_rank;
-    if (rsrc[0] &&
-        !(reqs = vr_expr_compile(rsrc, vr_sched_schema(), true, err)))
-        return -1;
-    if (ksrc[0] &&
-        !(rank = vr_expr_compile(ksrc, vr_sched_schema(), false, err))) {
-        vr_expr_free(reqs);
-        return -1;
+    for (int i = 0; i < 4; i++) {
+        if (src[i][0] && !(ex[i] = vr_expr_compile(src[i], vr_sched_schema(),
+                                                   i % 2 == 0, err)))
+            goto out;
     }
-    build_req(ctl, vm, &r, reqs, rank);
+    build_req(ctl, vm, &r, ex[0], ex[1], ex[2], ex[3]);
     *gen = vr_sched_generation(&ctl->sched);
     if (ctl->cfg->sched_external_url[0] && !vm->want.force) {
         int64_t ids[256];
@@ -490,8 +570,8 @@ int vr_placement_place(struct vr_ctl *ctl, const struct vr_vm *vm,
         *err = perr;
     }
 out:
-    vr_expr_free(reqs);
-    vr_expr_free(rank);
+    for (int i = 0; i < 4; i++)
+        vr_expr_free(ex[i]);
     return ret;
 }
 
@@ -678,14 +758,8 @@ static int check_conf(struct vr_ctl *ctl, const struct vr_host *h,
                           "CPU %d cannot be both dedicated "
                           "and reserved",
                           i);
-    if (!(c->cpu_ratio >= 0.1 && c->cpu_ratio <= 64))
-        return vr_err(err, VR_E_INVALID,
-                      "cpu_ratio must be between 0.1 and "
-                      "64");
-    if (!(c->mem_ratio >= 0.1 && c->mem_ratio <= 4))
-        return vr_err(err, VR_E_INVALID,
-                      "mem_ratio must be between 0.1 and "
-                      "4");
+    if (vr_placement_ratios_check(c->cpu_ratio, c->mem_ratio, err) < 0)
+        return -1;
     if (c->reserved_memory_mib * 1024 > h->caps.memory_kib)
         return vr_err(err, VR_E_INVALID,
                       "reserved_memory is more than host "
@@ -752,6 +826,14 @@ int vr_placement_host_configure(struct vr_ctl *ctl, int64_t host_id,
                sizeof(c->reserved_cpus));
     if (p->set_reserved_memory)
         c->reserved_memory_mib = p->conf.reserved_memory_mib;
+    if (p->set_cluster) {
+        if (!vr_pool_has(&ctl->db.clusters, p->cluster_id)) {
+            vr_err(err, VR_E_NOT_FOUND, "cluster %lld not found",
+                   (long long)p->cluster_id);
+            goto out;
+        }
+        h->cluster_id = p->cluster_id;
+    }
     if (p->set_cpu_ratio)
         c->cpu_ratio = p->conf.cpu_ratio;
     if (p->set_mem_ratio)
@@ -863,6 +945,215 @@ int vr_vm_groups_delete(struct vr_ctl *ctl, int64_t id, struct vr_error *err)
                       gu.vm);
     }
     if (vr_tx_del(&tx, &ctl->db.vm_groups, id, err) < 0) {
+        vr_tx_abort(&tx);
+        return -1;
+    }
+    return vr_tx_commit(&tx, err);
+}
+
+/* ---- clusters */
+
+int vr_placement_ratios_check(double cpu_ratio, double mem_ratio,
+                              struct vr_error *err)
+{
+    /* 0: inherited */
+    if (cpu_ratio != 0 && !(cpu_ratio >= 0.1 && cpu_ratio <= 64))
+        return vr_err(err, VR_E_INVALID,
+                      "cpu_ratio must be between 0.1 and 64");
+    if (mem_ratio != 0 && !(mem_ratio >= 0.1 && mem_ratio <= 4))
+        return vr_err(err, VR_E_INVALID,
+                      "mem_ratio must be between 0.1 and 4");
+    return 0;
+}
+
+static int check_cluster(const struct vr_cluster *c, struct vr_error *err)
+{
+    if (vr_name_check(c->hdr.name, "cluster name", err) < 0 ||
+        vr_placement_ratios_check(c->cpu_ratio, c->mem_ratio, err) < 0)
+        return -1;
+    for (int i = 0; i < c->nlabels; i++) {
+        if (vr_name_check(c->labels[i], "label", err) < 0) {
+            vr_err_prefix(err, "labels[%d]", i);
+            return -1;
+        }
+    }
+    if (check_setting(c->requirements, "requirements", true, err) < 0 ||
+        check_setting(c->rank, "rank", false, err) < 0)
+        return -1;
+    return 0;
+}
+
+int64_t vr_clusters_default(struct vr_ctl *ctl)
+{
+    return vr_pool_id_by_name(&ctl->db.clusters, VR_CLUSTER_DEFAULT);
+}
+
+struct orphans {
+    struct vr_ctl *ctl;
+    int64_t *ids;
+    size_t n;
+};
+
+static int find_orphan(const void *obj, void *ctx)
+{
+    const struct vr_host *h = obj;
+    struct orphans *o = ctx;
+
+    if (!vr_pool_has(&o->ctl->db.clusters, h->cluster_id)) {
+        o->ids = vr_realloc(o->ids, (o->n + 1) * sizeof(*o->ids));
+        o->ids[o->n++] = h->hdr.id;
+    }
+    return 0;
+}
+
+int vr_clusters_bootstrap(struct vr_ctl *ctl, struct vr_error *err)
+{
+    struct orphans o = {ctl, NULL, 0};
+    struct vr_host *h;
+    struct vr_tx tx;
+    int64_t def;
+    int rc = -1;
+
+    if (!vr_clusters_default(ctl)) {
+        struct vr_cluster c;
+        memset(&c, 0, sizeof(c));
+        vr_strlcpy(c.hdr.name, VR_CLUSTER_DEFAULT, sizeof(c.hdr.name));
+        if (vr_clusters_create(ctl, &c, err) < 0)
+            return -1;
+        VR_INFO(MOD, "created the cluster '%s'", VR_CLUSTER_DEFAULT);
+    }
+    def = vr_clusters_default(ctl);
+    if (vr_tx_begin(&ctl->db, &tx, err) < 0)
+        return -1;
+    vr_pool_foreach(&ctl->db.hosts, find_orphan, &o);
+    h = vr_malloc(sizeof(*h));
+    for (size_t i = 0; i < o.n; i++) {
+        if (vr_pool_get(&ctl->db.hosts, o.ids[i], h) < 0)
+            continue;
+        h->cluster_id = def;
+        if (vr_tx_put(&tx, &ctl->db.hosts, h, err) < 0) {
+            vr_tx_abort(&tx);
+            goto out;
+        }
+    }
+    rc = vr_tx_commit(&tx, err);
+out:
+    free(h);
+    free(o.ids);
+    return rc;
+}
+
+int vr_clusters_create(struct vr_ctl *ctl, struct vr_cluster *c,
+                       struct vr_error *err)
+{
+    struct vr_tx tx;
+
+    if (check_cluster(c, err) < 0)
+        return -1;
+    /* like hosts: the system's, seen by superusers (and ACL rules) */
+    c->hdr.owner_id = 0;
+    c->hdr.group_id = 0;
+    c->hdr.perms = 0;
+    if (vr_tx_begin(&ctl->db, &tx, err) < 0)
+        return -1;
+    if (vr_pool_id_by_name(&ctl->db.clusters, c->hdr.name)) {
+        vr_tx_abort(&tx);
+        return vr_err(err, VR_E_CONFLICT, "cluster '%s' already exists",
+                      c->hdr.name);
+    }
+    c->hdr.id = vr_pool_next_id(&ctl->db.clusters);
+    if (vr_tx_put(&tx, &ctl->db.clusters, c, err) < 0) {
+        vr_tx_abort(&tx);
+        return -1;
+    }
+    return vr_tx_commit(&tx, err);
+}
+
+/* Begin a transaction and read cluster `id` in it (404 if missing). */
+static int cluster_begin(struct vr_ctl *ctl, int64_t id, struct vr_tx *tx,
+                         struct vr_cluster *c, struct vr_error *err)
+{
+    if (vr_tx_begin(&ctl->db, tx, err) < 0)
+        return -1;
+    if (vr_pool_get(&ctl->db.clusters, id, c) < 0) {
+        vr_tx_abort(tx);
+        return vr_err(err, VR_E_NOT_FOUND, "cluster %lld not found",
+                      (long long)id);
+    }
+    return 0;
+}
+
+int vr_clusters_update(struct vr_ctl *ctl, int64_t id,
+                       const struct vr_cluster_patch *p, struct vr_error *err)
+{
+    struct vr_cluster c;
+    struct vr_tx tx;
+
+    if (cluster_begin(ctl, id, &tx, &c, err) < 0)
+        return -1;
+    if (p->set_cpu_ratio)
+        c.cpu_ratio = p->c.cpu_ratio;
+    if (p->set_mem_ratio)
+        c.mem_ratio = p->c.mem_ratio;
+    if (p->set_labels) {
+        c.nlabels = p->c.nlabels;
+        memcpy(c.labels, p->c.labels, sizeof(c.labels));
+    }
+    if (p->set_requirements)
+        memcpy(c.requirements, p->c.requirements, sizeof(c.requirements));
+    if (p->set_rank)
+        memcpy(c.rank, p->c.rank, sizeof(c.rank));
+    if (check_cluster(&c, err) < 0 ||
+        vr_tx_put(&tx, &ctl->db.clusters, &c, err) < 0) {
+        vr_tx_abort(&tx);
+        return -1;
+    }
+    return vr_tx_commit(&tx, err);
+}
+
+static int find_cluster_acl(const void *obj, void *ctx)
+{
+    const struct vr_acl *a = obj;
+    struct cluster_hosts *ch = ctx;
+
+    if (a->cluster_id == ch->cluster_id) {
+        ch->ids = vr_realloc(ch->ids, (ch->n + 1) * sizeof(*ch->ids));
+        ch->ids[ch->n++] = a->hdr.id;
+    }
+    return 0;
+}
+
+int vr_clusters_delete(struct vr_ctl *ctl, int64_t id, struct vr_error *err)
+{
+    struct cluster_hosts ch = {id, NULL, 0}, acls = {id, NULL, 0};
+    struct vr_cluster c;
+    struct vr_tx tx;
+
+    if (cluster_begin(ctl, id, &tx, &c, err) < 0)
+        return -1;
+    if (strcmp(c.hdr.name, VR_CLUSTER_DEFAULT) == 0) {
+        vr_tx_abort(&tx);
+        return vr_err(err, VR_E_CONFLICT, "the cluster '%s' cannot be "
+                      "deleted: new hosts join it", VR_CLUSTER_DEFAULT);
+    }
+    vr_pool_foreach(&ctl->db.hosts, find_cluster_host, &ch);
+    if (ch.n) {
+        vr_tx_abort(&tx);
+        return vr_err(err, VR_E_CONFLICT, "cluster '%s' still has %zu "
+                      "host%s; move them to another cluster first",
+                      c.hdr.name, ch.n, ch.n == 1 ? "" : "s");
+    }
+    /* the ACL rules scoped to it go with it */
+    vr_pool_foreach(&ctl->db.acls, find_cluster_acl, &acls);
+    for (size_t i = 0; i < acls.n; i++) {
+        if (vr_tx_del(&tx, &ctl->db.acls, acls.ids[i], err) < 0) {
+            free(acls.ids);
+            vr_tx_abort(&tx);
+            return -1;
+        }
+    }
+    free(acls.ids);
+    if (vr_tx_del(&tx, &ctl->db.clusters, id, err) < 0) {
         vr_tx_abort(&tx);
         return -1;
     }

@@ -55,6 +55,8 @@ json_t *vr_placement_host_usage(struct vr_ctl *ctl, int64_t host_id);
  * from `conf`, the rest kept. */
 struct vr_host_patch {
     bool set_enabled, enabled;
+    bool set_cluster;
+    int64_t cluster_id;
     bool set_dedicated, set_reserved, set_reserved_memory;
     bool set_cpu_ratio, set_mem_ratio, set_labels, set_pools, set_pci;
     struct vr_host_conf conf;
@@ -70,5 +72,28 @@ int vr_placement_host_configure(struct vr_ctl *ctl, int64_t host_id,
 int vr_vm_groups_create(struct vr_ctl *ctl, const struct vr_principal *who,
                         struct vr_vm_group *g, struct vr_error *err);
 int vr_vm_groups_delete(struct vr_ctl *ctl, int64_t id, struct vr_error *err);
+
+/* Clusters.  bootstrap: make the "default" cluster if it is missing and
+ * put every host that belongs to none in it (at start, before the local
+ * host is read).  A patch sets each field flagged (0 / "" / none: back to
+ * inheriting); create takes c as the whole cluster.  delete refuses the
+ * default cluster and one that still has hosts. */
+struct vr_cluster_patch {
+    bool set_cpu_ratio, set_mem_ratio, set_labels, set_requirements,
+        set_rank;
+    struct vr_cluster c;
+};
+/* A ratio is 0 (inherited) or within its range: cpu 0.1-64, mem 0.1-4. */
+int vr_placement_ratios_check(double cpu_ratio, double mem_ratio,
+                              struct vr_error *err);
+int vr_clusters_bootstrap(struct vr_ctl *ctl, struct vr_error *err);
+int64_t vr_clusters_default(struct vr_ctl *ctl);
+int vr_clusters_create(struct vr_ctl *ctl, struct vr_cluster *c,
+                       struct vr_error *err);
+int vr_clusters_update(struct vr_ctl *ctl, int64_t id,
+                       const struct vr_cluster_patch *p, struct vr_error *err);
+int vr_clusters_delete(struct vr_ctl *ctl, int64_t id, struct vr_error *err);
+/* The scheduler follows a cluster's change (called on every commit). */
+void vr_placement_cluster_changed(struct vr_ctl *ctl, int64_t cluster_id);
 
 #endif

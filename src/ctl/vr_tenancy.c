@@ -23,6 +23,8 @@ struct vr_pool *vr_tenancy_pool(struct vr_ctl *ctl, enum vr_res res)
         return &ctl->db.groups;
     case VR_RES_VMGROUP:
         return &ctl->db.vm_groups;
+    case VR_RES_CLUSTER:
+        return &ctl->db.clusters;
     case VR_RES__LAST:
         break;
     }
@@ -538,6 +540,22 @@ int vr_acls_create(struct vr_ctl *ctl, const struct vr_acl_req *req,
     if (req->resource_id && (req->rights & VR_RIGHT_CREATE))
         return vr_err(err, VR_E_INVALID, "'create' is a right on a kind of "
                       "resource, not on one object: drop resource_id");
+    if (req->cluster_ref[0]) {
+        const unsigned in_cluster = 1u << VR_RES_HOST | 1u << VR_RES_CLUSTER;
+        if (req->resource_id)
+            return vr_err(err, VR_E_INVALID, "give resource_id or cluster, "
+                          "not both");
+        if (req->resources & ~in_cluster)
+            return vr_err(err, VR_E_INVALID, "a rule scoped to a cluster "
+                          "covers hosts and clusters only");
+        if (req->rights & VR_RIGHT_CREATE)
+            return vr_err(err, VR_E_INVALID, "'create' is a right on a kind "
+                          "of resource, not within a cluster: drop cluster");
+        a.cluster_id = vr_pool_resolve(&ctl->db.clusters, req->cluster_ref);
+        if (!a.cluster_id)
+            return vr_err(err, VR_E_NOT_FOUND, "cluster '%.64s' not found",
+                          req->cluster_ref);
+    }
     a.resources = req->resources;
     a.resource_id = req->resource_id;
     a.rights = req->rights;

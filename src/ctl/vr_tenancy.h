@@ -48,6 +48,8 @@ struct vr_acl_req {
     const char *who_ref;           /* user or group (id or name) */
     unsigned resources;
     int64_t resource_id;
+    char cluster_ref[64];          /* "" or a cluster (id or name): only
+                                    * hosts in it, and the cluster */
     unsigned rights;
 };
 int vr_acls_create(struct vr_ctl *ctl, const struct vr_acl_req *req,

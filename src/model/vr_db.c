@@ -8,7 +8,8 @@
 static struct vr_pool *all_pools(struct vr_db *db, size_t i)
 {
     struct vr_pool *pools[] = {&db->groups, &db->users, &db->acls,
-                               &db->tokens, &db->hosts, &db->images,
+                               &db->tokens, &db->clusters, &db->hosts,
+                               &db->images,
                                &db->vm_groups, &db->vms, &db->jobs};
     return i < VR_ARRAY_SIZE(pools) ? pools[i] : NULL;
 }
@@ -55,6 +56,7 @@ int vr_db_open(struct vr_db *db, const char *url, struct vr_error *err)
     vr_pool_init(&db->acls, &vr_acl_kind);
     vr_pool_init(&db->vm_groups, &vr_vm_group_kind);
     vr_pool_init(&db->tokens, &vr_token_kind);
+    vr_pool_init(&db->clusters, &vr_cluster_kind);
     vr_pool_init(&db->hosts, &vr_host_kind);
     vr_pool_init(&db->images, &vr_image_kind);
     vr_pool_init(&db->vms, &vr_vm_kind);

@@ -16,6 +16,7 @@
 
 #include <pthread.h>
 
+#include "vr_cluster.h"
 #include "vr_host.h"
 #include "vr_image.h"
 #include "vr_job.h"
@@ -32,8 +33,8 @@ typedef void (*vr_db_listener)(void *ctx, const struct vr_kind *kind,
 struct vr_db {
     struct vr_store *store;
     pthread_mutex_t wlock;
-    struct vr_pool users, groups, acls, tokens, hosts, images, vms, jobs,
-        vm_groups;
+    struct vr_pool users, groups, acls, tokens, clusters, hosts, images,
+        vms, jobs, vm_groups;
     vr_db_listener listener;
     void *listener_ctx;
 };

@@ -225,8 +225,12 @@ void vr_host_caps_from_json(struct vr_host_caps *c, const json_t *j)
 void vr_host_conf_defaults(struct vr_host_conf *c)
 {
     memset(c, 0, sizeof(*c));
-    c->cpu_ratio = 4.0;
-    c->mem_ratio = 1.0;
+}
+
+/* A ratio: a number, or null for 0 (inherited). */
+static json_t *ratio_json(double r)
+{
+    return r > 0 ? json_real(r) : json_null();
 }
 
 json_t *vr_host_conf_to_json(const struct vr_host_conf *c)
@@ -237,8 +241,8 @@ json_t *vr_host_conf_to_json(const struct vr_host_conf *c)
     json_object_set_new(j, "reserved_cpus", json_string(c->reserved_cpus));
     json_object_set_new(j, "reserved_memory_mib",
                         json_integer((json_int_t)c->reserved_memory_mib));
-    json_object_set_new(j, "cpu_ratio", json_real(c->cpu_ratio));
-    json_object_set_new(j, "mem_ratio", json_real(c->mem_ratio));
+    json_object_set_new(j, "cpu_ratio", ratio_json(c->cpu_ratio));
+    json_object_set_new(j, "mem_ratio", ratio_json(c->mem_ratio));
     for (int i = 0; i < c->nlabels && i < VR_HOST_MAX_LABELS; i++)
         json_array_append_new(labels, json_string(c->labels[i]));
     json_object_set_new(j, "labels", labels);
@@ -310,6 +314,7 @@ static json_t *host_to_json(const void *obj, bool internal)
     json_object_set_new(j, "state", json_string(vr_host_state_name(h->state)));
     json_object_set_new(j, "enabled", json_boolean(h->enabled));
     json_object_set_new(j, "transport", json_string(h->transport));
+    json_object_set_new(j, "cluster_id", json_integer(h->cluster_id));
     json_object_set_new(j, "hypervisor", json_string(h->hypervisor));
     json_object_set_new(j, "hypervisor_detail",
                         json_string(h->hypervisor_detail));
@@ -333,6 +338,7 @@ static int host_from_json(void *obj, const json_t *j, struct vr_error *err)
             h->state = (enum vr_host_state)i;
     h->enabled = json_is_true(json_object_get(j, "enabled"));
     vr_json_copy_str(j, "transport", h->transport, sizeof(h->transport));
+    h->cluster_id = vr_json_get_i64(j, "cluster_id");
     vr_json_copy_str(j, "hypervisor", h->hypervisor, sizeof(h->hypervisor));
     vr_json_copy_str(j, "hypervisor_detail", h->hypervisor_detail,
                      sizeof(h->hypervisor_detail));

@@ -6,6 +6,11 @@
 
 #define VR_HOST_MAX_CELLS 16
 
+/* What a ratio inherited all the way (host, cluster, daemon settings
+ * unset) means. */
+#define VR_CPU_RATIO_DEFAULT 4.0
+#define VR_MEM_RATIO_DEFAULT 1.0
+
 #define VR_HOST_STATES(X)                                                  \
     X(VR_HOST_INIT, "INIT")                                                \
     X(VR_HOST_MONITORED, "MONITORED")                                      \
@@ -68,8 +73,10 @@ struct vr_host_conf {
     char dedicated_cpus[256];  /* CPUs for pinned vCPUs ("" none) */
     char reserved_cpus[256];   /* CPUs kept for the host itself */
     uint64_t reserved_memory_mib;
-    double cpu_ratio;          /* shared vCPUs per shared host CPU */
-    double mem_ratio;          /* memory overcommit (1.0: none) */
+    double cpu_ratio;          /* shared vCPUs per shared host CPU;
+                                * 0: the cluster's, else the daemon's */
+    double mem_ratio;          /* memory overcommit (1.0: none); 0 as
+                                * cpu_ratio */
     int nlabels;
     char labels[VR_HOST_MAX_LABELS][32];
     int npci;                  /* devices VMs may be given whole:
@@ -112,6 +119,7 @@ struct vr_host {
     enum vr_host_state state;
     bool enabled;
     char transport[16];        /* "local" */
+    int64_t cluster_id;        /* the cluster it belongs to */
     char hypervisor[8];        /* "kvm" | "qemu" (TCG), from the probe */
     char hypervisor_detail[256];
     struct vr_host_caps caps;
@@ -130,7 +138,7 @@ json_t *vr_host_caps_to_json(const struct vr_host_caps *c);
 void vr_host_caps_from_json(struct vr_host_caps *c, const json_t *j);
 json_t *vr_host_conf_to_json(const struct vr_host_conf *c);
 void vr_host_conf_from_json(struct vr_host_conf *c, const json_t *j);
-/* Defaults: no dedicated or reserved CPUs, cpu_ratio 4, mem_ratio 1. */
+/* Defaults: no dedicated or reserved CPUs, ratios inherited (0). */
 void vr_host_conf_defaults(struct vr_host_conf *c);
 
 #endif

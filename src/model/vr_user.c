@@ -245,6 +245,9 @@ static json_t *acl_to_json(const void *obj, bool internal)
     json_object_set_new(j, "resource_id", a->resource_id
                                               ? json_integer(a->resource_id)
                                               : json_null());
+    json_object_set_new(j, "cluster_id", a->cluster_id
+                                             ? json_integer(a->cluster_id)
+                                             : json_null());
     vr_rights_format(a->rights, rights, sizeof(rights));
     json_object_set_new(j, "rights", json_string(rights));
     return j;
@@ -272,6 +275,7 @@ static int acl_from_json(void *obj, const json_t *j, struct vr_error *err)
             a->resources |= 1u << r;
     }
     a->resource_id = vr_json_get_i64(j, "resource_id");
+    a->cluster_id = vr_json_get_i64(j, "cluster_id");
     if (vr_rights_parse(json_string_value(json_object_get(j, "rights")),
                         &a->rights, err) < 0)
         return -1;

@@ -54,7 +54,8 @@ enum vr_acl_who { VR_ACL_USER, VR_ACL_GROUP, VR_ACL_ALL, VR_ACL__LAST };
     X(VR_RES_HOST, "host")                                                 \
     X(VR_RES_USER, "user")                                                 \
     X(VR_RES_GROUP, "group")                                               \
-    X(VR_RES_VMGROUP, "vm_group")
+    X(VR_RES_VMGROUP, "vm_group")                                          \
+    X(VR_RES_CLUSTER, "cluster")
 
 enum vr_res {
 #define VR_X(e, s) e,
@@ -76,6 +77,8 @@ struct vr_acl {
     int64_t who_id;                /* user or group id; 0 for ALL */
     unsigned resources;            /* bit (1 << enum vr_res) per kind */
     int64_t resource_id;           /* 0: every object of those kinds */
+    int64_t cluster_id;            /* not 0: only the objects in this
+                                    * cluster (hosts) and the cluster */
     unsigned rights;               /* VR_RIGHT_* */
 };
 

@@ -213,8 +213,21 @@ struct sched_dev {
     int64_t owner;             /* VM holding it, 0 free */
 };
 
+/* A cluster: what its hosts show to expressions, and its defaults. */
+struct vr_sched_cluster {
+    int64_t id;
+    char name[VR_NAME_SIZE];
+    int nlabels;
+    char labels[VR_HOST_MAX_LABELS][32];
+    const char *label_ptr[VR_HOST_MAX_LABELS];
+    struct vr_expr *reqs;      /* NULL: none */
+    struct vr_expr *rank;      /* NULL: none */
+};
+
 struct vr_sched_host {
     int64_t id;
+    int64_t cluster_id;
+    const struct vr_sched_cluster *cl;  /* NULL: none (yet) */
     size_t slot;               /* index in s->hosts and s->hot */
     uint64_t fingerprint;      /* of what placement reads from the record */
     char name[VR_NAME_SIZE];
@@ -322,11 +335,27 @@ void vr_sched_init(struct vr_sched *s, enum vr_sched_rank rank)
     memset(s, 0, sizeof(*s));
     pthread_mutex_init(&s->lock, NULL);
     vr_map_init_int(&s->by_id);
+    vr_map_init_int(&s->clusters);
     s->rank = rank;
+}
+
+static void cluster_free(struct vr_sched_cluster *c)
+{
+    if (!c)
+        return;
+    vr_expr_free(c->reqs);
+    vr_expr_free(c->rank);
+    free(c);
 }
 
 void vr_sched_release(struct vr_sched *s)
 {
+    struct vr_sched_cluster *c;
+    size_t pos = 0;
+
+    while ((c = vr_map_next(&s->clusters, &pos)))
+        cluster_free(c);
+    vr_map_release(&s->clusters);
     for (size_t i = 0; i < s->nhosts; i++)
         host_free(s->hosts[i]);
     free(s->hosts);
@@ -430,6 +459,7 @@ static uint64_t host_fingerprint(const struct vr_host *h)
 
     f = fnv(f, &h->enabled, sizeof(h->enabled));
     f = fnv(f, &monitored, sizeof(monitored));
+    f = fnv(f, &h->cluster_id, sizeof(h->cluster_id));
     f = fnv(f, h->hdr.name, strlen(h->hdr.name));
     f = fnv(f, h->hypervisor, strlen(h->hypervisor));
     /* the configuration field by field: not the bytes after a string's
@@ -487,6 +517,7 @@ int vr_sched_host_set(struct vr_sched *s, const struct vr_host *src,
     int maxid = c->cpus;
 
     h->id = src->hdr.id;
+    h->cluster_id = src->cluster_id;
     h->fingerprint = host_fingerprint(src);
     vr_strlcpy(h->name, src->hdr.name, sizeof(h->name));
     h->enabled = src->enabled;
@@ -619,8 +650,8 @@ int vr_sched_host_set(struct vr_sched *s, const struct vr_host *src,
             cell->tpc = h->cores[k].nthreads;
     }
 
-    h->cpu_ratio = conf->cpu_ratio > 0 ? conf->cpu_ratio : 1.0;
-    h->mem_ratio = conf->mem_ratio > 0 ? conf->mem_ratio : 1.0;
+    h->cpu_ratio = conf->cpu_ratio > 0 ? conf->cpu_ratio : VR_CPU_RATIO_DEFAULT;
+    h->mem_ratio = conf->mem_ratio > 0 ? conf->mem_ratio : VR_MEM_RATIO_DEFAULT;
     {
         uint64_t total = c->memory_kib / 1024;
         uint64_t normal = total > pools_mib ? total - pools_mib : 0;
@@ -656,6 +687,7 @@ int vr_sched_host_set(struct vr_sched *s, const struct vr_host *src,
     }
 
     pthread_mutex_lock(&s->lock);
+    h->cl = vr_map_get_int(&s->clusters, h->cluster_id);
     old = vr_map_get_int(&s->by_id, h->id);
     if (old) {
         carry_over(h, old);
@@ -721,8 +753,11 @@ enum {
     A_HOST, A_HOST_ID, A_CPU_MODEL, A_HYPERVISOR, A_LABELS, A_CPUS,
     A_FREE_CPU, A_USED_CPU, A_MEMORY, A_FREE_MEMORY, A_USED_MEMORY,
     A_RUNNING_VMS, A_VMS, A_FREE_DEDICATED, A_FREE_CORES, A_CELLS,
-    A_FREE_PAGES_2M, A_FREE_PAGES_1G, A_DISK_FREE, A__LAST
+    A_FREE_PAGES_2M, A_FREE_PAGES_1G, A_DISK_FREE, A_CLUSTER, A_CLUSTER_ID,
+    A_CLUSTER_LABELS, A__LAST
 };
+_Static_assert(A__LAST <= VR_ARRAY_SIZE(((struct vr_sched *)0)->cluster_used),
+               "cluster_used holds every attribute");
 
 static const struct vr_expr_attr attrs[] = {
     [A_HOST] = {"HOST", VR_EXPR_STR},
@@ -744,6 +779,9 @@ static const struct vr_expr_attr attrs[] = {
     [A_FREE_PAGES_2M] = {"FREE_HUGEPAGES_2M", VR_EXPR_NUM},
     [A_FREE_PAGES_1G] = {"FREE_HUGEPAGES_1G", VR_EXPR_NUM},
     [A_DISK_FREE] = {"FREE_DISK", VR_EXPR_NUM},
+    [A_CLUSTER] = {"CLUSTER", VR_EXPR_STR},
+    [A_CLUSTER_ID] = {"CLUSTER_ID", VR_EXPR_NUM},
+    [A_CLUSTER_LABELS] = {"CLUSTER_LABELS", VR_EXPR_LIST},
 };
 _Static_assert(VR_ARRAY_SIZE(attrs) == A__LAST, "attributes");
 
@@ -801,6 +839,87 @@ static void host_values(const struct vr_sched_host *h, const bool *used,
     v[A_DISK_FREE].num = (double)(h->disk_free_mib > h->disk_held_mib
                                       ? h->disk_free_mib - h->disk_held_mib
                                       : 0);
+    v[A_CLUSTER].str = h->cl ? h->cl->name : "";
+    v[A_CLUSTER_ID].num = (double)h->cluster_id;
+    v[A_CLUSTER_LABELS].list = h->cl ? h->cl->label_ptr : NULL;
+    v[A_CLUSTER_LABELS].nlist = h->cl ? (size_t)h->cl->nlabels : 0;
+}
+
+/* ---- clusters */
+
+/* What every cluster's expressions read, and how many have one.  Called
+ * with the lock held. */
+static void clusters_recount(struct vr_sched *s)
+{
+    struct vr_sched_cluster *c;
+    size_t pos = 0;
+
+    memset(s->cluster_used, 0, sizeof(s->cluster_used));
+    s->cluster_exprs = 0;
+    while ((c = vr_map_next(&s->clusters, &pos))) {
+        if (c->reqs)
+            vr_expr_mark_used(c->reqs, s->cluster_used);
+        if (c->rank)
+            vr_expr_mark_used(c->rank, s->cluster_used);
+        if (c->reqs || c->rank)
+            s->cluster_exprs++;
+    }
+}
+
+int vr_sched_cluster_set(struct vr_sched *s, int64_t id, const char *name,
+                         const char (*labels)[32], int nlabels,
+                         const char *requirements, const char *rank,
+                         struct vr_error *err)
+{
+    struct vr_sched_cluster *c = vr_calloc(1, sizeof(*c)), *old;
+
+    c->id = id;
+    vr_strlcpy(c->name, name, sizeof(c->name));
+    for (int i = 0; i < nlabels && i < VR_HOST_MAX_LABELS; i++) {
+        vr_strlcpy(c->labels[i], labels[i], sizeof(c->labels[i]));
+        c->label_ptr[i] = c->labels[i];
+        c->nlabels++;
+    }
+    if (requirements && requirements[0] &&
+        !(c->reqs = vr_expr_compile(requirements, &schema, true, err))) {
+        vr_err_prefix(err, "requirements");
+        cluster_free(c);
+        return -1;
+    }
+    if (rank && rank[0] &&
+        !(c->rank = vr_expr_compile(rank, &schema, false, err))) {
+        vr_err_prefix(err, "rank");
+        cluster_free(c);
+        return -1;
+    }
+    pthread_mutex_lock(&s->lock);
+    old = vr_map_put_int(&s->clusters, id, c);
+    for (size_t i = 0; i < s->nhosts; i++)
+        if (s->hosts[i]->cluster_id == id)
+            s->hosts[i]->cl = c;
+    cluster_free(old);
+    clusters_recount(s);
+    /* other defaults may let a waiting VM in */
+    s->generation++;
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+void vr_sched_cluster_remove(struct vr_sched *s, int64_t id)
+{
+    struct vr_sched_cluster *c;
+
+    pthread_mutex_lock(&s->lock);
+    c = vr_map_del_int(&s->clusters, id);
+    if (c) {
+        for (size_t i = 0; i < s->nhosts; i++)
+            if (s->hosts[i]->cl == c)
+                s->hosts[i]->cl = NULL;
+        cluster_free(c);
+        clusters_recount(s);
+        s->generation++;
+    }
+    pthread_mutex_unlock(&s->lock);
 }
 
 /* ---- the fitting */
@@ -1386,22 +1505,47 @@ static int filter_hot(const struct vr_sched_hot *x,
 
 /* What a request needs beyond the packed summary: the rest of the
  * filters read the host's whole view. */
-static bool needs_host(const struct vr_sched_req *r)
+static bool needs_host(const struct vr_sched *s, const struct vr_sched_req *r)
 {
-    return r->requirements || (r->role_key[0] && r->affinity_hard) ||
+    return r->requirements || r->default_requirements ||
+           s->cluster_exprs > 0 || (r->role_key[0] && r->affinity_hard) ||
            pinned(r->policy) || r->page_kib || r->nvnodes || r->npci ||
            r->nsriov;
 }
 
 /* The rest of the filters, in order; VR_F__LAST if the host passes. */
+/* The requirements (rank) that judge host h for request r: the VM's
+ * own, else its cluster's, else the request's defaults; NULL: none. */
+static const struct vr_expr *host_reqs(const struct vr_sched_host *h,
+                                       const struct vr_sched_req *r)
+{
+    if (r->requirements)
+        return r->requirements;
+    if (h->cl && h->cl->reqs)
+        return h->cl->reqs;
+    return r->default_requirements;
+}
+
+static const struct vr_expr *host_rank(const struct vr_sched_host *h,
+                                       const struct vr_sched_req *r)
+{
+    if (r->rank)
+        return r->rank;
+    if (h->cl && h->cl->rank)
+        return h->cl->rank;
+    return r->default_rank;
+}
+
 static int filter_rest(const struct vr_sched_host *h,
                        const struct vr_sched_req *r, int role_vms,
                        const bool *used, struct vr_expr_value *vals)
 {
-    if (r->requirements) {
+    const struct vr_expr *reqs = host_reqs(h, r);
+
+    if (reqs) {
         bool ok = false;
         host_values(h, used, vals);
-        if (vr_expr_eval_bool(r->requirements, vals, &ok) < 0 || !ok)
+        if (vr_expr_eval_bool(reqs, vals, &ok) < 0 || !ok)
             return VR_F_REQS;
     }
     if (r->role_key[0] && r->affinity_hard) {
@@ -1488,7 +1632,7 @@ static size_t rank_hosts(struct vr_sched *s, const struct vr_sched_req *r,
 {
     struct vr_expr_value vals[A__LAST];
     bool used[A__LAST];
-    bool more = needs_host(r);
+    bool more = needs_host(s, r);
     size_t ncand = 0;
     int role_vms = 0;
 
@@ -1497,8 +1641,15 @@ static size_t rank_hosts(struct vr_sched *s, const struct vr_sched_req *r,
     memset(vals, 0, sizeof(vals));
     if (r->requirements)
         vr_expr_mark_used(r->requirements, used);
+    else if (r->default_requirements)
+        vr_expr_mark_used(r->default_requirements, used);
     if (r->rank)
         vr_expr_mark_used(r->rank, used);
+    else if (r->default_rank)
+        vr_expr_mark_used(r->default_rank, used);
+    if ((!r->requirements || !r->rank) && s->cluster_exprs)
+        for (int a = 0; a < A__LAST; a++)
+            used[a] = used[a] || s->cluster_used[a];
     if (r->role_key[0])
         role_vms = role_total(s, r->role_key);
     for (size_t i = 0; i < s->nhosts; i++) {
@@ -1511,9 +1662,10 @@ static size_t rank_hosts(struct vr_sched *s, const struct vr_sched_req *r,
             why->count[f]++;
             continue;
         }
-        if (r->rank) {
+        const struct vr_expr *rx = host_rank(x->h, r);
+        if (rx) {
             host_values(x->h, used, vals);
-            vr_expr_eval_num(r->rank, vals, &rank);
+            vr_expr_eval_num(rx, vals, &rank);
         } else {
             rank = default_rank(s, x);
         }
@@ -1844,6 +1996,10 @@ json_t *vr_sched_host_usage(struct vr_sched *s, int64_t host_id)
                             json_integer((json_int_t)h->mem_used_mib));
         json_object_set_new(j, "memory_mib_capacity",
                             json_integer((json_int_t)h->mem_cap_mib));
+        /* in effect: the host's own, else its cluster's, else the
+         * daemon's */
+        json_object_set_new(j, "cpu_ratio", json_real(h->cpu_ratio));
+        json_object_set_new(j, "mem_ratio", json_real(h->mem_ratio));
         devs = json_array();
         for (int d = 0; d < h->ndevs; d++)
             json_array_append_new(devs, json_pack(

@@ -91,6 +91,11 @@ struct vr_sched_req {
     char sriov[VR_SCHED_MAX_DEVS][32]; /* SR-IOV network (pool) names */
     const struct vr_expr *requirements; /* borrowed, NULL: none */
     const struct vr_expr *rank;        /* borrowed, NULL: the policy's */
+    /* Without the VM's own requirements (rank), a host is judged by its
+     * cluster's (vr_sched_cluster_set), else by these (borrowed, NULL:
+     * none, the policy's). */
+    const struct vr_expr *default_requirements;
+    const struct vr_expr *default_rank;
     int nhosts;                        /* host affinity list (ids) */
     int64_t hosts[VR_SCHED_MAX_HOSTS_LIST];
     bool force;                        /* hosts[0] without the filters */
@@ -186,6 +191,10 @@ struct vr_sched {
     size_t nhosts, cap;
     enum vr_sched_rank rank;
     uint64_t generation;               /* bumped when capacity frees up */
+    struct vr_map clusters;            /* id -> struct vr_sched_cluster * */
+    bool cluster_used[32];             /* attributes the clusters'
+                                        * expressions read */
+    int cluster_exprs;                 /* clusters with an expression */
 };
 
 void vr_sched_init(struct vr_sched *s, enum vr_sched_rank rank);
@@ -203,6 +212,17 @@ const struct vr_expr_schema *vr_sched_schema(void);
 int vr_sched_host_set(struct vr_sched *s, const struct vr_host *h,
                       struct vr_error *err);
 void vr_sched_host_remove(struct vr_sched *s, int64_t host_id);
+
+/* Add or change a cluster: its name and labels (the attributes CLUSTER,
+ * CLUSTER_ID, CLUSTER_LABELS of its hosts) and its default requirements
+ * and rank ("" none), which judge its hosts for a VM without its own.
+ * Hosts join by their record's cluster_id.  -1 if an expression does not
+ * compile (err says where). */
+int vr_sched_cluster_set(struct vr_sched *s, int64_t id, const char *name,
+                         const char (*labels)[32], int nlabels,
+                         const char *requirements, const char *rank,
+                         struct vr_error *err);
+void vr_sched_cluster_remove(struct vr_sched *s, int64_t id);
 
 /* The checks of a request that need no host: sizes, NUMA nodes adding
  * up, whole huge pages, device counts (VR_E_INVALID). */

@@ -59,6 +59,9 @@ static const char *const migrations[] = {
     /* 2 -> 3: placement: VM groups */
     OBJECT_TABLE("vm_groups", "", "")
     "CREATE UNIQUE INDEX vm_groups_owner_name ON vm_groups(owner_id, name);\n",
+    /* 3 -> 4: clusters of hosts */
+    OBJECT_TABLE("clusters", "", "")
+    "CREATE UNIQUE INDEX clusters_name ON clusters(name);\n",
 };
 
 int vr_store_sqlite_current_version(void)
@@ -119,7 +122,8 @@ static bool table_ok(const char *t)
 {
     static const char *const tables[] = {"users", "hosts", "images",
                                          "vms", "jobs", "tokens",
-                                         "groups", "acls", "vm_groups"};
+                                         "groups", "acls", "vm_groups",
+                                         "clusters"};
     for (size_t i = 0; i < VR_ARRAY_SIZE(tables); i++)
         if (strcmp(t, tables[i]) == 0)
             return true;

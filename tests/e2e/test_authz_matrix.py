@@ -47,6 +47,12 @@ EXPECT = {
     # placement settings: superusers only, decided before the host is
     # looked up
     ('PATCH', '/api/v1/hosts/{host}'): SUPER,
+    # clusters are the system's, like hosts: superusers (or ACL rules)
+    ('GET', '/api/v1/clusters'): ALL,
+    ('POST', '/api/v1/clusters'): SUPER,
+    ('GET', '/api/v1/clusters/{cluster}'): row(404, 404, 404, 404, 'ok'),
+    ('PATCH', '/api/v1/clusters/{cluster}'): SUPER,
+    ('DELETE', '/api/v1/clusters/{cluster}'): SUPER,
     ('GET', '/api/v1/vm-groups'): ALL,
     # whoever may create VMs may create a VM group
     ('POST', '/api/v1/vm-groups'): ALL,
@@ -166,6 +172,11 @@ class AuthzMatrix(DaemonTest):
                     body['permissions']) == (self.ids['alice'],
                                              self.ids['t1'], '640'), body
             return body['id']
+        if what == 'cluster':
+            st, _, body = d.request('POST', '/api/v1/clusters',
+                                    {'name': 'mx-cl-%d' % n})
+            assert st == 201, body
+            return body['id']
         if what == 'token':
             st, _, body = d.request('POST', '/api/v1/tokens',
                                     {'user': 'alice', 'password': PASSWORD},
@@ -181,7 +192,7 @@ class AuthzMatrix(DaemonTest):
         body = None
         params = {'host': '1', 'group': 't1', 'user': str(self.ids['alice']),
                   'action': 'start', 'token': None, 'acl': None, 'job': None,
-                  'image': None, 'vm': None}
+                  'image': None, 'vm': None, 'cluster': 'default'}
         key = (method, template)
         if key == ('POST', '/api/v1/tokens'):
             who = {'anonymous': 'alice', 'owner': 'alice', 'member': 'bob',
@@ -195,6 +206,13 @@ class AuthzMatrix(DaemonTest):
         elif key == ('PATCH', '/api/v1/hosts/{host}'):
             # changes nothing: the host is enabled
             body = {'enabled': True}
+        elif key == ('POST', '/api/v1/clusters'):
+            body = {'name': 'mx-cl-new-%s' % uuid.uuid4().hex[:8]}
+        elif key == ('PATCH', '/api/v1/clusters/{cluster}'):
+            # changes nothing: the default cluster has no labels
+            body = {'labels': []}
+        elif key == ('DELETE', '/api/v1/clusters/{cluster}'):
+            params['cluster'] = str(self.fresh('cluster'))
         elif key == ('POST', '/api/v1/vm-groups'):
             body = {'name': 'mx-vmg-new-%s' % uuid.uuid4().hex[:8],
                     'roles': [{'name': 'web', 'policy': 'affinity',

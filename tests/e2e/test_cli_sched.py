@@ -77,7 +77,10 @@ class CliSched(DaemonTest):
         for cmd in (['vm', 'create'], ['vm', 'show'], ['vm-group'],
                     ['vm-group', 'create'], ['vm-group', 'list'],
                     ['vm-group', 'show'], ['vm-group', 'delete'],
-                    ['host'], ['host', 'show'], ['host', 'update']):
+                    ['host'], ['host', 'show'], ['host', 'update'],
+                    ['cluster'], ['cluster', 'create'], ['cluster', 'list'],
+                    ['cluster', 'show'], ['cluster', 'update'],
+                    ['cluster', 'delete']):
             out = self.ok(*cmd, '--help')
             self.assertTrue(out.startswith('Usage: vireo %s' % ' '.join(cmd)),
                             (cmd, out))
@@ -94,6 +97,12 @@ class CliSched(DaemonTest):
                     '--pci-passthrough'):
             self.assertIn('  %s' % opt, out)
         self.assertIn('vm-group', self.ok('--help'))
+        self.assertIn('cluster', self.ok('--help'))
+        out = self.ok('cluster', 'update', '--help')
+        for opt in ('--cpu-ratio', '--mem-ratio', '--label', '--no-labels',
+                    '--requirements', '--no-requirements', '--rank',
+                    '--no-rank'):
+            self.assertIn('  %s ' % opt, out)
 
     def test_usage_errors(self):
         """Wrong command lines exit 2 before any request: the server is
@@ -199,6 +208,61 @@ class CliSched(DaemonTest):
         err = self.fails(1, 'host', 'update', name, '--label', 'x',
                          env={'VIREO_TOKEN': token})
         self.assertIn('superuser', err)
+
+    def test_clusters(self):
+        h = self.host()
+        name = h['name']
+        self.addCleanup(self.d.request, 'PATCH', '/api/v1/hosts/%d' % h['id'],
+                        {'cluster': 'default', 'cpu_ratio': 4.0})
+        self.addCleanup(self.d.request, 'DELETE', '/api/v1/clusters/rack9')
+
+        out = json.loads(self.ok('-o', 'json', 'cluster', 'create', 'rack9',
+                                 '--cpu-ratio', '3', '--label', 'prod',
+                                 '--label', 'eu', '--rank', '-RUNNING_VMS'))
+        self.assertEqual((out['name'], out['cpu_ratio'], out['labels'],
+                          out['rank'], out['requirements']),
+                         ('rack9', 3, ['prod', 'eu'], '-RUNNING_VMS', None))
+        rows = {r['NAME']: r for r in records(self.ok('cluster', 'list'))}
+        self.assertEqual(rows['rack9']['CPU RATIO'], '3')
+        self.assertEqual(rows['rack9']['LABELS'], 'prod, eu')
+        self.assertEqual(rows['rack9']['REQUIREMENTS'], '-')
+        self.assertEqual(rows['default']['CPU RATIO'], '-')
+        self.assertIn('rack9', self.ok('cluster', 'show', 'rack9'))
+
+        # the host joins it and inherits its ratio
+        out = self.ok('host', 'update', name, '--cluster', 'rack9',
+                      '--cpu-ratio', 'inherit')
+        self.assertIn('  CPU ratio:        inherited\n', out)
+        h = self.host()
+        self.assertEqual(h['cluster_id'], int(rows['rack9']['ID']))
+        self.assertEqual(h['allocation']['cpu_ratio'], 3)
+
+        out = json.loads(self.ok('-o', 'json', 'cluster', 'update', 'rack9',
+                                 '--mem-ratio', '1.5', '--no-rank',
+                                 '--requirements', 'FREE_MEMORY > 1M'))
+        self.assertEqual((out['mem_ratio'], out['rank'],
+                          out['requirements']), (1.5, None,
+                                                 'FREE_MEMORY > 1M'))
+        self.assertEqual(self.host()['allocation']['mem_ratio'], 1.5)
+
+        # the server's checks, one line, exit 1; usage errors exit 2
+        err = self.fails(1, 'cluster', 'update', 'rack9', '--requirements',
+                         'FREE_MEMORY >>')
+        self.assertIn('column', err)
+        err = self.fails(1, 'cluster', 'delete', 'rack9')
+        self.assertIn('still has 1 host', err)
+        self.fails(1, 'cluster', 'create', 'rack9')
+        self.fails(1, 'host', 'update', name, '--cluster', 'nowhere')
+        self.fails(2, 'cluster', 'update', 'rack9')
+        self.fails(2, 'cluster', 'create', 'x', '--no-rank')
+        self.fails(2, 'cluster', 'update', 'rack9', '--rank', 'X',
+                   '--no-rank')
+        self.fails(2, 'cluster', 'create', 'bad/name')
+
+        self.ok('host', 'update', name, '--cluster', 'default')
+        self.assertIn("cluster 'rack9' deleted",
+                      self.ok('cluster', 'delete', 'rack9'))
+        self.assertEqual(self.status('clusters/rack9'), 404)
 
     def test_vm_groups(self):
         out = self.ok('vm-group', 'create', 'web', '--role',

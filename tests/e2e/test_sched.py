@@ -43,7 +43,8 @@ class Placement(DaemonTest):
                                      {'dedicated_cpus': '1',
                                       'reserved_cpus': '', 'labels': [],
                                       'cpu_ratio': 4, 'mem_ratio': 1,
-                                      'reserved_memory': 0, 'enabled': True})
+                                      'reserved_memory': 0, 'enabled': True,
+                                      'cluster': 'default'})
         self.assertEqual(st, 200, body)
 
     def tearDown(self):
@@ -331,6 +332,63 @@ class Placement(DaemonTest):
         self.assertIn("pinned to vm 'pinned'", b['detail'])
         self.assertEqual(d.get(path)['config']['dedicated_cpus'], '1')
         patch({'labels': [], 'cpu_ratio': 4, 'reserved_memory': 0}, 200)
+
+    def test_clusters(self):
+        d = self.d
+        path = '/api/v1/hosts/%d' % self.hid
+
+        def call(method, url, body, code):
+            st, _, b = d.request(method, url, body)
+            self.assertEqual(st, code, (method, url, body, b))
+            return b
+        clusters = {c['name']: c for c in d.get('/api/v1/clusters')['items']}
+        self.assertEqual(d.get(path)['cluster_id'], clusters['default']['id'])
+        # a host that sets no ratio takes the daemon's (the harness: 32)
+        h = call('PATCH', path, {'cpu_ratio': None}, 200)
+        self.assertIsNone(h['config']['cpu_ratio'])
+        self.assertEqual(h['allocation']['cpu_ratio'], 32)
+        # a cluster whose default requirements no host meets
+        edge = call('POST', '/api/v1/clusters',
+                    {'name': 'edge', 'cpu_ratio': 2, 'labels': ['prod'],
+                     'requirements': 'FREE_MEMORY > 1000T'}, 201)
+        self.assertEqual((edge['cpu_ratio'], edge['labels'], edge['rank']),
+                         (2, ['prod'], None))
+        b = call('POST', '/api/v1/clusters',
+                 {'name': 'bad', 'requirements': 'FREE_MEMORY >'}, 400)
+        self.assertIn('requirements', b['detail'])
+        self.assertIn('column', b['detail'])
+        call('POST', '/api/v1/clusters', {'name': 'bad', 'cpu_ratio': 100},
+             400)
+        call('POST', '/api/v1/clusters', {'name': 'edge'}, 409)
+        call('PATCH', path, {'cluster': 'nowhere'}, 400)
+        # the host moves: the cluster's ratio applies to it
+        h = call('PATCH', path, {'cluster': 'edge'}, 200)
+        self.assertEqual(h['cluster_id'], edge['id'])
+        self.assertEqual(h['allocation']['cpu_ratio'], 2)
+        self.assertEqual(h['allocation']['shared_vcpus_capacity'], 2)
+        # a VM without requirements waits: the cluster's refuse the host
+        r = self.create('edgy', start=False)
+        vm = self.wait_waiting(r['vm']['id'])
+        self.assertIn('1 fail the requirements', vm['placement']['why'])
+        # its own requirements override the cluster's, and read its
+        # attributes
+        r2 = self.create('prod', start=False, requirements=(
+            'CLUSTER = "edge" & CLUSTER_LABELS has "prod"'))
+        self.assertEqual(d.wait_job(r2['job']['id'])['status'], 'succeeded')
+        # the cluster's requirements go: the waiting VM is placed
+        call('PATCH', '/api/v1/clusters/edge', {'requirements': None}, 200)
+        self.wait_placed(r['vm']['id'])
+        self.assertEqual(d.wait_job(r['job']['id'])['status'], 'succeeded')
+        # the host's own ratio wins over the cluster's
+        h = call('PATCH', path, {'cpu_ratio': 8}, 200)
+        self.assertEqual(h['allocation']['cpu_ratio'], 8)
+        # clusters with hosts, and the default one, stay
+        b = call('DELETE', '/api/v1/clusters/edge', None, 409)
+        self.assertIn('still has 1 host', b['detail'])
+        call('DELETE', '/api/v1/clusters/default', None, 409)
+        call('PATCH', path, {'cluster': 'default'}, 200)
+        call('DELETE', '/api/v1/clusters/edge', None, 204)
+        call('GET', '/api/v1/clusters/edge', None, 404)
 
     def test_vm_groups(self):
         d = self.d

@@ -103,6 +103,77 @@ class Tenancy(DaemonTest):
         self.assertEqual(d.request('DELETE', '/api/v1/images/%d' %
                                    im['id'])[0], 204)
 
+    def test_acl_scoped_to_a_cluster(self):
+        """A rule on the hosts of one cluster: t2 sees (and may place VMs
+        on) the hosts of 'shared-edge', no other host; the rule goes with
+        the cluster."""
+        d = self.d
+        host = d.get('/api/v1/hosts')['items'][0]
+        hpath = '/api/v1/hosts/%d' % host['id']
+        st, _, cl = d.request('POST', '/api/v1/clusters',
+                              {'name': 'shared-edge'})
+        self.assertEqual(st, 201, cl)
+        self.addCleanup(d.request, 'DELETE', '/api/v1/clusters/shared-edge')
+        self.addCleanup(d.request, 'PATCH', hpath, {'cluster': 'default'})
+        st, _, rule = d.request('POST', '/api/v1/acls', {
+            'who': 'group', 'group': 't2', 'resources': ['host', 'cluster'],
+            'cluster': 'shared-edge', 'rights': 'use'})
+        self.assertEqual(st, 201, rule)
+        self.assertEqual((rule['cluster_id'], rule['resource_id']),
+                         (cl['id'], None))
+        # the host is in 'default': the rule does not reach it
+        self.assertEqual(self.as_('other', 'GET', hpath)[0], 404)
+        self.assertEqual(self.as_('other', 'GET',
+                                  '/api/v1/hosts')[2]['total'], 0)
+        # the cluster itself is visible to t2, not to t1
+        self.assertEqual(self.as_('other', 'GET',
+                                  '/api/v1/clusters/shared-edge')[0], 200)
+        self.assertEqual(self.as_('owner', 'GET',
+                                  '/api/v1/clusters/shared-edge')[0], 404)
+        self.assertEqual([c['name'] for c in self.as_(
+            'other', 'GET', '/api/v1/clusters')[2]['items']],
+            ['shared-edge'])
+        # moved into the cluster, the host is t2's to see and to name
+        st, _, _ = d.request('PATCH', hpath, {'cluster': 'shared-edge'})
+        self.assertEqual(st, 200)
+        st, _, h = self.as_('other', 'GET', hpath)
+        self.assertEqual((st, h.get('name')), (200, host['name']))
+        self.assertEqual(self.as_('other', 'GET',
+                                  '/api/v1/hosts')[2]['total'], 1)
+        self.assertEqual(self.as_('owner', 'GET', hpath)[0], 404)
+        share_image(d)
+        st, _, b = self.as_('other', 'POST', '/api/v1/vms', {
+            'name': 'edge-vm', 'image': 'guest', 'memory': 64,
+            'start': False, 'hosts': [host['name']]})
+        self.assertEqual(st, 202, b)
+        self.assertEqual(d.wait_job(b['job']['id'])['status'], 'succeeded')
+        st, _, b2 = self.as_('owner', 'POST', '/api/v1/vms', {
+            'name': 'edge-vm', 'image': 'guest', 'memory': 64,
+            'start': False, 'hosts': [host['name']]})
+        self.assertEqual(st, 404, b2)
+        st, _, b = self.as_('other', 'DELETE',
+                            '/api/v1/vms/%d' % b['vm']['id'])
+        self.assertEqual(st, 202, b)
+        d.wait_job(b['job']['id'])
+        # bad rules
+        for bad in ({'resource_id': 5}, {'resources': ['vm']},
+                    {'rights': 'use,create'}):
+            body = {'who': 'all', 'resources': ['host'],
+                    'cluster': 'shared-edge', 'rights': 'use'}
+            body.update(bad)
+            st, _, b = d.request('POST', '/api/v1/acls', body)
+            self.assertEqual(st, 400, (bad, b))
+        st, _, b = d.request('POST', '/api/v1/acls', {
+            'who': 'all', 'resources': ['host'], 'cluster': 'nowhere',
+            'rights': 'use'})
+        self.assertEqual(st, 404, b)
+        # the rule goes with its cluster
+        d.request('PATCH', hpath, {'cluster': 'default'})
+        st, _, _ = d.request('DELETE', '/api/v1/clusters/shared-edge')
+        self.assertEqual(st, 204)
+        self.assertNotIn(rule['id'], [a['id'] for a in
+                                      d.get('/api/v1/acls')['items']])
+
     def test_sharing_an_image(self):
         d = self.d
         st, _, im = d.request('POST', '/api/v1/images',

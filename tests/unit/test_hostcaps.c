@@ -564,8 +564,9 @@ static void test_conf_defaults(void **state)
     assert_string_equal(dflt.dedicated_cpus, "");
     assert_string_equal(dflt.reserved_cpus, "");
     assert_int_equal(dflt.reserved_memory_mib, 0);
-    assert_true(dflt.cpu_ratio == 4.0);
-    assert_true(dflt.mem_ratio == 1.0);
+    /* ratios inherited: the cluster's, else the daemon's */
+    assert_true(dflt.cpu_ratio == 0);
+    assert_true(dflt.mem_ratio == 0);
     assert_int_equal(dflt.nlabels, 0);
     assert_int_equal(dflt.npools, 0);
 
@@ -579,8 +580,16 @@ static void test_conf_defaults(void **state)
     /* members left out keep their defaults */
     j = json_pack("{s:f, s:[s]}", "mem_ratio", 1.5, "labels", "ssd");
     vr_host_conf_from_json(&c, j);
-    assert_true(c.cpu_ratio == 4.0);
+    assert_true(c.cpu_ratio == 0);
     assert_true(c.mem_ratio == 1.5);
+    json_decref(j);
+
+    /* an inherited ratio is null in JSON, and comes back as 0 */
+    j = vr_host_conf_to_json(&c);
+    assert_true(json_is_null(json_object_get(j, "cpu_ratio")));
+    assert_true(json_real_value(json_object_get(j, "mem_ratio")) == 1.5);
+    vr_host_conf_from_json(&c, j);
+    assert_true(c.cpu_ratio == 0);
     assert_int_equal(c.nlabels, 1);
     assert_string_equal(c.labels[0], "ssd");
     json_decref(j);

@@ -1335,6 +1335,98 @@ static void test_requirements(void **state)
     trio_release(&t);
 }
 
+/* Clusters: their attributes, their default requirements and rank for
+ * VMs without their own, and the request's defaults below them. */
+static void test_clusters(void **state)
+{
+    static const char labels[][32] = {"prod", "edge"};
+    struct vr_error err = VR_ERROR_INIT;
+    struct trio t;
+    struct vr_sched_req r;
+    struct vr_expr *e, *d;
+
+    (void)state;
+    trio_init(&t, VR_RANK_PACK);
+    /* a and b in cluster 10 "edge"; c in cluster 20 "core" */
+    t.h[0]->cluster_id = t.h[1]->cluster_id = 10;
+    t.h[2]->cluster_id = 20;
+    for (int i = 0; i < 3; i++)
+        host_set(&t.s, t.h[i]);
+    /* hosts may come before their cluster: they join it when it comes */
+    assert_int_equal(vr_sched_cluster_set(&t.s, 10, "edge", labels, 2, "",
+                                          "", &err), 0);
+    assert_int_equal(vr_sched_cluster_set(&t.s, 20, "core", NULL, 0, "", "",
+                                          &err), 0);
+
+    e = expr("CLUSTER = \"core\"", true);
+    r = req(1, 1, 512, VR_CPU_SHARED);
+    r.requirements = e;
+    assert_int_equal(place_on(&t.s, &r), 3);
+    vr_expr_free(e);
+    e = expr("CLUSTER_LABELS has \"edge\" & CLUSTER_ID = 10 & HOST != \"a\"",
+             true);
+    r = req(2, 1, 512, VR_CPU_SHARED);
+    r.requirements = e;
+    assert_int_equal(place_on(&t.s, &r), 2);
+    vr_expr_free(e);
+
+    /* edge's default requirements keep VMs without their own off a and b;
+     * a VM's own requirements override them */
+    assert_int_equal(vr_sched_cluster_set(&t.s, 10, "edge", labels, 2,
+                                          "LABELS has \"ssd\"", "", &err), 0);
+    r = req(3, 1, 512, VR_CPU_SHARED);
+    assert_int_equal(place_on(&t.s, &r), 3);
+    e = expr("HOST = \"a\"", true);
+    r = req(4, 1, 512, VR_CPU_SHARED);
+    r.requirements = e;
+    assert_int_equal(place_on(&t.s, &r), 1);
+    vr_expr_free(e);
+    /* the request's defaults judge only hosts whose cluster has none */
+    d = expr("CPUS > 1000", true);
+    r = req(5, 1, 512, VR_CPU_SHARED);
+    r.default_requirements = d;
+    refuse(&t.s, &r, VR_E_UNAVAILABLE,
+           "no host fits: 3 hosts: 3 fail the requirements");
+    add_label(t.h[1], "ssd");
+    host_set(&t.s, t.h[1]);
+    assert_int_equal(place_on(&t.s, &r), 2);
+    vr_expr_free(d);
+
+    /* a cluster's rank orders its hosts for VMs without a rank: packing
+     * would take a (the fuller, in proportion), edge's rank HOST_ID
+     * prefers b */
+    assert_int_equal(vr_sched_cluster_set(&t.s, 10, "edge", labels, 2, "",
+                                          "HOST_ID", &err), 0);
+    e = expr("CLUSTER = \"edge\"", true);
+    r = req(6, 1, 512, VR_CPU_SHARED);
+    r.requirements = e;
+    assert_int_equal(place_on(&t.s, &r), 2);
+    vr_expr_free(e);
+
+    /* a broken expression is refused with its column, nothing changes */
+    assert_int_equal(vr_sched_cluster_set(&t.s, 10, "edge", NULL, 0,
+                                          "FREE_MEMORY >", "", &err), -1);
+    assert_non_null(strstr(err.msg, "requirements"));
+    assert_non_null(strstr(err.msg, "column"));
+    e = expr("CLUSTER_LABELS has \"prod\"", true);
+    r = req(7, 1, 512, VR_CPU_SHARED);
+    r.requirements = e;
+    assert_int_not_equal(place_on(&t.s, &r), 3);
+
+    /* without its cluster a host has no cluster attributes */
+    vr_sched_cluster_remove(&t.s, 10);
+    r.vm_id = 8;
+    refuse(&t.s, &r, VR_E_UNAVAILABLE,
+           "no host fits: 3 hosts: 3 fail the requirements");
+    vr_expr_free(e);
+    e = expr("CLUSTER = \"\" & CLUSTER_ID = 10", true);
+    r = req(9, 1, 512, VR_CPU_SHARED);
+    r.requirements = e;
+    assert_int_not_equal(place_on(&t.s, &r), 3);
+    vr_expr_free(e);
+    trio_release(&t);
+}
+
 static void test_rank(void **state)
 {
     struct trio t;
@@ -3662,6 +3754,7 @@ int main(void)
         cmocka_unit_test(test_pci),
         cmocka_unit_test(test_io_numa),
         cmocka_unit_test(test_requirements),
+        cmocka_unit_test(test_clusters),
         cmocka_unit_test(test_rank),
         cmocka_unit_test(test_hostlist_force),
         cmocka_unit_test(test_roles),

@@ -1633,6 +1633,7 @@ static size_t rank_hosts(struct vr_sched *s, const struct vr_sched_req *r,
     struct vr_expr_value vals[A__LAST];
     bool used[A__LAST];
     bool more = needs_host(s, r);
+    bool ranked = r->rank || r->default_rank || s->cluster_exprs;
     size_t ncand = 0;
     int role_vms = 0;
 
@@ -1662,7 +1663,9 @@ static size_t rank_hosts(struct vr_sched *s, const struct vr_sched_req *r,
             why->count[f]++;
             continue;
         }
-        const struct vr_expr *rx = host_rank(x->h, r);
+        /* the host's view only when some rank expression may apply: the
+         * default rank reads the packed row alone */
+        const struct vr_expr *rx = ranked ? host_rank(x->h, r) : NULL;
         if (rx) {
             host_values(x->h, used, vals);
             vr_expr_eval_num(rx, vals, &rank);

@@ -1238,9 +1238,11 @@ static bool sse_filter(const char *name, const char *data, void *ctx)
     if (vr_perms_parse(json_string_value(json_object_get(j, "permissions")),
                        &h.perms) < 0)
         h.perms = 0;
-    /* a host lies in its cluster */
+    /* a host lies in its cluster (a deleted host's event has no object:
+     * then only rules on every host reach it) */
     cluster = event_res[i] == VR_RES_HOST
-                  ? json_integer_value(json_object_get(j, "cluster_id"))
+                  ? json_integer_value(json_object_get(
+                        json_object_get(j, "object"), "cluster_id"))
                   : 0;
     json_decref(j);
     ok = vr_authz_can_in(&s->ctl->authz, &s->who, event_res[i], &h, cluster,

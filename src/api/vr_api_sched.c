@@ -340,19 +340,23 @@ static int parse_host_patch(struct vr_req *r, const json_t *body,
         return -1;
     p->set_enabled = rc == 1;
     if ((v = json_object_get(body, "cluster")) != NULL) {
-        if (!json_is_string(v) && !json_is_integer(v))
+        /* a name or an id; null: back to the default cluster */
+        if (!json_is_string(v) && !json_is_integer(v) && !json_is_null(v))
             return vr_err(err, VR_E_INVALID, "field 'cluster' must be a "
                           "cluster's name or id");
-        p->cluster_id = json_is_integer(v)
-            ? vr_pool_has(&r->ctl->db.clusters, json_integer_value(v))
-                  ? json_integer_value(v) : 0
-            : vr_pool_resolve(&r->ctl->db.clusters, json_string_value(v));
+        p->cluster_id =
+            json_is_null(v) ? vr_clusters_default(r->ctl)
+            : json_is_integer(v)
+                ? (vr_pool_has(&r->ctl->db.clusters, json_integer_value(v))
+                       ? json_integer_value(v)
+                       : 0)
+                : vr_pool_resolve(&r->ctl->db.clusters, json_string_value(v));
         if (!p->cluster_id)
-            return json_is_integer(v)
-                ? vr_err(err, VR_E_INVALID, "cluster %lld not found",
-                         (long long)json_integer_value(v))
-                : vr_err(err, VR_E_INVALID, "cluster '%s' not found",
-                         json_string_value(v));
+            return json_is_string(v)
+                ? vr_err(err, VR_E_NOT_FOUND, "cluster '%.64s' not found",
+                         json_string_value(v))
+                : vr_err(err, VR_E_NOT_FOUND, "cluster %lld not found",
+                         (long long)json_integer_value(v));
         p->set_cluster = true;
     }
 

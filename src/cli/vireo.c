@@ -1517,10 +1517,14 @@ static int host_update_option(const struct cli *cli, int c, const char *arg,
     case OPT_CLUSTER:
         return set_string(cli, "--cluster", arg, body, "cluster", false);
     case OPT_REQUIREMENTS:
-        return set_string(cli, "--requirements", arg, body, "requirements",
-                          false);
-    case OPT_RANK:
-        return set_string(cli, "--rank", arg, body, "rank", false);
+    case OPT_RANK: {
+        const char *key = c == OPT_RANK ? "rank" : "requirements";
+        if (json_is_null(json_object_get(body, key)))
+            return cli_usage(cli, "--%s and --no-%s exclude each other", key,
+                             key);
+        return set_string(cli, c == OPT_RANK ? "--rank" : "--requirements",
+                          arg, body, key, false);
+    }
     case OPT_NO_REQUIREMENTS:
     case OPT_NO_RANK: {
         const char *key = c == OPT_RANK || c == OPT_NO_RANK ? "rank"

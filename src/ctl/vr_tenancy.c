@@ -516,6 +516,7 @@ int vr_acls_create(struct vr_ctl *ctl, const struct vr_acl_req *req,
 {
     struct vr_acl a;
     struct vr_pool *pool;
+    struct vr_tx tx;
 
     memset(&a, 0, sizeof(a));
     a.who = req->who;
@@ -559,11 +560,24 @@ int vr_acls_create(struct vr_ctl *ctl, const struct vr_acl_req *req,
     a.resources = req->resources;
     a.resource_id = req->resource_id;
     a.rights = req->rights;
-    a.hdr.id = vr_pool_next_id(&ctl->db.acls);
     a.hdr.owner_id = owner;
     a.hdr.group_id = VR_GROUP_SUPERUSERS;
     a.hdr.perms = 0600;
-    if (vr_db_put(&ctl->db, &ctl->db.acls, &a, err) < 0)
+    if (vr_tx_begin(&ctl->db, &tx, err) < 0)
+        return -1;
+    /* its cluster still there when the rule is written: a rule never
+     * outlives the cluster it is scoped to */
+    if (a.cluster_id && !vr_pool_has(&ctl->db.clusters, a.cluster_id)) {
+        vr_tx_abort(&tx);
+        return vr_err(err, VR_E_NOT_FOUND, "cluster '%.64s' not found",
+                      req->cluster_ref);
+    }
+    a.hdr.id = vr_pool_next_id(&ctl->db.acls);
+    if (vr_tx_put(&tx, &ctl->db.acls, &a, err) < 0) {
+        vr_tx_abort(&tx);
+        return -1;
+    }
+    if (vr_tx_commit(&tx, err) < 0)
         return -1;
     *acl_id = a.hdr.id;
     return 0;
@@ -846,8 +860,12 @@ int vr_ownership_set(struct vr_ctl *ctl, const struct vr_principal *who,
         struct vr_quota q;
         unsigned need = (req->user_id || req->group_id) ? VR_RIGHT_ADMIN
                                                         : VR_RIGHT_MANAGE;
-        bool visible = obj && vr_authz_can(&ctl->authz, who, req->res, h,
-                                           VR_RIGHT_USE);
+        /* a host lies in its cluster: rules scoped to it apply */
+        int64_t cluster = obj && req->res == VR_RES_HOST
+                              ? ((const struct vr_host *)obj)->cluster_id
+                              : 0;
+        bool visible = obj && vr_authz_can_in(&ctl->authz, who, req->res, h,
+                                              cluster, VR_RIGHT_USE);
 
         if (!visible) {
             vr_obj_free(pool->kind, obj);
@@ -855,7 +873,7 @@ int vr_ownership_set(struct vr_ctl *ctl, const struct vr_principal *who,
             return vr_err(err, VR_E_NOT_FOUND, "%s %lld not found",
                           pool->kind->name, (long long)req->ids[i]);
         }
-        if (!vr_authz_can(&ctl->authz, who, req->res, h, need)) {
+        if (!vr_authz_can_in(&ctl->authz, who, req->res, h, cluster, need)) {
             vr_err(err, VR_E_FORBIDDEN, "not allowed to change %s '%s'",
                    pool->kind->name, h->name);
             vr_obj_free(pool->kind, obj);

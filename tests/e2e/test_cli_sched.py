@@ -257,6 +257,8 @@ class CliSched(DaemonTest):
         self.fails(2, 'cluster', 'create', 'x', '--no-rank')
         self.fails(2, 'cluster', 'update', 'rack9', '--rank', 'X',
                    '--no-rank')
+        self.fails(2, 'cluster', 'update', 'rack9', '--no-requirements',
+                   '--requirements', 'X')
         self.fails(2, 'cluster', 'create', 'bad/name')
 
         self.ok('host', 'update', name, '--cluster', 'default')

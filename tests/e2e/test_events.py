@@ -12,12 +12,12 @@ from harness import DaemonTest, VIREO
 class Stream:
     """Read SSE events from /api/v1/events in a background thread."""
 
-    def __init__(self, d, query='', last_id=None):
+    def __init__(self, d, query='', last_id=None, token=None):
         self.events = []
         self.comments = []
         self.lock = threading.Lock()
         self.conn = d.connection(timeout=60)
-        h = {'Authorization': 'Bearer ' + d.token}
+        h = {'Authorization': 'Bearer ' + (token or d.token)}
         if last_id is not None:
             h['Last-Event-ID'] = str(last_id)
         self.conn.request('GET', '/api/v1/events' + query, headers=h)
@@ -133,6 +133,50 @@ class Events(DaemonTest):
         d.wait_job(r[2]['job']['id'])
         st, _, body = d.request('GET', '/api/v1/events?kinds=vm,bogus')
         self.assertEqual(st, 400)
+
+    def test_host_events_of_a_cluster(self):
+        """A tenant whose rule covers the hosts of one cluster gets the
+        events of those hosts, and none of the others."""
+        d = self.d
+        host = d.get('/api/v1/hosts')['items'][0]
+        hpath = '/api/v1/hosts/%d' % host['id']
+        for path, body in (('/api/v1/groups', {'name': 'ev-t'}),
+                           ('/api/v1/users', {'name': 'ev-u', 'group': 'ev-t',
+                                              'password': 'ev-password-1'}),
+                           ('/api/v1/clusters', {'name': 'ev-edge'}),
+                           ('/api/v1/acls', {'who': 'group', 'group': 'ev-t',
+                                             'resources': ['host'],
+                                             'cluster': 'ev-edge',
+                                             'rights': 'use'})):
+            st, _, b = d.request('POST', path, body)
+            self.assertEqual(st, 201, b)
+        edge = d.get('/api/v1/clusters/ev-edge')['id']
+        self.addCleanup(d.request, 'DELETE', '/api/v1/clusters/ev-edge')
+        self.addCleanup(d.request, 'PATCH', hpath,
+                        {'cluster': None, 'labels': []})
+        s = Stream(d, '?kinds=host', token=d.login('ev-u', 'ev-password-1'))
+        try:
+            # in 'default': not the tenant's; then moved into ev-edge
+            for body in ({'labels': ['outside']},
+                         {'cluster': 'ev-edge', 'labels': ['moved']},
+                         {'labels': ['inside']}, {'cluster': None},
+                         {'labels': ['outside-again']},
+                         {'cluster': 'ev-edge', 'labels': ['last']}):
+                st, _, b = d.request('PATCH', hpath, body)
+                self.assertEqual(st, 200, b)
+            s.wait_for(lambda e: 'last' in
+                       json.loads(e.get('data', '{}')).get('object', {})
+                       .get('config', {}).get('labels', []))
+            objs = [json.loads(e['data'])['object'] for e in s.events
+                    if e.get('event') == 'host']
+            self.assertTrue(objs)
+            self.assertEqual({o['cluster_id'] for o in objs}, {edge}, objs)
+            labels = {l for o in objs for l in o['config']['labels']}
+            self.assertNotIn('outside', labels)
+            self.assertNotIn('outside-again', labels)
+            self.assertIn('inside', labels)
+        finally:
+            s.close()
 
     def test_cli_events(self):
         d = self.d

@@ -360,7 +360,8 @@ class Placement(DaemonTest):
         call('POST', '/api/v1/clusters', {'name': 'bad', 'cpu_ratio': 100},
              400)
         call('POST', '/api/v1/clusters', {'name': 'edge'}, 409)
-        call('PATCH', path, {'cluster': 'nowhere'}, 400)
+        call('PATCH', path, {'cluster': 'nowhere'}, 404)
+        call('PATCH', path, {'cluster': []}, 400)
         # the host moves: the cluster's ratio applies to it
         h = call('PATCH', path, {'cluster': 'edge'}, 200)
         self.assertEqual(h['cluster_id'], edge['id'])
@@ -386,7 +387,9 @@ class Placement(DaemonTest):
         b = call('DELETE', '/api/v1/clusters/edge', None, 409)
         self.assertIn('still has 1 host', b['detail'])
         call('DELETE', '/api/v1/clusters/default', None, 409)
-        call('PATCH', path, {'cluster': 'default'}, 200)
+        # null: back to the default cluster
+        h = call('PATCH', path, {'cluster': None}, 200)
+        self.assertEqual(h['cluster_id'], clusters['default']['id'])
         call('DELETE', '/api/v1/clusters/edge', None, 204)
         call('GET', '/api/v1/clusters/edge', None, 404)
 

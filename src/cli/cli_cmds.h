@@ -51,6 +51,21 @@ void cli_print_item(const struct cli *cli, const json_t *obj);
 int cli_cmd_show(struct cli *cli, int argc, char **argv, const char *help,
                  const char *coll, const char *names);
 
+/* The whole of a delete command ("vireo image delete IMAGE"): the common
+ * options, exactly one reference argument (`names` names it), DELETE
+ * "/api/v1/<coll>/<ref>", then "<label> '<ref>' <done>" (JSON:
+ * {"<key>": ref, "<done>": true}).  Returns the exit status. */
+struct cli_delete {
+    const char *help;
+    const char *coll;        /* "images" */
+    const char *names;       /* "IMAGE" */
+    const char *key;         /* "image", "vm_group" */
+    const char *label;       /* "image", "vm group" */
+    const char *done;        /* "deleted", "revoked" */
+};
+int cli_cmd_delete(struct cli *cli, int argc, char **argv,
+                   const struct cli_delete *d);
+
 /* What a list command lists and how ("vireo vm list [--state S]"). */
 struct cli_list {
     const char *help;        /* its --help text */

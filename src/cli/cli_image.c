@@ -396,33 +396,9 @@ static int image_show(struct cli *cli, int argc, char **argv)
 
 static int image_delete(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {CLI_COMMON_OPTIONS, {0}};
-    struct vr_error err = VR_ERROR_INIT;
-    vr_autofree char *path = NULL;
-    int c, status = CLI_OK;
-
-    cli_getopt_reset();
-    while ((c = cli_getopt(cli, argc, argv, "", opts, image_delete_help,
-                           &status)) != -1)
-        return status;
-    if ((status = cli_check_args(cli, argc - optind, 1, 1, "IMAGE")) !=
-            CLI_OK ||
-        !(path = cli_ref_path(cli, "images", argv[optind], "", &status)) ||
-        (status = cli_connect(cli)) != CLI_OK)
-        return status;
-    if (cli_http_call(cli->http, "DELETE", path, NULL, 0, NULL, &err) < 0)
-        return cli_fail(&err);
-    if (cli->output == CLI_OUT_JSON) {
-        json_t *j =
-            json_pack("{s:s, s:b}", "image", argv[optind], "deleted", 1);
-        cli_print_json(j);
-        json_decref(j);
-    } else {
-        vr_autofree char *ref = vr_strdup(argv[optind]);
-        cli_sanitize(ref);
-        printf("image '%s' deleted\n", ref);
-    }
-    return CLI_OK;
+    static const struct cli_delete d = {image_delete_help, "images", "IMAGE",
+                                        "image", "image", "deleted"};
+    return cli_cmd_delete(cli, argc, argv, &d);
 }
 
 int cli_cmd_image(struct cli *cli, int argc, char **argv)

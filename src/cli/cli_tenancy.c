@@ -124,19 +124,8 @@ static int delete_object(struct cli *cli, int argc, char **argv,
                          const char *help, const char *coll, const char *names,
                          const char *what, const char *done)
 {
-    vr_autofree char *path = NULL;
-    const char *ref;
-    int status;
-
-    if (plain_args(cli, argc, argv, help, 1, 1, names, &status) < 0)
-        return status;
-    ref = argv[optind];
-    if (!(path = cli_ref_path(cli, coll, ref, "", &status)) ||
-        (status = cli_connect(cli)) != CLI_OK ||
-        (status = call(cli, "DELETE", path, NULL, NULL)) != CLI_OK)
-        return status;
-    return report(cli, json_pack("{s:s, s:b}", what, ref, done, 1),
-                  "%s '%s' %s", what, ref, done);
+    const struct cli_delete d = {help, coll, names, what, what, done};
+    return cli_cmd_delete(cli, argc, argv, &d);
 }
 
 /* A comma-separated list of names as a JSON array of strings, each

@@ -1673,28 +1673,10 @@ static int vm_group_show(struct cli *cli, int argc, char **argv)
 
 static int vm_group_delete(struct cli *cli, int argc, char **argv)
 {
-    struct vr_error err = VR_ERROR_INIT;
-    vr_autofree char *path = NULL;
-    vr_autofree char *ref = NULL;
-    int status;
-
-    if (vm_group_ref(cli, argc, argv, vm_group_delete_help, &path, &status) <
-        0)
-        return status;
-    if (cli_http_call(cli->http, "DELETE", path, NULL, 0, NULL, &err) < 0)
-        return cli_fail(&err);
-    ref = vr_strdup(argv[optind]);
-    if (cli->output == CLI_OUT_JSON) {
-        json_t *j = json_object();
-        json_object_set_new(j, "vm_group", json_string(ref));
-        json_object_set_new(j, "deleted", json_true());
-        cli_print_json(j);
-        json_decref(j);
-    } else {
-        cli_sanitize(ref);
-        printf("vm group '%s' deleted\n", ref);
-    }
-    return CLI_OK;
+    static const struct cli_delete d = {vm_group_delete_help, "vm-groups",
+                                        "GROUP", "vm_group", "vm group",
+                                        "deleted"};
+    return cli_cmd_delete(cli, argc, argv, &d);
 }
 
 int cli_cmd_vm_group(struct cli *cli, int argc, char **argv)

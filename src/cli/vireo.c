@@ -454,6 +454,38 @@ int cli_cmd_show(struct cli *cli, int argc, char **argv, const char *help,
     return cli_show(cli, coll, argv[optind]);
 }
 
+int cli_cmd_delete(struct cli *cli, int argc, char **argv,
+                   const struct cli_delete *d)
+{
+    static const struct option opts[] = {CLI_COMMON_OPTIONS, {0}};
+    struct vr_error err = VR_ERROR_INIT;
+    vr_autofree char *path = NULL;
+    vr_autofree char *ref = NULL;
+    int c, status = CLI_OK;
+
+    cli_getopt_reset();
+    while ((c = cli_getopt(cli, argc, argv, "", opts, d->help, &status)) !=
+           -1)
+        return status;
+    if ((status = cli_check_args(cli, argc - optind, 1, 1, d->names)) !=
+            CLI_OK ||
+        !(path = cli_ref_path(cli, d->coll, argv[optind], "", &status)) ||
+        (status = cli_connect(cli)) != CLI_OK)
+        return status;
+    if (cli_http_call(cli->http, "DELETE", path, NULL, 0, NULL, &err) < 0)
+        return cli_fail(&err);
+    ref = vr_strdup(argv[optind]);
+    if (cli->output == CLI_OUT_JSON) {
+        json_t *j = json_pack("{s:s, s:b}", d->key, ref, d->done, 1);
+        cli_print_json(j);
+        json_decref(j);
+    } else {
+        cli_sanitize(ref);
+        printf("%s '%s' %s\n", d->label, ref, d->done);
+    }
+    return CLI_OK;
+}
+
 /* The items of a list as a table on stdout. */
 static void print_list_table(const struct cli_list *l, const json_t *list)
 {
@@ -1962,33 +1994,10 @@ static int cluster_show(struct cli *cli, int argc, char **argv)
 
 static int cluster_delete(struct cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {CLI_COMMON_OPTIONS, {0}};
-    struct vr_error err = VR_ERROR_INIT;
-    vr_autofree char *path = NULL;
-    vr_autofree char *ref = NULL;
-    int c, status = CLI_OK;
-
-    cli_getopt_reset();
-    while ((c = cli_getopt(cli, argc, argv, "", opts, cluster_delete_help,
-                           &status)) != -1)
-        return status;
-    if ((status = cli_check_args(cli, argc - optind, 1, 1, "CLUSTER")) !=
-            CLI_OK ||
-        !(path = cli_ref_path(cli, "clusters", argv[optind], "", &status)) ||
-        (status = cli_connect(cli)) != CLI_OK)
-        return status;
-    if (cli_http_call(cli->http, "DELETE", path, NULL, 0, NULL, &err) < 0)
-        return cli_fail(&err);
-    ref = vr_strdup(argv[optind]);
-    if (cli->output == CLI_OUT_JSON) {
-        json_t *j = json_pack("{s:s, s:b}", "cluster", ref, "deleted", 1);
-        cli_print_json(j);
-        json_decref(j);
-    } else {
-        cli_sanitize(ref);
-        printf("cluster '%s' deleted\n", ref);
-    }
-    return CLI_OK;
+    static const struct cli_delete d = {cluster_delete_help, "clusters",
+                                        "CLUSTER", "cluster", "cluster",
+                                        "deleted"};
+    return cli_cmd_delete(cli, argc, argv, &d);
 }
 
 static int cli_cmd_cluster(struct cli *cli, int argc, char **argv)

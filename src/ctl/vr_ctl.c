@@ -424,43 +424,30 @@ static void poll_domains(struct vr_ctl *ctl)
     free(pc.infos);
 }
 
-struct prune_ctx {
-    int64_t cutoff;
-    int64_t *ids;
-    size_t n, cap;
-};
-
-static int collect_old_job(const void *obj, void *opaque)
+/* A job finished before the cutoff *(int64_t *)ctx. */
+static bool job_expired(const void *obj, void *ctx)
 {
     const struct vr_job *job = obj;
-    struct prune_ctx *pc = opaque;
 
-    if (!vr_job_finished(job) || job->finished_at >= pc->cutoff)
-        return 0;
-    if (pc->n == pc->cap) {
-        pc->cap = pc->cap ? pc->cap * 2 : 64;
-        pc->ids = vr_realloc(pc->ids, pc->cap * sizeof(*pc->ids));
-    }
-    pc->ids[pc->n++] = job->hdr.id;
-    return 0;
+    return vr_job_finished(job) && job->finished_at < *(int64_t *)ctx;
 }
 
 static void prune_jobs(struct vr_ctl *ctl)
 {
-    struct prune_ctx pc;
+    int64_t cutoff =
+        vr_now_ms() - (int64_t)ctl->cfg->job_retention_s * 1000;
+    size_t n;
+    int64_t *ids = vr_pool_ids(&ctl->db.jobs, job_expired, &cutoff, &n);
 
-    memset(&pc, 0, sizeof(pc));
-    pc.cutoff = vr_now_ms() - (int64_t)ctl->cfg->job_retention_s * 1000;
-    vr_pool_foreach(&ctl->db.jobs, collect_old_job, &pc);
-    for (size_t i = 0; i < pc.n; i += VR_TX_MAX) {
+    for (size_t i = 0; i < n; i += VR_TX_MAX) {
         struct vr_tx tx;
         if (vr_tx_begin(&ctl->db, &tx, NULL) < 0)
             break;
-        for (size_t k = i; k < pc.n && k < i + VR_TX_MAX; k++)
-            vr_tx_del(&tx, &ctl->db.jobs, pc.ids[k], NULL);
+        for (size_t k = i; k < n && k < i + VR_TX_MAX; k++)
+            vr_tx_del(&tx, &ctl->db.jobs, ids[k], NULL);
         vr_tx_commit(&tx, NULL);
     }
-    free(pc.ids);
+    free(ids);
 }
 
 static void *monitor_main(void *arg)

@@ -68,6 +68,8 @@ struct vr_ctl {
     size_t nparked, parked_cap;
     uint64_t sched_seen;
     bool placement_ready;
+    /* settings sched_requirements, sched_rank compiled (NULL: none) */
+    struct vr_expr *default_reqs, *default_rank;
     double host_cpu_ratio, host_mem_ratio; /* settings: ratios of hosts and
                                             * clusters that set none */
 

@@ -33,24 +33,12 @@ static int hold_vm(const void *obj, void *ctx)
 }
 
 /* VMs from before placement plans (a host but no plan) */
-struct legacy {
-    int64_t *ids;
-    size_t n, cap;
-};
-
-static int find_legacy(const void *obj, void *ctx)
+static bool is_legacy(const void *obj, void *ctx)
 {
     const struct vr_vm *vm = obj;
-    struct legacy *l = ctx;
 
-    if (vm->placed || !vm->host_id)
-        return 0;
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 16;
-        l->ids = vr_realloc(l->ids, l->cap * sizeof(*l->ids));
-    }
-    l->ids[l->n++] = vm->hdr.id;
-    return 0;
+    (void)ctx;
+    return !vm->placed && vm->host_id;
 }
 
 /* Give such a VM the plan it would have had: shared CPUs on its host. */
@@ -125,18 +113,30 @@ static int add_cluster(const void *obj, void *ctx)
     return 0;
 }
 
+/* Compile expression `src` ("": none, *out NULL); an error is prefixed
+ * with `name`. */
+static int compile_setting(const char *src, const char *name, bool want_bool,
+                           struct vr_expr **out, struct vr_error *err)
+{
+    *out = NULL;
+    if (!src[0])
+        return 0;
+    *out = vr_expr_compile(src, vr_sched_schema(), want_bool, err);
+    if (!*out) {
+        vr_err_prefix(err, "%s", name);
+        return -1;
+    }
+    return 0;
+}
+
+/* Whether `src` compiles. */
 static int check_setting(const char *src, const char *name, bool want_bool,
                          struct vr_error *err)
 {
     struct vr_expr *e;
 
-    if (!src[0])
-        return 0;
-    e = vr_expr_compile(src, vr_sched_schema(), want_bool, err);
-    if (!e) {
-        vr_err_prefix(err, "%s", name);
+    if (compile_setting(src, name, want_bool, &e, err) < 0)
         return -1;
-    }
     vr_expr_free(e);
     return 0;
 }
@@ -149,12 +149,17 @@ int vr_placement_init(struct vr_ctl *ctl, struct vr_error *err)
         return vr_err(err, VR_E_INVALID,
                       "sched_policy must be packing, "
                       "striping or load");
-    /* the defaults for VMs that give none must compile */
-    if (check_setting(ctl->cfg->sched_requirements,
-                      "setting 'sched_requirements'", true, err) < 0 ||
-        check_setting(ctl->cfg->sched_rank, "setting 'sched_rank'", false,
-                      err) < 0)
+    /* the defaults for VMs that give none: compiled once */
+    if (compile_setting(ctl->cfg->sched_requirements,
+                        "setting 'sched_requirements'", true,
+                        &ctl->default_reqs, err) < 0)
         return -1;
+    if (compile_setting(ctl->cfg->sched_rank, "setting 'sched_rank'", false,
+                        &ctl->default_rank, err) < 0) {
+        vr_expr_free(ctl->default_reqs);
+        ctl->default_reqs = NULL;
+        return -1;
+    }
     vr_sched_init(&ctl->sched, rank);
     pthread_mutex_init(&ctl->plock, NULL);
     vr_map_init_int(&ctl->running);
@@ -164,12 +169,12 @@ int vr_placement_init(struct vr_ctl *ctl, struct vr_error *err)
     vr_pool_foreach(&ctl->db.hosts, add_host, ctl);
     vr_pool_foreach(&ctl->db.vms, hold_vm, ctl);
     {
-        struct legacy l = {NULL, 0, 0};
-        vr_pool_foreach(&ctl->db.vms, find_legacy, &l);
+        size_t n;
+        int64_t *ids = vr_pool_ids(&ctl->db.vms, is_legacy, NULL, &n);
         ctl->placement_ready = true;
-        for (size_t i = 0; i < l.n; i++)
-            adopt_legacy(ctl, l.ids[i]);
-        free(l.ids);
+        for (size_t i = 0; i < n; i++)
+            adopt_legacy(ctl, ids[i]);
+        free(ids);
     }
     ctl->sched_seen = vr_sched_generation(&ctl->sched);
     ctl->placement_ready = true;
@@ -182,6 +187,9 @@ void vr_placement_release_all(struct vr_ctl *ctl)
         return;
     vr_sched_release(&ctl->sched);
     vr_map_release(&ctl->running);
+    vr_expr_free(ctl->default_reqs);
+    vr_expr_free(ctl->default_rank);
+    ctl->default_reqs = ctl->default_rank = NULL;
     free(ctl->parked);
     ctl->parked = NULL;
     pthread_mutex_destroy(&ctl->plock);
@@ -262,50 +270,39 @@ void vr_placement_host_changed(struct vr_ctl *ctl, int64_t host_id)
     wake_parked(ctl);
 }
 
-struct cluster_hosts {
-    int64_t cluster_id;
-    int64_t *ids;
-    size_t n;
-};
-
-static int find_cluster_host(const void *obj, void *ctx)
+/* A host (an ACL rule) in the cluster *(int64_t *)ctx. */
+static bool host_in_cluster(const void *obj, void *ctx)
 {
-    const struct vr_host *h = obj;
-    struct cluster_hosts *ch = ctx;
+    return ((const struct vr_host *)obj)->cluster_id == *(int64_t *)ctx;
+}
 
-    if (h->cluster_id == ch->cluster_id) {
-        if (ch->ids) {
-            ch->ids = vr_realloc(ch->ids, (ch->n + 1) * sizeof(*ch->ids));
-            ch->ids[ch->n] = h->hdr.id;
-        }
-        ch->n++;
-    }
-    return 0;
+static bool acl_in_cluster(const void *obj, void *ctx)
+{
+    return ((const struct vr_acl *)obj)->cluster_id == *(int64_t *)ctx;
 }
 
 void vr_placement_cluster_changed(struct vr_ctl *ctl, int64_t cluster_id)
 {
     struct vr_cluster c;
-    struct cluster_hosts ch = {cluster_id, vr_malloc(sizeof(int64_t)), 0};
+    int64_t *ids;
+    size_t n;
 
-    if (!ctl->placement_ready) {
-        free(ch.ids);
+    if (!ctl->placement_ready)
         return;
-    }
     if (vr_pool_get(&ctl->db.clusters, cluster_id, &c) == 0)
         sched_cluster_set(ctl, &c);
     else
         vr_sched_cluster_remove(&ctl->sched, cluster_id);
     /* its hosts' ratios may come from it */
-    vr_pool_foreach(&ctl->db.hosts, find_cluster_host, &ch);
-    for (size_t i = 0; i < ch.n; i++) {
-        struct vr_host *h = vr_pool_dup(&ctl->db.hosts, ch.ids[i]);
+    ids = vr_pool_ids(&ctl->db.hosts, host_in_cluster, &cluster_id, &n);
+    for (size_t i = 0; i < n; i++) {
+        struct vr_host *h = vr_pool_dup(&ctl->db.hosts, ids[i]);
         if (h) {
             sched_host_set(ctl, h);
             vr_obj_free(&vr_host_kind, h);
         }
     }
-    free(ch.ids);
+    free(ids);
     wake_parked(ctl);
 }
 
@@ -392,25 +389,11 @@ static void build_req(struct vr_ctl *ctl, const struct vr_vm *vm,
 int vr_placement_check(const struct vr_vm_want *w, int vcpus,
                        uint64_t memory_mib, struct vr_error *err)
 {
-    struct vr_expr *e;
     struct vr_sched_req r;
 
-    if (w->requirements[0]) {
-        e = vr_expr_compile(w->requirements, vr_sched_schema(), true, err);
-        if (!e) {
-            vr_err_prefix(err, "requirements");
-            return -1;
-        }
-        vr_expr_free(e);
-    }
-    if (w->rank[0]) {
-        e = vr_expr_compile(w->rank, vr_sched_schema(), false, err);
-        if (!e) {
-            vr_err_prefix(err, "rank");
-            return -1;
-        }
-        vr_expr_free(e);
-    }
+    if (check_setting(w->requirements, "requirements", true, err) < 0 ||
+        check_setting(w->rank, "rank", false, err) < 0)
+        return -1;
     if (w->sockets && w->sockets * w->cores * w->threads != vcpus)
         return vr_err(err, VR_E_INVALID,
                       "topology %d sockets x %d cores x "
@@ -513,23 +496,20 @@ int vr_placement_place(struct vr_ctl *ctl, const struct vr_vm *vm,
                        struct vr_sched_plan *plan, char *why, size_t why_size,
                        uint64_t *gen, struct vr_error *err)
 {
-    /* [0], [1]: the VM's own requirements and rank; [2], [3]: the
-     * configured defaults, for hosts whose cluster gives none */
-    const char *src[4] = {vm->want.requirements, vm->want.rank,
-                          ctl->cfg->sched_requirements, ctl->cfg->sched_rank};
-    struct vr_expr *ex[4] = {NULL, NULL, NULL, NULL};
+    /* the VM's own requirements and rank; the configured defaults (for
+     * hosts whose cluster gives none) were compiled at start */
+    struct vr_expr *reqs = NULL, *rank = NULL;
     struct vr_sched_req r;
     struct vr_sched_why w;
     struct vr_error perr = VR_ERROR_INIT;
     int ret = -1;
 
     why[0] = '\0';
-    for (int i = 0; i < 4; i++) {
-        if (src[i][0] && !(ex[i] = vr_expr_compile(src[i], vr_sched_schema(),
-                                                   i % 2 == 0, err)))
-            goto out;
-    }
-    build_req(ctl, vm, &r, ex[0], ex[1], ex[2], ex[3]);
+    if (compile_setting(vm->want.requirements, "requirements", true, &reqs,
+                        err) < 0 ||
+        compile_setting(vm->want.rank, "rank", false, &rank, err) < 0)
+        goto out;
+    build_req(ctl, vm, &r, reqs, rank, ctl->default_reqs, ctl->default_rank);
     *gen = vr_sched_generation(&ctl->sched);
     if (ctl->cfg->sched_external_url[0] && !vm->want.force) {
         int64_t ids[256];
@@ -570,8 +550,8 @@ int vr_placement_place(struct vr_ctl *ctl, const struct vr_vm *vm,
         *err = perr;
     }
 out:
-    for (int i = 0; i < 4; i++)
-        vr_expr_free(ex[i]);
+    vr_expr_free(reqs);
+    vr_expr_free(rank);
     return ret;
 }
 
@@ -988,27 +968,16 @@ int64_t vr_clusters_default(struct vr_ctl *ctl)
     return vr_pool_id_by_name(&ctl->db.clusters, VR_CLUSTER_DEFAULT);
 }
 
-struct orphans {
-    struct vr_ctl *ctl;
-    int64_t *ids;
-    size_t n;
-};
-
-static int find_orphan(const void *obj, void *ctx)
+/* A host of no existing cluster (ctx: the clusters' pool). */
+static bool host_orphan(const void *obj, void *ctx)
 {
-    const struct vr_host *h = obj;
-    struct orphans *o = ctx;
-
-    if (!vr_pool_has(&o->ctl->db.clusters, h->cluster_id)) {
-        o->ids = vr_realloc(o->ids, (o->n + 1) * sizeof(*o->ids));
-        o->ids[o->n++] = h->hdr.id;
-    }
-    return 0;
+    return !vr_pool_has(ctx, ((const struct vr_host *)obj)->cluster_id);
 }
 
 int vr_clusters_bootstrap(struct vr_ctl *ctl, struct vr_error *err)
 {
-    struct orphans o = {ctl, NULL, 0};
+    int64_t *ids;
+    size_t n;
     struct vr_host *h;
     struct vr_tx tx;
     int64_t def;
@@ -1025,10 +994,10 @@ int vr_clusters_bootstrap(struct vr_ctl *ctl, struct vr_error *err)
     def = vr_clusters_default(ctl);
     if (vr_tx_begin(&ctl->db, &tx, err) < 0)
         return -1;
-    vr_pool_foreach(&ctl->db.hosts, find_orphan, &o);
+    ids = vr_pool_ids(&ctl->db.hosts, host_orphan, &ctl->db.clusters, &n);
     h = vr_malloc(sizeof(*h));
-    for (size_t i = 0; i < o.n; i++) {
-        if (vr_pool_get(&ctl->db.hosts, o.ids[i], h) < 0)
+    for (size_t i = 0; i < n; i++) {
+        if (vr_pool_get(&ctl->db.hosts, ids[i], h) < 0)
             continue;
         h->cluster_id = def;
         if (vr_tx_put(&tx, &ctl->db.hosts, h, err) < 0) {
@@ -1039,7 +1008,7 @@ int vr_clusters_bootstrap(struct vr_ctl *ctl, struct vr_error *err)
     rc = vr_tx_commit(&tx, err);
 out:
     free(h);
-    free(o.ids);
+    free(ids);
     return rc;
 }
 
@@ -1111,23 +1080,12 @@ int vr_clusters_update(struct vr_ctl *ctl, int64_t id,
     return vr_tx_commit(&tx, err);
 }
 
-static int find_cluster_acl(const void *obj, void *ctx)
-{
-    const struct vr_acl *a = obj;
-    struct cluster_hosts *ch = ctx;
-
-    if (a->cluster_id == ch->cluster_id) {
-        ch->ids = vr_realloc(ch->ids, (ch->n + 1) * sizeof(*ch->ids));
-        ch->ids[ch->n++] = a->hdr.id;
-    }
-    return 0;
-}
-
 int vr_clusters_delete(struct vr_ctl *ctl, int64_t id, struct vr_error *err)
 {
-    struct cluster_hosts ch = {id, NULL, 0}, acls = {id, NULL, 0};
     struct vr_cluster c;
     struct vr_tx tx;
+    int64_t *ids;
+    size_t n;
 
     if (cluster_begin(ctl, id, &tx, &c, err) < 0)
         return -1;
@@ -1136,23 +1094,23 @@ int vr_clusters_delete(struct vr_ctl *ctl, int64_t id, struct vr_error *err)
         return vr_err(err, VR_E_CONFLICT, "the cluster '%s' cannot be "
                       "deleted: new hosts join it", VR_CLUSTER_DEFAULT);
     }
-    vr_pool_foreach(&ctl->db.hosts, find_cluster_host, &ch);
-    if (ch.n) {
+    free(vr_pool_ids(&ctl->db.hosts, host_in_cluster, &id, &n));
+    if (n) {
         vr_tx_abort(&tx);
         return vr_err(err, VR_E_CONFLICT, "cluster '%s' still has %zu "
                       "host%s; move them to another cluster first",
-                      c.hdr.name, ch.n, ch.n == 1 ? "" : "s");
+                      c.hdr.name, n, n == 1 ? "" : "s");
     }
     /* the ACL rules scoped to it go with it */
-    vr_pool_foreach(&ctl->db.acls, find_cluster_acl, &acls);
-    for (size_t i = 0; i < acls.n; i++) {
-        if (vr_tx_del(&tx, &ctl->db.acls, acls.ids[i], err) < 0) {
-            free(acls.ids);
+    ids = vr_pool_ids(&ctl->db.acls, acl_in_cluster, &id, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (vr_tx_del(&tx, &ctl->db.acls, ids[i], err) < 0) {
+            free(ids);
             vr_tx_abort(&tx);
             return -1;
         }
     }
-    free(acls.ids);
+    free(ids);
     if (vr_tx_del(&tx, &ctl->db.clusters, id, err) < 0) {
         vr_tx_abort(&tx);
         return -1;

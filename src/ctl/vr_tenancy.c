@@ -73,24 +73,10 @@ static int count_members(const void *obj, void *ctx)
     return 0;
 }
 
-struct owned {
-    int64_t owner;
-    int64_t *ids;
-    size_t n, cap;
-};
-
-static int collect_owned(const void *obj, void *ctx)
+/* An object owned by the user *(int64_t *)ctx. */
+static bool owned_by(const void *obj, void *ctx)
 {
-    const struct vr_obj *h = obj;
-    struct owned *o = ctx;
-    if (h->owner_id != o->owner)
-        return 0;
-    if (o->n == o->cap) {
-        o->cap = o->cap ? o->cap * 2 : 16;
-        o->ids = vr_realloc(o->ids, o->cap * sizeof(*o->ids));
-    }
-    o->ids[o->n++] = h->id;
-    return 0;
+    return ((const struct vr_obj *)obj)->owner_id == *(int64_t *)ctx;
 }
 
 /* Remove what names a deleted user or group: ACL rules for it or about
@@ -251,15 +237,15 @@ int vr_users_delete(struct vr_ctl *ctl, int64_t user_id, struct vr_error *err)
     }
     /* its tokens go with it */
     {
-        struct owned toks = {user_id, NULL, 0, 0};
-        vr_pool_foreach(&ctl->db.tokens, collect_owned, &toks);
-        for (size_t i = 0; i < toks.n; i++)
-            if (vr_tx_del(&tx, &ctl->db.tokens, toks.ids[i], err) < 0) {
-                free(toks.ids);
+        size_t n;
+        int64_t *toks = vr_pool_ids(&ctl->db.tokens, owned_by, &user_id, &n);
+        for (size_t i = 0; i < n; i++)
+            if (vr_tx_del(&tx, &ctl->db.tokens, toks[i], err) < 0) {
+                free(toks);
                 vr_tx_abort(&tx);
                 return -1;
             }
-        free(toks.ids);
+        free(toks);
     }
     if (forget_subject(ctl, &tx, VR_ACL_USER, user_id, err) < 0 ||
         vr_tx_del(&tx, &ctl->db.users, user_id, err) < 0) {

@@ -51,11 +51,6 @@ static int cluster_from_json(void *obj, const json_t *j, struct vr_error *err)
     return 0;
 }
 
-static void cluster_copy(void *dst, const void *src)
-{
-    memcpy(dst, src, sizeof(struct vr_cluster));
-}
-
 const struct vr_kind vr_cluster_kind = {
     .name = "cluster",
     .table = "clusters",
@@ -63,5 +58,4 @@ const struct vr_kind vr_cluster_kind = {
     .names = VR_NAMES_GLOBAL,
     .to_json = cluster_to_json,
     .from_json = cluster_from_json,
-    .copy = cluster_copy,
 };

@@ -229,7 +229,7 @@ int vr_tx_get(struct vr_tx *tx, struct vr_pool *pool, int64_t id, void *out)
             continue;
         if (!tx->ops[i].obj)
             return -1;
-        pool->kind->copy(out, tx->ops[i].obj);
+        vr_obj_copy(pool->kind, out, tx->ops[i].obj);
         return 0;
     }
     return vr_pool_get(pool, id, out);

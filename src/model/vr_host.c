@@ -350,11 +350,6 @@ static int host_from_json(void *obj, const json_t *j, struct vr_error *err)
     return 0;
 }
 
-static void host_copy(void *dst, const void *src)
-{
-    memcpy(dst, src, sizeof(struct vr_host));
-}
-
 const struct vr_kind vr_host_kind = {
     .name = "host",
     .table = "hosts",
@@ -362,5 +357,4 @@ const struct vr_kind vr_host_kind = {
     .names = VR_NAMES_GLOBAL,
     .to_json = host_to_json,
     .from_json = host_from_json,
-    .copy = host_copy,
 };

@@ -61,11 +61,6 @@ static int image_from_json(void *obj, const json_t *j, struct vr_error *err)
     return 0;
 }
 
-static void image_copy(void *dst, const void *src)
-{
-    memcpy(dst, src, sizeof(struct vr_image));
-}
-
 const struct vr_kind vr_image_kind = {
     .name = "image",
     .table = "images",
@@ -73,5 +68,4 @@ const struct vr_kind vr_image_kind = {
     .names = VR_NAMES_OWNER,
     .to_json = image_to_json,
     .from_json = image_from_json,
-    .copy = image_copy,
 };

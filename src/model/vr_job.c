@@ -116,11 +116,6 @@ static int job_from_json(void *obj, const json_t *j, struct vr_error *err)
     return 0;
 }
 
-static void job_copy(void *dst, const void *src)
-{
-    memcpy(dst, src, sizeof(struct vr_job));
-}
-
 static void job_refs(const void *obj, int64_t refs[2])
 {
     const struct vr_job *job = obj;
@@ -135,6 +130,5 @@ const struct vr_kind vr_job_kind = {
     .names = VR_NAMES_NONE,
     .to_json = job_to_json,
     .from_json = job_from_json,
-    .copy = job_copy,
     .refs = job_refs,
 };

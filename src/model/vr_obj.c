@@ -18,10 +18,18 @@ void vr_obj_free(const struct vr_kind *kind, void *obj)
     free(obj);
 }
 
+void vr_obj_copy(const struct vr_kind *kind, void *dst, const void *src)
+{
+    if (kind->copy)
+        kind->copy(dst, src);
+    else
+        memcpy(dst, src, kind->size);
+}
+
 void *vr_obj_dup(const struct vr_kind *kind, const void *obj)
 {
     void *dst = vr_malloc(kind->size);
-    kind->copy(dst, obj);
+    vr_obj_copy(kind, dst, obj);
     return dst;
 }
 

@@ -48,7 +48,8 @@ enum vr_name_scope {
 /* A kind of object.  `to_json(obj, internal)`: internal=true is the full
  * record for the store (may include secrets), false the API view.
  * `from_json` fills a zeroed object from a store record.  `copy` makes a
- * deep copy into uninitialised memory; `release` frees owned members and
+ * deep copy into uninitialised memory (NULL: the object owns no memory
+ * and a flat copy of `size` bytes is deep); `release` frees owned members and
  * accepts a zeroed object.  `refs` reports up to two foreign keys for the
  * store's columns (see vr_store.h), 0 meaning none. */
 struct vr_kind {
@@ -68,7 +69,8 @@ struct vr_kind {
 /* Allocate a zeroed object of the kind; free it with vr_obj_free. */
 void *vr_obj_new(const struct vr_kind *kind);
 void vr_obj_free(const struct vr_kind *kind, void *obj);
-/* Deep copy into a new allocation. */
+/* Deep copy into `dst` (uninitialised), or into a new allocation. */
+void vr_obj_copy(const struct vr_kind *kind, void *dst, const void *src);
 void *vr_obj_dup(const struct vr_kind *kind, const void *obj);
 
 /* "640" <-> bits; parse returns -1 unless exactly three octal digits. */

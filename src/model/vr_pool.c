@@ -68,7 +68,7 @@ int vr_pool_get(struct vr_pool *pool, int64_t id, void *out)
     pthread_rwlock_rdlock(&pool->lock);
     e = vr_map_get_int(&pool->by_id, id);
     if (e) {
-        pool->kind->copy(out, e->obj);
+        vr_obj_copy(pool->kind, out, e->obj);
         ret = 0;
     }
     pthread_rwlock_unlock(&pool->lock);
@@ -185,6 +185,29 @@ void vr_pool_foreach(struct vr_pool *pool,
         if (cb(e->obj, ctx))
             break;
     pthread_rwlock_unlock(&pool->lock);
+}
+
+int64_t *vr_pool_ids(struct vr_pool *pool,
+                     bool (*keep)(const void *obj, void *ctx), void *ctx,
+                     size_t *n)
+{
+    size_t pos = 0, cap = 0;
+    struct vr_pool_entry *e;
+    int64_t *ids = NULL;
+
+    *n = 0;
+    pthread_rwlock_rdlock(&pool->lock);
+    while ((e = vr_map_next(&pool->by_id, &pos))) {
+        if (!keep(e->obj, ctx))
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            ids = vr_realloc(ids, cap * sizeof(*ids));
+        }
+        ids[(*n)++] = ((const struct vr_obj *)e->obj)->id;
+    }
+    pthread_rwlock_unlock(&pool->lock);
+    return ids;
 }
 
 static int cmp_entry_id(const void *a, const void *b)

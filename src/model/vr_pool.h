@@ -71,6 +71,13 @@ size_t vr_pool_count(struct vr_pool *pool);
 void vr_pool_foreach(struct vr_pool *pool,
                      int (*cb)(const void *obj, void *ctx), void *ctx);
 
+/* The ids of the objects for which `keep` returns true, in no particular
+ * order, in an array the caller frees (NULL when none); *n gets how many.
+ * For changes that read the pool first, then write outside its lock. */
+int64_t *vr_pool_ids(struct vr_pool *pool,
+                     bool (*keep)(const void *obj, void *ctx), void *ctx,
+                     size_t *n);
+
 /* List: objects for which `keep` returns true (all if NULL), ordered by id,
  * `offset`/`limit` applied; appends a JSON array of their API JSON to
  * `out` and reports the number of matches before paging in *total. */

@@ -161,11 +161,6 @@ static int user_from_json(void *obj, const json_t *j, struct vr_error *err)
     return 0;
 }
 
-static void user_copy(void *dst, const void *src)
-{
-    memcpy(dst, src, sizeof(struct vr_user));
-}
-
 const struct vr_kind vr_user_kind = {
     .name = "user",
     .table = "users",
@@ -173,7 +168,6 @@ const struct vr_kind vr_user_kind = {
     .names = VR_NAMES_GLOBAL,
     .to_json = user_to_json,
     .from_json = user_from_json,
-    .copy = user_copy,
 };
 
 /* ---- groups */
@@ -210,11 +204,6 @@ static int group_from_json(void *obj, const json_t *j, struct vr_error *err)
     return 0;
 }
 
-static void group_copy(void *dst, const void *src)
-{
-    memcpy(dst, src, sizeof(struct vr_group));
-}
-
 const struct vr_kind vr_group_kind = {
     .name = "group",
     .table = "groups",
@@ -222,7 +211,6 @@ const struct vr_kind vr_group_kind = {
     .names = VR_NAMES_GLOBAL,
     .to_json = group_to_json,
     .from_json = group_from_json,
-    .copy = group_copy,
 };
 
 /* ---- ACL rules */
@@ -282,11 +270,6 @@ static int acl_from_json(void *obj, const json_t *j, struct vr_error *err)
     return 0;
 }
 
-static void acl_copy(void *dst, const void *src)
-{
-    memcpy(dst, src, sizeof(struct vr_acl));
-}
-
 const struct vr_kind vr_acl_kind = {
     .name = "acl",
     .table = "acls",
@@ -294,7 +277,6 @@ const struct vr_kind vr_acl_kind = {
     .names = VR_NAMES_NONE,
     .to_json = acl_to_json,
     .from_json = acl_from_json,
-    .copy = acl_copy,
 };
 
 /* ---- tokens */
@@ -322,11 +304,6 @@ static int token_from_json(void *obj, const json_t *j, struct vr_error *err)
     return 0;
 }
 
-static void token_copy(void *dst, const void *src)
-{
-    memcpy(dst, src, sizeof(struct vr_token));
-}
-
 static void token_refs(const void *obj, int64_t refs[2])
 {
     const struct vr_token *t = obj;
@@ -346,7 +323,6 @@ const struct vr_kind vr_token_kind = {
     .names = VR_NAMES_NONE,
     .to_json = token_to_json,
     .from_json = token_from_json,
-    .copy = token_copy,
     .refs = token_refs,
     .alt_key = token_alt_key,
 };

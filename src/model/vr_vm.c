@@ -250,11 +250,6 @@ static int vm_from_json(void *obj, const json_t *j, struct vr_error *err)
     return 0;
 }
 
-static void vm_copy(void *dst, const void *src)
-{
-    memcpy(dst, src, sizeof(struct vr_vm));
-}
-
 static void vm_refs(const void *obj, int64_t refs[2])
 {
     const struct vr_vm *vm = obj;
@@ -270,7 +265,6 @@ const struct vr_kind vr_vm_kind = {
     .names = VR_NAMES_OWNER,
     .to_json = vm_to_json,
     .from_json = vm_from_json,
-    .copy = vm_copy,
     .release = NULL,
     .refs = vm_refs,
 };

@@ -70,11 +70,6 @@ static int group_from_json(void *obj, const json_t *j, struct vr_error *err)
     return 0;
 }
 
-static void group_copy(void *dst, const void *src)
-{
-    memcpy(dst, src, sizeof(struct vr_vm_group));
-}
-
 const struct vr_kind vr_vm_group_kind = {
     .name = "vm_group",
     .table = "vm_groups",
@@ -82,5 +77,4 @@ const struct vr_kind vr_vm_group_kind = {
     .names = VR_NAMES_OWNER,
     .to_json = group_to_json,
     .from_json = group_from_json,
-    .copy = group_copy,
 };

@@ -101,6 +101,34 @@ static void test_put_get_json(void **state)
     free(json);
 }
 
+static bool host_enabled(const void *obj, void *ctx)
+{
+    (void)ctx;
+    return ((const struct vr_host *)obj)->enabled;
+}
+
+/* vr_pool_ids: the ids of the objects kept, NULL when none */
+static void test_pool_ids(void **state)
+{
+    struct fixture *f = *state;
+    struct vr_error err = VR_ERROR_INIT;
+    struct vr_host h[3] = {make_host(&f->db, "p0"), make_host(&f->db, "p1"),
+                           make_host(&f->db, "p2")};
+    int64_t *ids;
+    size_t n = 99;
+
+    assert_null(vr_pool_ids(&f->db.hosts, host_enabled, NULL, &n));
+    assert_int_equal(n, 0);
+    h[1].enabled = false;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(vr_db_put(&f->db, &f->db.hosts, &h[i], &err), 0);
+    ids = vr_pool_ids(&f->db.hosts, host_enabled, NULL, &n);
+    assert_int_equal(n, 2);
+    assert_true((ids[0] == h[0].hdr.id && ids[1] == h[2].hdr.id) ||
+                (ids[0] == h[2].hdr.id && ids[1] == h[0].hdr.id));
+    free(ids);
+}
+
 static void test_tx_atomic(void **state)
 {
     struct fixture *f = *state;
@@ -223,6 +251,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_put_get_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tx_atomic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload_and_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_unique_names, setup,
                                         teardown),

@@ -61,6 +61,9 @@ int vr_qimg_info(const char *path, const char *format,
     out->has_backing = json_object_get(j, "backing-filename") != NULL ||
                        json_object_get(j, "full-backing-filename") != NULL;
     out->corrupt = json_is_true(json_object_get(j, "dirty-flag"));
+    out->encrypted = json_is_true(json_object_get(j, "encrypted"));
+    out->cluster_size =
+        (uint64_t)json_integer_value(json_object_get(j, "cluster-size"));
     spec = json_object_get(j, "format-specific");
     data = json_object_get(spec, "data");
     if (data) {
@@ -68,7 +71,11 @@ int vr_qimg_info(const char *path, const char *format,
             out->has_data_file = true;
         if (json_is_true(json_object_get(data, "corrupt")))
             out->corrupt = true;
+        if (json_object_get(data, "encrypt"))
+            out->encrypted = true;
     }
+    if (strcmp(out->format, "luks") == 0)
+        out->encrypted = true;
     json_decref(j);
     return 0;
 }
@@ -103,6 +110,107 @@ static const char *foreign_format(const char *path)
             memcmp(hdr + magics[i].off, magics[i].magic, magics[i].len) == 0)
             return magics[i].name;
     return NULL;
+}
+
+/* `qemu-img check`: its exit status says it all (0 clean, 3 leaked
+ * clusters only, 2 corrupt, 1 not checkable); then the end of the data
+ * it counts must lie inside the file. */
+static int qcow2_check(const char *path, uint64_t file_size,
+                       uint64_t cluster, struct vr_error *err)
+{
+    const char *argv[] = {"qemu-img", "check", "-f", "qcow2",
+                          "--output=json", path, NULL};
+    vr_autofree char *out = NULL;
+    vr_autofree char *errout = NULL;
+    json_t *j;
+    uint64_t end, limit;
+    int st = vr_run(argv, QIMG_COPY_TIMEOUT_MS, &out, &errout, err);
+
+    if (st < 0)
+        return -1;
+    j = out ? json_loads(out, 0, NULL) : NULL;
+    if (st == 2 || json_integer_value(json_object_get(j, "corruptions"))) {
+        long long n = json_integer_value(json_object_get(j, "corruptions"));
+        json_decref(j);
+        return vr_err(err, VR_E_UNPROCESSABLE, "the image is corrupt (qemu-img "
+                      "check found %lld corruption%s): truncated or damaged",
+                      n, n == 1 ? "" : "s");
+    }
+    if ((st != 0 && st != 3) || !j ||
+        json_integer_value(json_object_get(j, "check-errors"))) {
+        json_decref(j);
+        return vr_err(err, VR_E_UNPROCESSABLE, "the image cannot be checked "
+                      "(qemu-img check exited with %d)", st);
+    }
+    end = (uint64_t)json_integer_value(json_object_get(j, "image-end-offset"));
+    json_decref(j);
+    /* the file may end inside its last cluster, not before it */
+    limit = cluster ? (file_size + cluster - 1) / cluster * cluster
+                    : file_size;
+    if (end > limit)
+        return vr_err(err, VR_E_UNPROCESSABLE, "the image is truncated: its "
+                      "data ends at byte %llu, the file at %llu",
+                      (unsigned long long)end,
+                      (unsigned long long)file_size);
+    return 0;
+}
+
+struct map_scan {
+    uint64_t file_size;
+    long long bad_offset;      /* -1: none yet */
+    bool parsed;               /* at least one extent read */
+};
+
+/* One line of `qemu-img map --output=json`: one extent, as
+ * `[{ "start": 0, ..., "offset": 327680},` or `{...}]`. */
+static void map_line(const char *line, void *ctx)
+{
+    struct map_scan *ms = ctx;
+    const char *b = strchr(line, '{'), *e = strrchr(line, '}');
+    json_t *x, *off;
+    uint64_t len;
+
+    if (!b || !e || e < b)
+        return;
+    x = json_loadb(b, (size_t)(e - b + 1), 0, NULL);
+    if (!x)
+        return;
+    ms->parsed = true;
+    off = json_object_get(x, "offset");
+    len = (uint64_t)json_integer_value(json_object_get(x, "length"));
+    /* depth 0: this file (no backing file is allowed anyway); compressed
+     * extents have no offset */
+    if (json_integer_value(json_object_get(x, "depth")) == 0 &&
+        json_is_integer(off) && ms->bad_offset < 0 &&
+        (uint64_t)json_integer_value(off) + len > ms->file_size)
+        ms->bad_offset = (long long)json_integer_value(off);
+    json_decref(x);
+}
+
+/* Every extent the image maps to its own file must lie inside the file
+ * (`qemu-img check` misses a cut inside the last cluster).  The map is
+ * read line by line: a large, fragmented image makes a long one. */
+static int qcow2_map_inside(const char *path, uint64_t file_size,
+                            struct vr_error *err)
+{
+    const char *argv[] = {"qemu-img", "map", "-f", "qcow2", "--output=json",
+                          path, NULL};
+    struct map_scan ms = {file_size, -1, false};
+    vr_autofree char *errout = NULL;
+    int st = vr_run_lines(argv, QIMG_COPY_TIMEOUT_MS, map_line, &ms, NULL,
+                          &errout, err);
+
+    if (st < 0)
+        return -1;
+    if (st != 0 || !ms.parsed)
+        return vr_err(err, VR_E_UNPROCESSABLE, "the image cannot be mapped "
+                      "(qemu-img map exited with %d)", st);
+    if (ms.bad_offset >= 0)
+        return vr_err(err, VR_E_UNPROCESSABLE, "the image is truncated: "
+                      "data at byte %lld lies beyond the end of the file "
+                      "(%llu bytes)", ms.bad_offset,
+                      (unsigned long long)file_size);
+    return 0;
 }
 
 int vr_qimg_validate(const char *path, const char *format, uint64_t max_vsize,
@@ -145,6 +253,14 @@ int vr_qimg_validate(const char *path, const char *format, uint64_t max_vsize,
                       "the image has an external data file; refused");
     if (out->corrupt)
         return vr_err(err, VR_E_UNPROCESSABLE, "the image is marked corrupt");
+    if (out->encrypted)
+        return vr_err(err, VR_E_UNPROCESSABLE, "the image is encrypted; only "
+                      "unencrypted images are accepted (the datastore holds "
+                      "no keys)");
+    if (strcmp(format, "qcow2") == 0 &&
+        (qcow2_check(path, (uint64_t)st.st_size, out->cluster_size, err) < 0 ||
+         qcow2_map_inside(path, (uint64_t)st.st_size, err) < 0))
+        return -1;
     if (out->virtual_size == 0)
         return vr_err(err, VR_E_UNPROCESSABLE, "the image has no size");
     if (out->virtual_size > max_vsize)

@@ -20,6 +20,8 @@ struct vr_qimg_info {
     bool has_backing;
     bool has_data_file;
     bool corrupt;
+    bool encrypted;            /* qcow2 AES/LUKS, or a LUKS image */
+    uint64_t cluster_size;     /* qcow2; 0 otherwise */
 };
 
 /* `qemu-img info -f FORMAT --output=json`.  VR_E_UNPROCESSABLE when the
@@ -28,8 +30,11 @@ int vr_qimg_info(const char *path, const char *format,
                  struct vr_qimg_info *out, struct vr_error *err);
 
 /* Validate an image for the datastore: readable as `format`, no backing
- * file, no external data file, not marked corrupt, virtual size at most
- * `max_vsize`; a raw image must be a whole number of 512-byte sectors and
+ * file, no external data file, not marked corrupt, not encrypted, virtual
+ * size at most `max_vsize`; a qcow2 image must pass `qemu-img check`
+ * (leaked clusters are harmless and allowed) and every cluster it maps
+ * must lie inside the file (a truncated image is refused even where check
+ * misses it); a raw image must be a whole number of 512-byte sectors and
  * must not contain another format's header.  VR_E_UNPROCESSABLE if not. */
 int vr_qimg_validate(const char *path, const char *format, uint64_t max_vsize,
                      struct vr_qimg_info *out, struct vr_error *err);

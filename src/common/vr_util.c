@@ -569,20 +569,56 @@ int vr_path_confine(const char *path, const char *dir, char **out,
 
 /* ---- external programs */
 
-static void vr_drain(int fd, struct vr_buf *b, bool *open_)
+/* Read what is there.  With a line callback, complete lines go to it as
+ * they arrive (`b` holds only the unfinished one, so there is no size
+ * limit); without, the first MiB is kept. */
+static void vr_drain(int fd, struct vr_buf *b, bool *open_,
+                     vr_line_fn line_cb, void *ctx)
 {
     char chunk[4096];
     ssize_t r = read(fd, chunk, sizeof(chunk));
     if (r > 0) {
-        if (b->len < (1u << 20))
+        if (line_cb) {
             vr_buf_add(b, chunk, (size_t)r);
+            for (;;) {
+                char *nl = memchr(b->data, '\n', b->len);
+                size_t n;
+                if (!nl)
+                    break;
+                *nl = '\0';
+                line_cb(b->data, ctx);
+                n = (size_t)(nl - b->data) + 1;
+                memmove(b->data, b->data + n, b->len - n);
+                b->len -= n;
+                b->data[b->len] = '\0';
+            }
+            /* a "line" of a MiB is no line: cut it */
+            if (b->len > (1u << 20)) {
+                line_cb(b->data, ctx);
+                b->len = 0;
+                b->data[0] = '\0';
+            }
+        } else if (b->len < (1u << 20)) {
+            vr_buf_add(b, chunk, (size_t)r);
+        }
     } else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
         *open_ = false;
+        if (line_cb && b->len) {
+            line_cb(b->data, ctx);
+            b->len = 0;
+            b->data[0] = '\0';
+        }
     }
 }
 
 int vr_run(const char *const argv[], int timeout_ms, char **out, char **errout,
            struct vr_error *err)
+{
+    return vr_run_lines(argv, timeout_ms, NULL, NULL, out, errout, err);
+}
+
+int vr_run_lines(const char *const argv[], int timeout_ms, vr_line_fn line_cb,
+                 void *ctx, char **out, char **errout, struct vr_error *err)
 {
     int po[2], pe[2];
     pid_t pid;
@@ -636,9 +672,9 @@ int vr_run(const char *const argv[], int timeout_ms, char **out, char **errout,
         if (r <= 0)
             continue;
         if (fds[0].revents)
-            vr_drain(po[0], &bo, &oo);
+            vr_drain(po[0], &bo, &oo, line_cb, ctx);
         if (fds[1].revents)
-            vr_drain(pe[0], &be, &eo);
+            vr_drain(pe[0], &be, &eo, NULL, NULL);
     }
     close(po[0]);
     close(pe[0]);

@@ -118,5 +118,11 @@ int vr_path_confine(const char *path, const char *dir, char **out,
  * may be NULL. */
 int vr_run(const char *const argv[], int timeout_ms, char **out, char **errout,
            struct vr_error *err);
+/* vr_run, with each line of stdout (without its newline) handed to
+ * `line_cb` as it arrives instead of being kept: no size limit (`out`
+ * then gets nothing but may be NULL). */
+typedef void (*vr_line_fn)(const char *line, void *ctx);
+int vr_run_lines(const char *const argv[], int timeout_ms, vr_line_fn line_cb,
+                 void *ctx, char **out, char **errout, struct vr_error *err);
 
 #endif

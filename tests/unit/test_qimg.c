@@ -111,11 +111,89 @@ static void test_refusals(void **state)
     free(q);
 }
 
+/* Truncated and encrypted qcow2 images are never accepted: cut anywhere
+ * (inside the data, at the L1 table, a few bytes off the end) and
+ * encrypted with LUKS or the old AES. */
+static void expect_refused(const char *path, const char *format,
+                           const char *words)
+{
+    struct vr_qimg_info info;
+    struct vr_error err = VR_ERROR_INIT;
+
+    if (vr_qimg_validate(path, format, 1ULL << 40, &info, &err) == 0)
+        fail_msg("%s was accepted", path);
+    assert_int_equal(err.code, VR_E_UNPROCESSABLE);
+    if (!strstr(err.msg, words))
+        fail_msg("%s: '%s' lacks '%s'", path, err.msg, words);
+}
+
+static void test_truncated_and_encrypted(void **state)
+{
+    struct vr_qimg_info info;
+    struct vr_error err = VR_ERROR_INIT;
+    char *full = p("full.qcow2"), *cmd;
+    static const struct {
+        const char *name;
+        const char *cut;     /* truncate -s argument */
+    } cuts[] = {
+        {"half.qcow2", "-s 1M"},           /* inside the data */
+        {"tail.qcow2", "-s -512"},         /* within the last cluster */
+        {"l1.qcow2", "-s 196608"},         /* at the L1 table: reads as
+                                            * an empty disk to check */
+        {"head.qcow2", "-s 100"},          /* inside the header */
+    };
+
+    (void)state;
+    /* 2 MiB of data in a 4 MiB disk */
+    cmd = vr_asprintf("qemu-img create -q -f qcow2 %s 4M && "
+                      "qemu-io -f qcow2 -c 'write -P 0xab 0 2M' %s "
+                      ">/dev/null", full, full);
+    sh(cmd);
+    free(cmd);
+    assert_int_equal(vr_qimg_validate(full, "qcow2", 1ULL << 40, &info, &err),
+                     0);
+    for (size_t i = 0; i < VR_ARRAY_SIZE(cuts); i++) {
+        char *cut = p(cuts[i].name);
+        cmd = vr_asprintf("cp %s %s && truncate %s %s", full, cut,
+                          cuts[i].cut, cut);
+        sh(cmd);
+        free(cmd);
+        expect_refused(cut, "qcow2", "");
+        free(cut);
+    }
+    /* encrypted: LUKS inside qcow2, the legacy AES, a LUKS image */
+    {
+        char *luks = p("luks.qcow2"), *aes = p("aes.qcow2"),
+             *raw = p("plain.luks");
+        cmd = vr_asprintf(
+            "qemu-img create -q --object secret,id=s0,data=abcdefgh "
+            "-f qcow2 -o encrypt.format=luks,encrypt.key-secret=s0,"
+            "encrypt.iter-time=10 %s 4M && "
+            "qemu-img create -q --object secret,id=s0,data=abcdefgh "
+            "-f qcow2 -o encrypt.format=aes,encrypt.key-secret=s0 %s 4M "
+            "2>/dev/null; "
+            "qemu-img create -q --object secret,id=s0,data=abcdefgh "
+            "-f luks -o key-secret=s0,iter-time=10 %s 4M",
+            luks, aes, raw);
+        sh(cmd);
+        free(cmd);
+        expect_refused(luks, "qcow2", "encrypted");
+        if (vr_path_exists(aes))  /* qemu may refuse to make AES ones */
+            expect_refused(aes, "qcow2", "encrypted");
+        expect_refused(raw, "raw", "luks");
+        free(luks);
+        free(aes);
+        free(raw);
+    }
+    free(full);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_truncated_and_encrypted),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -41,13 +41,43 @@ int vr_log_level_parse(const char *s, enum vr_log_level *out)
     return -1;
 }
 
+/* Copy `in` to `out` (size bytes) with every control character (and DEL)
+ * written as \xNN and a backslash as \\, so that one message stays one
+ * line whatever a client sent (a user name with a newline cannot forge a
+ * log entry). */
+static void escape_controls(const char *in, char *out, size_t size)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+
+    for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f || *p == '\\') {
+            if (n + 5 > size - 1)
+                break;
+            out[n++] = '\\';
+            if (*p == '\\') {
+                out[n++] = '\\';
+                continue;
+            }
+            out[n++] = 'x';
+            out[n++] = hex[*p >> 4];
+            out[n++] = hex[*p & 15];
+        } else {
+            if (n + 1 > size - 1)
+                break;
+            out[n++] = (char)*p;
+        }
+    }
+    out[n] = '\0';
+}
+
 void vr_log_msg(enum vr_log_level level, const char *module, const char *fmt,
                 ...)
 {
     FILE *out = atomic_load(&vr_log_out);
     struct timeval tv;
     struct tm tm;
-    char ts[32];
+    char ts[32], raw[2048], msg[4 * sizeof(raw)];
     va_list ap;
 
     if (!out)
@@ -57,14 +87,14 @@ void vr_log_msg(enum vr_log_level level, const char *module, const char *fmt,
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+    va_start(ap, fmt);
+    vsnprintf(raw, sizeof(raw), fmt, ap);
+    va_end(ap);
+    escape_controls(raw, msg, sizeof(msg));
 
     flockfile(out);
-    fprintf(out, "%s.%03ldZ %-5s %-8s ", ts, (long)(tv.tv_usec / 1000),
-            vr_log_names[level], module);
-    va_start(ap, fmt);
-    vfprintf(out, fmt, ap);
-    va_end(ap);
-    fputc('\n', out);
+    fprintf(out, "%s.%03ldZ %-5s %-8s %s\n", ts, (long)(tv.tv_usec / 1000),
+            vr_log_names[level], module, msg);
     fflush(out);
     funlockfile(out);
 }

@@ -366,7 +366,7 @@ static enum MHD_Result h_image_create(struct vr_req *r)
 static enum MHD_Result h_image_delete(struct vr_req *r)
 {
     struct vr_error err = VR_ERROR_INIT;
-    if (vr_images_delete(r->ctl, r->obj_id, &err) < 0)
+    if (vr_images_delete(r->ctl, &r->who, r->obj_id, &err) < 0)
         return vr_api_fail(r, &err);
     return vr_http_empty(r, 204);
 }
@@ -374,7 +374,8 @@ static enum MHD_Result h_image_delete(struct vr_req *r)
 int vr_api_upload_begin(struct vr_req *r, uint64_t declared,
                         struct vr_error *err)
 {
-    r->upload = vr_upload_begin(r->ctl, r->obj_id, declared, err);
+    r->upload = vr_upload_begin(r->ctl, r->obj_id, r->who.user_id, declared,
+                                err);
     return r->upload ? 0 : -1;
 }
 
@@ -439,9 +440,32 @@ static enum MHD_Result h_vm_list(struct vr_req *r)
     return vr_api_send_list(r, VR_O_VM, keep_vm, &f);
 }
 
+/* A superuser is also told how many hosts each reason turned away from a
+ * VM waiting for one (placement.why_hosts); its owner, who may not see
+ * hosts, only the reasons. */
 static enum MHD_Result h_vm_get(struct vr_req *r)
 {
-    return vr_api_send_object(r, &r->ctl->db.vms, r->obj_id, 200);
+    struct vr_vm *vm;
+    json_t *j, *p;
+    char *json;
+
+    if (!r->who.super)
+        return vr_api_send_object(r, &r->ctl->db.vms, r->obj_id, 200);
+    vm = vr_pool_dup(&r->ctl->db.vms, r->obj_id);
+    json = vr_pool_get_json(&r->ctl->db.vms, r->obj_id, NULL);
+    j = json ? json_loads(json, 0, NULL) : NULL;
+    free(json);
+    if (!vm || !j) {
+        vr_obj_free(&vr_vm_kind, vm);
+        json_decref(j);
+        return vr_api_fail_msg(r, VR_E_NOT_FOUND, "not found");
+    }
+    p = json_object_get(j, "placement");
+    if (vm->placement_detail[0] && json_is_object(p))
+        json_object_set_new(p, "why_hosts",
+                            json_string(vm->placement_detail));
+    vr_obj_free(&vr_vm_kind, vm);
+    return vr_http_jsonj(r, 200, j);
 }
 
 int vr_api_parse_vm_create(const json_t *body, struct vr_vm_create_req *req,
@@ -714,8 +738,9 @@ static enum MHD_Result h_user_create(struct vr_req *r)
     struct vr_error err = VR_ERROR_INIT;
     struct vr_user_req req;
     const char **groups = NULL;
-    int64_t id, gid;
+    int64_t id, gid, wait;
     bool have_groups, enabled = true;
+    char pkey[32];
     json_t *body;
 
     memset(&req, 0, sizeof(req));
@@ -740,8 +765,22 @@ static enum MHD_Result h_user_create(struct vr_req *r)
             goto fail;
     req.groups = groups;
     req.enabled = enabled;
-    if (vr_users_create(r->ctl, &req, &id, &err) < 0)
+    /* User names are one namespace for every tenant (logins need it), so
+     * "already exists" tells a group administrator that a name is taken
+     * somewhere: such probes are throttled per caller. */
+    snprintf(pkey, sizeof(pkey), "n:%lld", (long long)r->who.user_id);
+    if (!r->who.super &&
+        (wait = vr_throttle_wait(&r->ctl->throttle_names, pkey,
+                                 vr_now_ms()))) {
+        vr_err(&err, VR_E_THROTTLED, "too many user names found taken; try "
+               "again in %lld s", (long long)(wait + 999) / 1000);
         goto fail;
+    }
+    if (vr_users_create(r->ctl, &req, &id, &err) < 0) {
+        if (err.code == VR_E_CONFLICT && !r->who.super)
+            vr_throttle_fail(&r->ctl->throttle_names, pkey, vr_now_ms());
+        goto fail;
+    }
     free(groups);
     vr_strlcpy(r->audit_kind, "user", sizeof(r->audit_kind));
     r->audit_id = id;
@@ -759,22 +798,27 @@ static enum MHD_Result h_user_delete(struct vr_req *r)
     struct vr_error err = VR_ERROR_INIT;
     if (r->obj_id == r->who.user_id)
         return vr_api_fail_msg(r, VR_E_CONFLICT, "a user cannot delete itself");
-    if (vr_users_delete(r->ctl, r->obj_id, &err) < 0)
+    if (vr_users_delete(r->ctl, &r->who, r->obj_id, &err) < 0)
         return vr_api_fail(r, &err);
     return vr_http_empty(r, 204);
 }
 
+/* POST /users/{u}/password: a reset by who may manage the user, or a
+ * change of one's own password (with the current one).  Either way every
+ * other session of the user ends. */
 static enum MHD_Result h_user_password(struct vr_req *r)
 {
-    static const char *const allowed[] = {"password", NULL};
+    static const char *const allowed[] = {"password", "current_password",
+                                          NULL};
     struct vr_error err = VR_ERROR_INIT;
-    const char *pw = NULL;
+    const char *pw = NULL, *current = NULL;
     json_t *body;
 
     if (vr_api_body(r, true, allowed, &body, &err) < 0)
         return vr_api_fail(r, &err);
     if (vr_json_str(body, "password", true, &pw, &err) < 0 ||
-        vr_users_passwd(r->ctl, r->obj_id, pw, &err) < 0) {
+        vr_json_str(body, "current_password", false, &current, &err) < 0 ||
+        vr_users_passwd(r->ctl, &r->who, r->obj_id, pw, current, &err) < 0) {
         json_decref(body);
         return vr_api_fail(r, &err);
     }
@@ -816,7 +860,7 @@ static enum MHD_Result h_user_update(struct vr_req *r)
                             &err) < 0)
         goto fail;
     if (have_enabled &&
-        vr_users_set_enabled(r->ctl, r->obj_id, enabled, &err) < 0)
+        vr_users_set_enabled(r->ctl, &r->who, r->obj_id, enabled, &err) < 0)
         goto fail;
     free(groups);
     json_decref(body);

@@ -536,7 +536,7 @@ enum MHD_Result vr_api_vmgroup_delete(struct vr_req *r)
 {
     struct vr_error err = VR_ERROR_INIT;
 
-    if (vr_vm_groups_delete(r->ctl, r->obj_id, &err) < 0)
+    if (vr_vm_groups_delete(r->ctl, &r->who, r->obj_id, &err) < 0)
         return vr_api_fail(r, &err);
     return vr_http_empty(r, 204);
 }

@@ -342,6 +342,9 @@ static bool can(struct vr_req *r, enum vr_route_obj obj, const void *o,
             return vr_authz_can(&r->ctl->authz, &r->who, VR_RES_VM, &vm.hdr,
                                 right);
     }
+    if (obj == VR_O_USER) /* bounded by the user's groups */
+        return vr_authz_can_user(&r->ctl->authz, &r->who, o,
+                                 &r->ctl->db.groups, right);
     if (obj == VR_O_HOST) /* ACL rules of its cluster apply */
         return vr_authz_can_in(&r->ctl->authz, &r->who, VR_RES_HOST, h,
                                ((const struct vr_host *)o)->cluster_id,
@@ -464,7 +467,8 @@ static int authenticate(struct vr_req *r, struct vr_error *err)
 
 static int first_call(struct vr_req *r, struct vr_error *err)
 {
-    const char *cl, *ct;
+    const char *cl, *ct, *te;
+    bool chunked = false;
     struct qcheck qc = {NULL, err, false};
     uint64_t len = 0;
 
@@ -481,7 +485,13 @@ static int first_call(struct vr_req *r, struct vr_error *err)
         return -1;
     cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl)
+    te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                     MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    /* a chunked body has no length: it is a body all the same, and every
+     * check below applies to it (its size is checked as it arrives) */
+    if (te)
+        len = 0, chunked = true;
+    else if (cl)
         len = strtoull(cl, NULL, 10);
     ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                      MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -499,10 +509,11 @@ static int first_call(struct vr_req *r, struct vr_error *err)
                       "request body of %llu bytes is over the limit of %llu",
                       (unsigned long long)len,
                       (unsigned long long)r->ctl->cfg->max_body);
-    if (len > 0 && !(r->route->flags & VR_R_BODY))
+    if ((len > 0 || chunked) && !(r->route->flags & VR_R_BODY))
         return vr_err(err, VR_E_INVALID, "this request takes no body");
-    if (len > 0 && (!ct || strncasecmp(ct, "application/json", 16) != 0 ||
-                    (ct[16] != '\0' && ct[16] != ';')))
+    if ((len > 0 || chunked) &&
+        (!ct || strncasecmp(ct, "application/json", 16) != 0 ||
+         (ct[16] != '\0' && ct[16] != ';')))
         return vr_err(err, VR_E_MEDIA,
                       "request body must be application/json");
     return 0;
@@ -538,7 +549,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         if (r->failed)
             return MHD_YES;
         r->body_started = true;
-        if (r->route->flags & VR_R_UPLOAD) {
+        if (!(r->route->flags & (VR_R_UPLOAD | VR_R_BODY))) {
+            /* never reached: first_call refused a body already */
+            vr_err(&r->err, VR_E_INVALID, "this request takes no body");
+            r->failed = true;
+        } else if (r->route->flags & VR_R_UPLOAD) {
             if (vr_api_upload_chunk(r, upload_data, n, &r->err) < 0)
                 r->failed = true;
         } else if (r->body.len + n > r->ctl->cfg->max_body) {

@@ -331,6 +331,33 @@ static char *new_password(const char *user, bool from_stdin, int *status)
     return pw;
 }
 
+/* Is USER (a reference) the caller's own account?  1 yes, 0 no, -1 after
+ * reporting (*status set). */
+static int own_account(struct cli *cli, const char *user, int *status)
+{
+    struct vr_error err = VR_ERROR_INIT;
+    vr_autofree char *path = NULL;
+    json_t *me = NULL, *them = NULL;
+    int same;
+
+    if (strcmp(user, "me") == 0)
+        return 1;
+    if (!(path = cli_ref_path(cli, "users", user, "", status)))
+        return -1;
+    if (cli_http_call(cli->http, "GET", "/api/v1/users/me", NULL, 0, &me,
+                      &err) < 0 ||
+        cli_http_call(cli->http, "GET", path, NULL, 0, &them, &err) < 0) {
+        json_decref(me);
+        *status = cli_fail(&err);
+        return -1;
+    }
+    same = json_integer_value(json_object_get(me, "id")) ==
+           json_integer_value(json_object_get(them, "id"));
+    json_decref(me);
+    json_decref(them);
+    return same;
+}
+
 /* POST or PATCH a body holding a password (taken; the password in it is
  * wiped).  *ans as for call(). */
 static int call_secret(struct cli *cli, const char *method, const char *path,
@@ -340,6 +367,7 @@ static int call_secret(struct cli *cli, const char *method, const char *path,
     int ret = cli_http_call(cli->http, method, path, body, 0, ans, &err);
 
     wipe_member(body, "password");
+    wipe_member(body, "current_password");
     json_decref(body);
     return ret < 0 ? cli_fail(&err) : CLI_OK;
 }
@@ -657,7 +685,11 @@ static const char user_delete_help[] =
 static const char user_passwd_help[] =
     "Usage: vireo user passwd USER [--password-stdin]\n"
     "\n"
-    "Set the password of USER (id, name, or 'me').\n"
+    "Set the password of USER (id, name, or 'me').  Changing your own\n"
+    "password takes the current one too: it is asked first (with\n"
+    "--password-stdin: the first line is the current password, the second\n"
+    "the new one).  Every other session of the user ends: its tokens are\n"
+    "revoked (yours stays when you change your own).\n"
     "\n"
     "Options:\n" PASSWORD_HELP OUTPUT_HELP;
 
@@ -799,8 +831,8 @@ static int user_passwd(struct cli *cli, int argc, char **argv)
     const char *user;
     bool pw_stdin = false;
     json_t *body;
-    char *pw;
-    int c, status = CLI_OK;
+    char *pw, *current = NULL;
+    int c, self, status = CLI_OK;
 
     cli_getopt_reset();
     while ((c = cli_getopt(cli, argc, argv, "", opts, user_passwd_help,
@@ -813,11 +845,33 @@ static int user_passwd(struct cli *cli, int argc, char **argv)
         return status;
     user = argv[optind];
     if (!(path = cli_ref_path(cli, "users", user, "/password", &status)) ||
-        (status = cli_connect(cli)) != CLI_OK ||
-        !(pw = new_password(user, pw_stdin, &status)))
+        (status = cli_connect(cli)) != CLI_OK)
         return status;
-    body = json_pack("{s:s}", "password", pw);
+    if ((self = own_account(cli, user, &status)) < 0)
+        return status;
+    if (self) {
+        struct vr_error err = VR_ERROR_INIT;
+        current = pw_stdin ? cli_read_password("-", NULL, &err)
+                           : isatty(STDIN_FILENO)
+                                 ? cli_read_password(NULL, "Current password: ",
+                                                     &err)
+                                 : NULL;
+        if (!current && !pw_stdin && !isatty(STDIN_FILENO))
+            return cli_failf("standard input is not a terminal: give the "
+                             "current password and the new one on its "
+                             "first two lines with --password-stdin");
+        if (!current)
+            return cli_fail(&err);
+    }
+    if (!(pw = new_password(user, pw_stdin, &status))) {
+        cli_secret_free(current);
+        return status;
+    }
+    body = current ? json_pack("{s:s, s:s}", "password", pw,
+                               "current_password", current)
+                   : json_pack("{s:s}", "password", pw);
     cli_secret_free(pw);
+    cli_secret_free(current);
     if (!body)
         return cli_failf("the password is not valid UTF-8");
     if ((status = call_secret(cli, "POST", path, body, NULL)) != CLI_OK)

@@ -349,6 +349,9 @@ static void print_placement(struct cli *cli, FILE *out, const json_t *vm)
     const json_t *plan = json_object_get(p, "plan");
     const json_t *topo = json_object_get(p, "topology");
     const char *why = json_string_value(json_object_get(p, "why"));
+    /* a superuser is also told the hosts counted */
+    const char *why_hosts = json_string_value(json_object_get(p,
+                                                              "why_hosts"));
     json_int_t group = json_integer_value(json_object_get(p, "vm_group"));
 
     if (!json_is_object(p))
@@ -357,7 +360,9 @@ static void print_placement(struct cli *cli, FILE *out, const json_t *vm)
     if (json_is_object(plan)) {
         print_plan(out, vm, p, plan);
     } else {
-        if (why && *why)
+        if (why_hosts && *why_hosts)
+            kv(out, "status", "waiting for a host: %s", why_hosts);
+        else if (why && *why)
             kv(out, "status", "waiting for a host: %s", why);
         else
             kv(out, "status", "not placed");
@@ -454,6 +459,11 @@ static int follow_job(struct cli *cli, long long id, json_t **job,
                             : "");
         if (cli_http_call(cli->http, "GET", path, NULL, CLI_HTTP_LONG, &next,
                           err) < 0) {
+            /* too many waits of ours at once on the server: ask again */
+            if (cli_http_status(cli->http) == 429 && !cli_interrupted) {
+                vr_sleep_ms(1000);
+                continue;
+            }
             if (cli_http_status(cli->http) == 0 &&
                 (err->code == VR_E_UNAVAILABLE || err->code == VR_E_TIMEOUT) &&
                 !cli_interrupted) {

@@ -43,6 +43,7 @@ static const struct {
     Z("max_upload", max_upload),
     I("workers", workers, 1, 64),
     I("http_max_connections", http_max_conns, 4, 4096),
+    I("max_uploads_per_user", max_uploads_per_user, 1, 64),
     I("stop_timeout", stop_timeout_s, 1, 3600),
     I("token_ttl", token_ttl_s, 60, 365 * 86400),
     I("poll_interval", poll_interval_s, 1, 3600),
@@ -84,6 +85,7 @@ void vr_config_defaults(struct vr_config *cfg, const char *state_dir)
     cfg->max_upload = 256ULL << 30;
     cfg->workers = 4;
     cfg->http_max_conns = 256;
+    cfg->max_uploads_per_user = 2;
     cfg->stop_timeout_s = 60;
     cfg->token_ttl_s = 7 * 86400;
     cfg->poll_interval_s = 10;

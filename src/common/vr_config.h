@@ -35,6 +35,7 @@ struct vr_config {
     uint64_t max_upload;    /* image uploads */
     int workers;            /* job worker threads */
     int http_max_conns;
+    int max_uploads_per_user; /* image uploads at once, per user */
     int stop_timeout_s;     /* ACPI grace before power-off */
     int token_ttl_s;
     int poll_interval_s;    /* safety-net poll of libvirt and hosts */
@@ -55,6 +56,9 @@ struct vr_config {
     bool ldap_starttls;
     char *ldap_ca_file;     /* "" = libldap's default CAs */
     int ldap_timeout_s;     /* connection and each operation; 5 */
+    /* not a setting: `vireod --new-installation` (start a new installation
+     * with an empty store over a state directory that holds data) */
+    bool new_installation;
 };
 
 /* Defaults for `state_dir` (NULL: /var/lib/vireo). */

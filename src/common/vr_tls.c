@@ -131,7 +131,8 @@ static int write_crt(const char *path, gnutls_x509_crt_t crt,
     rc = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &out);
     if (rc < 0)
         return tls_err(err, rc, "unable to encode a certificate");
-    ret = vr_write_file_atomic(path, out.data, out.size, 0644, err);
+    /* public, but the state directory is no one else's business */
+    ret = vr_write_file_atomic(path, out.data, out.size, 0600, err);
     gnutls_free(out.data);
     return ret;
 }
@@ -429,7 +430,7 @@ int vr_tls_ensure(const char *dir, const char *hostname,
     if (have_crt)
         return vr_err(err, VR_E_INVALID, "server certificate '%s' exists "
                       "without its key '%s'", server, server_key);
-    if (vr_mkdir_p(dir, 0755, err) < 0)
+    if (vr_mkdir_p(dir, 0700, err) < 0)
         return -1;
     return issue_server(&p, have_key, hostname ? hostname : "", extra_ips,
                         err);

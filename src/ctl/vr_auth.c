@@ -169,16 +169,19 @@ int vr_auth_bootstrap(struct vr_ctl *ctl, struct vr_error *err)
 
 /* ---- tokens */
 
+/* ttl_s: asked for (0: the setting token_ttl, which is also the most a
+ * client may ask for); not_after and parent: those of the token it is
+ * switched from (0: a login). */
 static int issue_token(struct vr_ctl *ctl, const struct vr_user *u,
                        int64_t group, int ttl_s, int64_t not_after,
-                       const char *what, char **token_out, int64_t *token_id,
-                       struct vr_error *err)
+                       int64_t parent, const char *what, char **token_out,
+                       int64_t *token_id, struct vr_error *err)
 {
     struct vr_token t;
     unsigned char rnd[32];
     char hex[65];
 
-    if (ttl_s <= 0)
+    if (ttl_s <= 0 || ttl_s > ctl->cfg->token_ttl_s)
         ttl_s = ctl->cfg->token_ttl_s;
     vr_random_bytes(rnd, sizeof(rnd));
     vr_hex(rnd, sizeof(rnd), hex);
@@ -187,6 +190,7 @@ static int issue_token(struct vr_ctl *ctl, const struct vr_user *u,
     t.hdr.owner_id = u->hdr.id;
     t.hdr.group_id = group;
     t.hdr.perms = 0600;
+    t.parent_id = parent;
     vr_strlcpy(t.hdr.name, what, sizeof(t.hdr.name));
     *token_out = vr_asprintf(TOKEN_PREFIX "%s", hex);
     token_digest(*token_out, t.hash);
@@ -305,33 +309,65 @@ int vr_auth_login(struct vr_ctl *ctl, const char *user, const char *password,
     *retry_ms = 0;
     snprintf(ukey, sizeof(ukey), "u:%.64s", user);
     snprintf(skey, sizeof(skey), "a:%.64s", source ? source : "?");
-    wait = vr_throttle_wait(&ctl->throttle_user, ukey, now);
+    /* The attempt is counted before the password is checked, so that
+     * parallel guesses cannot pass the burst while the first ones are
+     * being hashed: the address first (an attempt on a locked user still
+     * counts against the address hammering it), then the user. */
+    wait = vr_throttle_try(&ctl->throttle_addr, skey, now);
     if (!wait)
-        wait = vr_throttle_wait(&ctl->throttle_addr, skey, now);
+        wait = vr_throttle_try(&ctl->throttle_user, ukey, now);
     if (wait) {
         *retry_ms = wait;
         return vr_err(err, VR_E_THROTTLED, "too many failed logins; try "
                       "again in %lld s", (long long)(wait + 999) / 1000);
     }
     rc = check_password(ctl, user, password, &u, err);
-    if (rc < 0)
+    if (rc < 0) {
+        /* the backend failed: not the caller's failure */
+        vr_throttle_undo(&ctl->throttle_user, ukey);
+        vr_throttle_undo(&ctl->throttle_addr, skey);
         return -1;
+    }
     if (rc == 0 || !u.enabled) {
-        vr_throttle_fail(&ctl->throttle_user, ukey, now);
-        vr_throttle_fail(&ctl->throttle_addr, skey, now);
         VR_INFO(MOD, "failed login for '%.64s' from %s", user,
                 source ? source : "?");
         return vr_err(err, VR_E_UNAUTHENTICATED,
                       "wrong user name or password");
     }
-    /* a success clears the user's count, not the address's: one good
-     * account must not reset a guessing run against others */
+    /* a success clears the user's count; the address gets back only
+     * this attempt: one good account must not reset a guessing run
+     * against others */
     vr_throttle_ok(&ctl->throttle_user, ukey);
+    vr_throttle_undo(&ctl->throttle_addr, skey);
     gid = session_group(ctl, &u, group, err);
     if (gid < 0)
         return -1;
-    return issue_token(ctl, &u, gid, ttl_s, 0, "login", token_out, token_id,
-                       err);
+    return issue_token(ctl, &u, gid, ttl_s, 0, 0, "login", token_out,
+                       token_id, err);
+}
+
+int vr_auth_check_current(struct vr_ctl *ctl, int64_t user_id,
+                          const char *password, struct vr_error *err)
+{
+    char ukey[96];
+    struct vr_user u;
+    int64_t wait;
+
+    if (vr_pool_get(&ctl->db.users, user_id, &u) < 0)
+        return vr_err(err, VR_E_NOT_FOUND, "user not found");
+    if (strcmp(u.auth, "local") != 0)
+        return vr_err(err, VR_E_CONFLICT, "user '%s' authenticates with %s; "
+                      "change the password there", u.hdr.name, u.auth);
+    snprintf(ukey, sizeof(ukey), "u:%.64s", u.hdr.name);
+    wait = vr_throttle_try(&ctl->throttle_user, ukey, vr_now_ms());
+    if (wait)
+        return vr_err(err, VR_E_THROTTLED, "too many failed attempts; try "
+                      "again in %lld s", (long long)(wait + 999) / 1000);
+    if (!password ||
+        crypto_pwhash_str_verify(u.pwhash, password, strlen(password)) != 0)
+        return vr_err(err, VR_E_FORBIDDEN, "the current password is wrong");
+    vr_throttle_ok(&ctl->throttle_user, ukey);
+    return 0;
 }
 
 int vr_auth_switch(struct vr_ctl *ctl, const struct vr_principal *who,
@@ -348,9 +384,10 @@ int vr_auth_switch(struct vr_ctl *ctl, const struct vr_principal *who,
     gid = session_group(ctl, &u, group, err);
     if (gid < 0)
         return -1;
-    /* a switch never outlives the token it came from */
-    return issue_token(ctl, &u, gid, ttl_s, cur.expires_at, "switch",
-                       token_out, token_id, err);
+    /* a switch never outlives the token it came from, and is revoked
+     * with it */
+    return issue_token(ctl, &u, gid, ttl_s, cur.expires_at, cur.hdr.id,
+                       "switch", token_out, token_id, err);
 }
 
 int vr_auth_token(struct vr_ctl *ctl, const char *token,
@@ -400,6 +437,59 @@ int vr_auth_principal(struct vr_ctl *ctl, int64_t token_id,
     return 0;
 }
 
+/* Collect `id` and every token switched from it, directly or not. */
+struct family {
+    int64_t *ids;
+    size_t n, cap;
+    bool grew;
+};
+
+static bool in_family(const struct family *f, int64_t id)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (f->ids[i] == id)
+            return true;
+    return false;
+}
+
+static void family_add(struct family *f, int64_t id)
+{
+    if (f->n == f->cap) {
+        f->cap = f->cap ? f->cap * 2 : 8;
+        f->ids = vr_realloc(f->ids, f->cap * sizeof(*f->ids));
+    }
+    f->ids[f->n++] = id;
+    f->grew = true;
+}
+
+static int add_children(const void *obj, void *ctx)
+{
+    const struct vr_token *t = obj;
+    struct family *f = ctx;
+    if (t->parent_id && in_family(f, t->parent_id) &&
+        !in_family(f, t->hdr.id))
+        family_add(f, t->hdr.id);
+    return 0;
+}
+
+int vr_auth_revoke_tx(struct vr_ctl *ctl, struct vr_tx *tx, int64_t token_id,
+                      struct vr_error *err)
+{
+    struct family f = {NULL, 0, 0, false};
+    int ret = 0;
+
+    family_add(&f, token_id);
+    while (f.grew) {
+        f.grew = false;
+        vr_pool_foreach(&ctl->db.tokens, add_children, &f);
+    }
+    for (size_t i = 0; i < f.n && ret == 0; i++)
+        if (vr_pool_has(&ctl->db.tokens, f.ids[i]))
+            ret = vr_tx_del(tx, &ctl->db.tokens, f.ids[i], err);
+    free(f.ids);
+    return ret;
+}
+
 int vr_auth_revoke(struct vr_ctl *ctl, int64_t token_id, struct vr_error *err)
 {
     struct vr_tx tx;
@@ -411,11 +501,31 @@ int vr_auth_revoke(struct vr_ctl *ctl, int64_t token_id, struct vr_error *err)
         return vr_err(err, VR_E_NOT_FOUND, "token %lld not found",
                       (long long)token_id);
     }
-    if (vr_tx_del(&tx, &ctl->db.tokens, token_id, err) < 0) {
+    if (vr_auth_revoke_tx(ctl, &tx, token_id, err) < 0) {
         vr_tx_abort(&tx);
         return -1;
     }
     return vr_tx_commit(&tx, err);
+}
+
+/* A token of the user *(int64_t *)ctx. */
+static bool token_of(const void *obj, void *ctx)
+{
+    return ((const struct vr_obj *)obj)->owner_id == *(int64_t *)ctx;
+}
+
+int vr_auth_revoke_user(struct vr_ctl *ctl, struct vr_tx *tx, int64_t user_id,
+                        int64_t keep, struct vr_error *err)
+{
+    size_t n;
+    int64_t *ids = vr_pool_ids(&ctl->db.tokens, token_of, &user_id, &n);
+    int ret = 0;
+
+    for (size_t i = 0; i < n && ret == 0; i++)
+        if (ids[i] != keep)
+            ret = vr_tx_del(tx, &ctl->db.tokens, ids[i], err);
+    free(ids);
+    return ret;
 }
 
 struct expire_ctx {
@@ -433,6 +543,11 @@ static int collect_expired(const void *obj, void *opaque)
     return ec->n == VR_ARRAY_SIZE(ec->ids);
 }
 
+/* An expired token is kept this long before the sweep removes it, so that
+ * its holder is told "token expired" (and not "invalid token") whatever
+ * the sweep's timing: what a client is told depends only on the token. */
+#define KEEP_EXPIRED_MS (24LL * 3600 * 1000)
+
 void vr_auth_expire(struct vr_ctl *ctl)
 {
     struct expire_ctx ec;
@@ -440,7 +555,7 @@ void vr_auth_expire(struct vr_ctl *ctl)
     do {
         struct vr_tx tx;
         memset(&ec, 0, sizeof(ec));
-        ec.now = vr_now_ms();
+        ec.now = vr_now_ms() - KEEP_EXPIRED_MS;
         vr_pool_foreach(&ctl->db.tokens, collect_expired, &ec);
         if (!ec.n || vr_tx_begin(&ctl->db, &tx, NULL) < 0)
             return;

@@ -156,7 +156,56 @@ bool vr_authz_can(struct vr_authz *az, const struct vr_principal *p,
                            obj && res == VR_RES_CLUSTER ? obj->id : 0, right);
 }
 
+static bool can_base(struct vr_authz *az, const struct vr_principal *p,
+                     enum vr_res res, const struct vr_obj *obj,
+                     int64_t cluster, unsigned right);
+
 bool vr_authz_can_in(struct vr_authz *az, const struct vr_principal *p,
+                     enum vr_res res, const struct vr_obj *obj,
+                     int64_t cluster, unsigned right)
+{
+    /* acting on another user takes the bound of vr_authz_can_user */
+    if (res == VR_RES_USER && (right & (VR_RIGHT_MANAGE | VR_RIGHT_ADMIN)) &&
+        p && !p->super && !(obj && obj->id == p->user_id))
+        return false;
+    return can_base(az, p, res, obj, cluster, right);
+}
+
+bool vr_user_is_super(const struct vr_user *u)
+{
+    return vr_user_in_group(u, VR_GROUP_SUPERUSERS);
+}
+
+bool vr_authz_can_user(struct vr_authz *az, const struct vr_principal *p,
+                       const struct vr_user *u, struct vr_pool *groups,
+                       unsigned right)
+{
+    const bool acts = (right & (VR_RIGHT_MANAGE | VR_RIGHT_ADMIN)) != 0;
+    struct vr_group g;
+
+    if (!p || !u)
+        return false;
+    if (p->super)
+        return true;
+    if (!can_base(az, p, VR_RES_USER, &u->hdr, 0, right))
+        return false;
+    /* USE, and a user managing itself (rule 5), need nothing more */
+    if (!acts || u->hdr.id == p->user_id)
+        return true;
+    if (vr_user_is_super(u))
+        return false;
+    /* ADMIN over every group of the user */
+    for (int i = -1; i < u->ngroups; i++) {
+        int64_t gid = i < 0 ? u->hdr.group_id : u->groups[i];
+        if (vr_pool_get(groups, gid, &g) < 0)
+            return false;
+        if (!can_base(az, p, VR_RES_GROUP, &g.hdr, 0, VR_RIGHT_ADMIN))
+            return false;
+    }
+    return true;
+}
+
+static bool can_base(struct vr_authz *az, const struct vr_principal *p,
                      enum vr_res res, const struct vr_obj *obj,
                      int64_t cluster, unsigned right)
 {

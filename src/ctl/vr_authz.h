@@ -19,6 +19,14 @@
  * CREATE comes only from rules 1 and 4 (each group gets a rule letting
  * its members create VMs and images).
  *
+ * Users are bounded further (vr_authz_can_user): MANAGE or ADMIN on
+ * another user needs, besides the rule above, ADMIN over every group the
+ * user belongs to (primary and secondary), and is never granted on a
+ * member of the superuser group to anyone but a superuser session.  A
+ * group administrator therefore rules the users of its group only while
+ * they belong to no other tenant, and an ACL rule granting MANAGE or
+ * ADMIN on users cannot reach further than its holder's groups.
+ *
  * The ACL rules are indexed by subject and rebuilt when they change, so a
  * decision looks at the rules of one user, one group and "all" only.
  */
@@ -65,6 +73,16 @@ bool vr_authz_can(struct vr_authz *az, const struct vr_principal *p,
 bool vr_authz_can_in(struct vr_authz *az, const struct vr_principal *p,
                      enum vr_res res, const struct vr_obj *obj,
                      int64_t cluster, unsigned right);
+/* vr_authz_can() for a user: the rule above, bounded for MANAGE and
+ * ADMIN as the header says; `groups` is the group pool (the user's groups
+ * are read from it).  vr_authz_can() itself refuses MANAGE and ADMIN on
+ * users, so that no caller can skip the bound. */
+bool vr_authz_can_user(struct vr_authz *az, const struct vr_principal *p,
+                       const struct vr_user *u, struct vr_pool *groups,
+                       unsigned right);
+/* Is `u` a member (primary or secondary) of the superuser group? */
+bool vr_user_is_super(const struct vr_user *u);
+
 /* May `p` create objects of kind `res`? */
 bool vr_authz_can_create(struct vr_authz *az, const struct vr_principal *p,
                          enum vr_res res);

@@ -3,6 +3,7 @@
  * plumbing (store changes -> event bus; libvirt events -> observer), and
  * the monitor (safety-net poll, token expiry, job retention).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,7 +132,7 @@ int vr_ctl_observe_vm(struct vr_ctl *ctl, int64_t vm_id,
         return 0;
     }
     to = vr_ctl_seen_state(info, vm.state);
-    if (vm.state == to && vm.vnc_port == info->vnc_port) {
+    if (vm.state == to && strcmp(vm.vnc_socket, info->vnc_socket) == 0) {
         vr_tx_abort(&tx);
         return 0;
     }
@@ -145,7 +146,7 @@ int vr_ctl_observe_vm(struct vr_ctl *ctl, int64_t vm_id,
                        "recover or delete", sizeof(vm.error));
         vr_vm_set_state(&vm, to, vr_now_ms());
     }
-    vm.vnc_port = info->vnc_port;
+    vr_strlcpy(vm.vnc_socket, info->vnc_socket, sizeof(vm.vnc_socket));
     if (vr_tx_put(&tx, &ctl->db.vms, &vm, &err) < 0) {
         vr_tx_abort(&tx);
         VR_WARN(MOD, "vm '%s': unable to record its state: %s", vm.hdr.name,
@@ -483,6 +484,196 @@ static int parse_ratio(const char *s, const char *name, double max,
     return 0;
 }
 
+/* ---- file modes
+ *
+ * Nothing under the state directory is readable by other local users:
+ * the store (password hashes, every tenant's data), its WAL, the logs,
+ * the keys, the images and the VMs' disks are 0600 (0400 for images),
+ * directories 0700, but those QEMU (an unprivileged user) must pass
+ * through to reach disks and images, which are 0711: it may traverse
+ * them, not list them, and libvirt gives it each file it needs (its own
+ * ownership handling).  vireod runs with umask 077; at each start the
+ * modes of what exists are brought back to these, whatever an older
+ * version or an operator left. */
+
+/* chmod `dir` 0711 and each of its parents up to the state directory. */
+static void traversable(const struct vr_config *cfg, const char *dir)
+{
+    vr_autofree char *p = vr_strdup(dir);
+    size_t root = strlen(cfg->state_dir);
+
+    for (;;) {
+        char *slash;
+        chmod(p, 0711);
+        if (strncmp(p, cfg->state_dir, root) != 0 || strlen(p) <= root)
+            break;
+        slash = strrchr(p, '/');
+        if (!slash || slash == p)
+            break;
+        *slash = '\0';
+    }
+}
+
+/* Files under `dir` (one level and, with `deep`, the directories in it):
+ * drop every right of group and others (files `fmode`, directories
+ * 0711). */
+static void tighten(const char *dir, mode_t fmode, bool deep)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+
+    if (!d)
+        return;
+    while ((de = readdir(d))) {
+        vr_autofree char *path = NULL;
+        struct stat st;
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        path = vr_asprintf("%s/%s", dir, de->d_name);
+        if (lstat(path, &st) < 0)
+            continue;
+        if (S_ISDIR(st.st_mode) && deep) {
+            chmod(path, 0711);
+            tighten(path, fmode, false);
+        } else if (S_ISREG(st.st_mode) && (st.st_mode & 077)) {
+            chmod(path, (st.st_mode & 0700 & fmode) | (fmode & 0400));
+        }
+    }
+    closedir(d);
+}
+
+static void secure_state_dir(const struct vr_config *cfg)
+{
+    static const char *const secrets[] = {"admin-password", "audit.log",
+                                          "instance", "vireod.pid",
+                                          "vireod.lock", "vireod.log"};
+    const char *db = strncmp(cfg->store_url, "sqlite:", 7) == 0
+                         ? cfg->store_url + 7
+                         : NULL;
+
+    traversable(cfg, cfg->image_dir);
+    traversable(cfg, cfg->system_dir);
+    chmod(cfg->state_dir, 0711);
+    for (size_t i = 0; i < VR_ARRAY_SIZE(secrets); i++) {
+        vr_autofree char *p = vr_asprintf("%s/%s", cfg->state_dir,
+                                          secrets[i]);
+        chmod(p, 0600);
+    }
+    if (cfg->log_file && cfg->log_file[0])
+        chmod(cfg->log_file, 0600);
+    if (db) {
+        static const char *const ext[] = {"", "-wal", "-shm", "-journal"};
+        for (size_t i = 0; i < VR_ARRAY_SIZE(ext); i++) {
+            vr_autofree char *p = vr_asprintf("%s%s", db, ext[i]);
+            chmod(p, 0600);
+        }
+    }
+    if (cfg->tls_generate) {
+        chmod(cfg->tls_dir, 0700);
+        tighten(cfg->tls_dir, 0600, false);
+    }
+    /* images are read-only: 0400; disks and logs of VMs: 0600 */
+    tighten(cfg->image_dir, 0400, false);
+    tighten(cfg->system_dir, 0600, true);
+}
+
+/* ---- whose state directory this is
+ *
+ * <state_dir>/instance holds the id of the installation that uses the
+ * directory, beside the store's own copy.  An empty or missing store over
+ * a directory that holds data (a mark, the admin password, VM directories
+ * or images) is not a new installation: it is a lost or wrong store, and
+ * starting as new would make a new id and lose track of every VM; so
+ * vireod refuses, unless told --new-installation (and even then nothing
+ * of the old installation is touched: its domains and directories carry
+ * its own id). */
+
+#define INSTANCE_MARK "instance"
+
+static char *read_instance_mark(const struct vr_config *cfg)
+{
+    vr_autofree char *path = vr_asprintf("%s/" INSTANCE_MARK, cfg->state_dir);
+    char *text = NULL;
+    size_t n = 0;
+
+    if (vr_read_file(path, 256, &text, &n, NULL) < 0)
+        return NULL;
+    while (n && (text[n - 1] == '\n' || text[n - 1] == ' '))
+        text[--n] = '\0';
+    return text;
+}
+
+static int write_instance_mark(const struct vr_config *cfg,
+                               const char *instance, struct vr_error *err)
+{
+    vr_autofree char *path = vr_asprintf("%s/" INSTANCE_MARK, cfg->state_dir);
+    vr_autofree char *mark = read_instance_mark(cfg);
+    vr_autofree char *line = NULL;
+
+    if (mark && strcmp(mark, instance) == 0)
+        return 0;
+    line = vr_asprintf("%s\n", instance);
+    return vr_write_file_atomic(path, line, strlen(line), 0600, err);
+}
+
+/* Has `dir` any entry (but . and ..)? */
+static bool dir_has_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    bool any = false;
+
+    if (!d)
+        return false;
+    while (!any && (de = readdir(d)))
+        any = strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+    closedir(d);
+    return any;
+}
+
+/* `inst`: the store's installation id, NULL for an empty store. */
+static int check_instance(const struct vr_config *cfg, const char *inst,
+                          struct vr_error *err)
+{
+    vr_autofree char *mark = read_instance_mark(cfg);
+    vr_autofree char *pw = vr_asprintf("%s/admin-password", cfg->state_dir);
+    const char *holds = NULL;
+
+    if (inst) {
+        if (mark && strcmp(mark, inst) != 0)
+            return vr_err(err, VR_E_CONFLICT, "the store '%s' belongs to "
+                          "installation %s but the state directory '%s' to "
+                          "installation %s: is 'store' the right one?",
+                          cfg->store_url, inst, cfg->state_dir, mark);
+        return 0;
+    }
+    if (mark)
+        holds = "the mark of installation";
+    else if (vr_path_exists(pw))
+        holds = "an admin password";
+    else if (dir_has_entries(cfg->system_dir))
+        holds = "VM directories";
+    else if (dir_has_entries(cfg->image_dir))
+        holds = "images";
+    if (!holds)
+        return 0;
+    if (cfg->new_installation) {
+        VR_WARN(MOD, "the store '%s' is empty and the state directory '%s' "
+                "holds %s%s%s: starting a new installation as told "
+                "(--new-installation); the old one's domains and files are "
+                "left alone", cfg->store_url, cfg->state_dir, holds,
+                mark ? " " : "", mark ? mark : "");
+        return 0;
+    }
+    return vr_err(err, VR_E_CONFLICT, "the store '%s' is empty but the state "
+                  "directory '%s' holds %s%s%s: the store was lost or "
+                  "'store' names the wrong one.  Restore it from a backup "
+                  "(nothing was changed), or start with --new-installation "
+                  "to begin a new installation beside the old data (which "
+                  "it will not touch)", cfg->store_url, cfg->state_dir, holds,
+                  mark ? " " : "", mark ? mark : "");
+}
+
 int vr_ctl_init(struct vr_ctl *ctl, const struct vr_config *cfg,
                 struct vr_error *err)
 {
@@ -508,6 +699,8 @@ int vr_ctl_init(struct vr_ctl *ctl, const struct vr_config *cfg,
      * per address (many users may share one): 30 free */
     vr_throttle_init(&ctl->throttle_user, 5, 1000, 5 * 60 * 1000);
     vr_throttle_init(&ctl->throttle_addr, 30, 1000, 5 * 60 * 1000);
+    /* a user name found taken: 10 free per caller, then slower */
+    vr_throttle_init(&ctl->throttle_names, 10, 1000, 5 * 60 * 1000);
     ctl->events = vr_events_new(4096);
 
     if (parse_ratio(cfg->host_cpu_ratio, "host_cpu_ratio", 64,
@@ -528,12 +721,11 @@ int vr_ctl_init(struct vr_ctl *ctl, const struct vr_config *cfg,
                    sizeof(ctl->ldap->group));
     }
 
-    /* qemu (an unprivileged user) must traverse to the datastores */
-    if (vr_mkdir_p(cfg->state_dir, 0755, err) < 0 ||
-        vr_mkdir_p(cfg->image_dir, 0755, err) < 0 ||
-        vr_mkdir_p(cfg->system_dir, 0755, err) < 0)
+    if (vr_mkdir_p(cfg->state_dir, 0711, err) < 0 ||
+        vr_mkdir_p(cfg->image_dir, 0711, err) < 0 ||
+        vr_mkdir_p(cfg->system_dir, 0711, err) < 0)
         return -1;
-    chmod(cfg->state_dir, 0755);
+    secure_state_dir(cfg);
     {
         char *path = vr_asprintf("%s/audit.log", cfg->state_dir);
         ctl->audit = vr_audit_open(path, err);
@@ -544,15 +736,22 @@ int vr_ctl_init(struct vr_ctl *ctl, const struct vr_config *cfg,
     if (vr_db_open(&ctl->db, cfg->store_url, err) < 0)
         return -1;
     inst = vr_db_meta_get(&ctl->db, "instance");
+    if (check_instance(cfg, inst, err) < 0) {
+        free(inst);
+        return -1;
+    }
     if (!inst) {
         char fresh[VR_UUID_LEN];
         vr_uuid_generate(fresh);
         if (vr_db_meta_put(&ctl->db, "instance", fresh, err) < 0)
             return -1;
         inst = vr_strdup(fresh);
+        VR_INFO(MOD, "a new installation: %s", fresh);
     }
     vr_strlcpy(ctl->instance, inst, sizeof(ctl->instance));
     free(inst);
+    if (write_instance_mark(cfg, ctl->instance, err) < 0)
+        return -1;
     vr_db_set_listener(&ctl->db, on_db_change, ctl);
 
     memset(&ncfg, 0, sizeof(ncfg));
@@ -562,6 +761,7 @@ int vr_ctl_init(struct vr_ctl *ctl, const struct vr_config *cfg,
     ncfg.probe_initrd = cfg->probe_initrd;
     ncfg.probe_timeout_s = cfg->probe_timeout_s;
     ncfg.force_hypervisor = cfg->hypervisor;
+    ncfg.instance = ctl->instance;
     ctl->node = vr_node_local_open(&ncfg, on_node_event, ctl, err);
     if (!ctl->node)
         return -1;
@@ -578,7 +778,8 @@ int vr_ctl_init(struct vr_ctl *ctl, const struct vr_config *cfg,
 
 int vr_ctl_start(struct vr_ctl *ctl, struct vr_error *err)
 {
-    if (vr_quota_recount(ctl, err) < 0 || vr_ctl_reconcile(ctl, err) < 0)
+    if (vr_images_reconcile(ctl, err) < 0 || vr_quota_recount(ctl, err) < 0 ||
+        vr_ctl_reconcile(ctl, err) < 0)
         return -1;
     if (vr_orch_start_workers(ctl, err) < 0)
         return -1;
@@ -627,6 +828,7 @@ void vr_ctl_shutdown(struct vr_ctl *ctl)
     vr_authz_release(&ctl->authz);
     vr_throttle_release(&ctl->throttle_user);
     vr_throttle_release(&ctl->throttle_addr);
+    vr_throttle_release(&ctl->throttle_names);
     vr_audit_close(ctl->audit);
     ctl->audit = NULL;
     pthread_mutex_destroy(&ctl->qlock);

@@ -55,6 +55,9 @@ struct vr_ctl {
     struct vr_authz authz;
     struct vr_throttle throttle_user;    /* failed logins per user name */
     struct vr_throttle throttle_addr;    /* ... and per source address */
+    struct vr_throttle throttle_names;   /* names found taken, per caller:
+                                          * user names are one namespace,
+                                          * so a taken one is a probe */
     struct vr_auth_backend *ldap;  /* NULL: local accounts only */
     struct vr_audit *audit;
 
@@ -161,21 +164,33 @@ struct vr_image_create_req {
 int vr_images_create(struct vr_ctl *ctl, const struct vr_image_create_req *req,
                      const struct vr_principal *who, int64_t *image_id,
                      struct vr_error *err);
-int vr_images_delete(struct vr_ctl *ctl, int64_t image_id,
-                     struct vr_error *err);
+/* Refused while VMs use the image (named only if `who` may see them;
+ * NULL: the system). */
+int vr_images_delete(struct vr_ctl *ctl, const struct vr_principal *who,
+                     int64_t image_id, struct vr_error *err);
 
-/* A streamed upload into a PENDING image. */
+/* A streamed upload into a PENDING image, by user `user_id` (at most
+ * max_uploads_per_user at once).  The declared size (0: unknown, a
+ * chunked body) is reserved against the image storage quota before any
+ * byte is written; an unknown one reserves as it grows. */
 struct vr_upload;
 struct vr_upload *vr_upload_begin(struct vr_ctl *ctl, int64_t image_id,
-                                  uint64_t declared_size,
+                                  int64_t user_id, uint64_t declared_size,
                                   struct vr_error *err);
 int vr_upload_write(struct vr_upload *up, const void *data, size_t len,
                     struct vr_error *err);
 /* Verify checksum and format, move into the datastore, mark READY. */
 int vr_upload_finish(struct vr_upload *up, struct vr_error *err);
-/* Drop a failed or abandoned upload (NULL-safe; frees `up`). */
+/* Drop a failed or abandoned upload: its reservation goes back and the
+ * image records `why` (NULL-safe; frees `up`). */
 void vr_upload_abort(struct vr_upload *up, const char *why);
 void vr_upload_free(struct vr_upload *up);
+/* After a start: remove this installation's leftover temporary files in
+ * the image datastore, finish or undo deletes cut by a crash, give back
+ * the reservations of uploads cut by the restart, flag READY images whose
+ * file is missing.  Files that do not carry this installation's id are
+ * left alone. */
+int vr_images_reconcile(struct vr_ctl *ctl, struct vr_error *err);
 
 /* ---- authentication (vr_auth.c) */
 
@@ -207,8 +222,23 @@ int vr_auth_token(struct vr_ctl *ctl, const char *token,
  * requests re-check their caller with it). */
 int vr_auth_principal(struct vr_ctl *ctl, int64_t token_id,
                       struct vr_principal *who, struct vr_error *err);
+/* Revoke a token and its family: every token switched from it, directly
+ * or not (a switched token never outlives its parent's revocation). */
 int vr_auth_revoke(struct vr_ctl *ctl, int64_t token_id, struct vr_error *err);
-/* Remove expired tokens. */
+/* The same inside a transaction. */
+int vr_auth_revoke_tx(struct vr_ctl *ctl, struct vr_tx *tx, int64_t token_id,
+                      struct vr_error *err);
+/* Inside a transaction: revoke every token of a user but `keep` (0:
+ * none), as a password change or reset does. */
+int vr_auth_revoke_user(struct vr_ctl *ctl, struct vr_tx *tx, int64_t user_id,
+                        int64_t keep, struct vr_error *err);
+/* Check the current password of a local user who changes its own
+ * (throttled like a login): 0 if right; VR_E_FORBIDDEN if wrong,
+ * VR_E_THROTTLED after too many failures. */
+int vr_auth_check_current(struct vr_ctl *ctl, int64_t user_id,
+                          const char *password, struct vr_error *err);
+/* Remove the tokens that expired more than a day ago (until then their
+ * holders are told "token expired"). */
 void vr_auth_expire(struct vr_ctl *ctl);
 int vr_auth_hash_password(const char *password, char out[VR_PWHASH_SIZE],
                           struct vr_error *err);

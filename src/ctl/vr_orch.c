@@ -214,6 +214,23 @@ static int resolve_want(struct vr_ctl *ctl, const struct vr_vm_create_req *req,
     return 0;
 }
 
+/* Does libvirt know this UUID already (any domain, ours or not, running
+ * or only defined)?  A requested UUID must be new to the hosts too: a
+ * domain of another installation (or of no one) is never taken over.  0:
+ * unknown; -1 with err (409 if known). */
+static int uuid_known(struct vr_ctl *ctl, const char *uuid,
+                      struct vr_error *err)
+{
+    struct vr_dom_info info;
+
+    if (VR_NODE_CALL(ctl->node, dom_info, err, uuid, &info) < 0)
+        return -1;
+    if (info.state != VR_DOM_NONE || info.foreign)
+        return vr_err(err, VR_E_CONFLICT, "uuid '%s' is already in use by a "
+                      "domain on the host; choose another", uuid);
+    return 0;
+}
+
 int vr_orch_vm_create(struct vr_ctl *ctl, const struct vr_vm_create_req *req,
                       const struct vr_principal *who, int64_t *vm_id,
                       int64_t *job_id, struct vr_error *err)
@@ -238,6 +255,8 @@ int vr_orch_vm_create(struct vr_ctl *ctl, const struct vr_vm_create_req *req,
         if (vr_pool_id_by_uuid(&ctl->db.vms, vm.hdr.uuid))
             return vr_err(err, VR_E_CONFLICT,
                           "a vm with uuid '%s' already exists", vm.hdr.uuid);
+        if (uuid_known(ctl, vm.hdr.uuid, err) != 0)
+            return -1;
     } else {
         vr_uuid_generate(vm.hdr.uuid);
     }
@@ -255,6 +274,9 @@ int vr_orch_vm_create(struct vr_ctl *ctl, const struct vr_vm_create_req *req,
         return vr_err(err, VR_E_CONFLICT,
                       "image '%s' is %s: upload its data first",
                       image.hdr.name, vr_image_state_name(image.state));
+    if (image.error[0])
+        return vr_err(err, VR_E_CONFLICT, "image '%s' is unusable: %s",
+                      image.hdr.name, image.error);
     {
         uint64_t largest = 0;
         vr_pool_foreach(&ctl->db.hosts, largest_host, &largest);
@@ -576,13 +598,17 @@ static void mut_placed(struct vr_vm *vm, const void *arg)
     vm->placed = true;
     vm->plan = *p->plan;
     vm->placement_why[0] = '\0';
+    vm->placement_detail[0] = '\0';
     vm->host_id = p->plan->host_id;
     vr_strlcpy(vm->host_name, p->host_name, sizeof(vm->host_name));
 }
 
 static void mut_why(struct vr_vm *vm, const void *arg)
 {
-    vr_strlcpy(vm->placement_why, arg, sizeof(vm->placement_why));
+    const struct vr_placement_why *w = arg;
+    vr_strlcpy(vm->placement_why, w->reasons, sizeof(vm->placement_why));
+    vr_strlcpy(vm->placement_detail, w->detail,
+               sizeof(vm->placement_detail));
 }
 
 static void mut_pending(struct vr_vm *vm, const void *arg)
@@ -620,20 +646,19 @@ static int op_create(struct job_ctx *jc, struct vr_error *err)
     if (!jc->vm.placed) {
         struct vr_sched_plan plan;
         struct placed_arg pa = {&plan, ""};
-        char why[sizeof(jc->vm.placement_why)];
+        struct vr_placement_why why;
         uint64_t gen = 0;
 
-        rc = vr_placement_place(ctl, &jc->vm, &plan, why, sizeof(why), &gen,
-                                err);
+        rc = vr_placement_place(ctl, &jc->vm, &plan, &why, &gen, err);
         if (rc < 0)
             return JOB_FAILED;
         if (rc == 1) {
             /* no host can take it now: wait (the VM stays PENDING and
              * says why) until capacity appears */
-            if (strcmp(why, jc->vm.placement_why) != 0)
+            if (strcmp(why.detail, jc->vm.placement_detail) != 0)
                 VR_INFO(MOD, "vm '%s' waits for a host: %s", jc->vm.hdr.name,
-                        why);
-            rc = jc_update(jc, "waiting", 5, mut_why, why, err);
+                        why.detail);
+            rc = jc_update(jc, "waiting", 5, mut_why, &why, err);
             if (rc != JOB_OK)
                 return rc;
             vr_placement_park(ctl, jc->job.hdr.id, gen);
@@ -978,7 +1003,8 @@ static void finish_job(struct job_ctx *jc, int rc, const struct vr_error *jerr)
             vm.error[0] = '\0';
             vr_vm_set_state(&vm, st, now);
             if (have_info)
-                vm.vnc_port = info.vnc_port;
+                vr_strlcpy(vm.vnc_socket, info.vnc_socket,
+                           sizeof(vm.vnc_socket));
         }
     } else {
         job.status = VR_JOB_FAILED;
@@ -998,7 +1024,8 @@ static void finish_job(struct job_ctx *jc, int rc, const struct vr_error *jerr)
                                           : vm.state,
                                 now);
                 if (have_info)
-                    vm.vnc_port = info.vnc_port;
+                    vr_strlcpy(vm.vnc_socket, info.vnc_socket,
+                           sizeof(vm.vnc_socket));
             }
         }
     }

@@ -493,8 +493,9 @@ static int64_t ask_service(struct vr_ctl *ctl, const struct vr_vm *vm,
 }
 
 int vr_placement_place(struct vr_ctl *ctl, const struct vr_vm *vm,
-                       struct vr_sched_plan *plan, char *why, size_t why_size,
-                       uint64_t *gen, struct vr_error *err)
+                       struct vr_sched_plan *plan,
+                       struct vr_placement_why *why, uint64_t *gen,
+                       struct vr_error *err)
 {
     /* the VM's own requirements and rank; the configured defaults (for
      * hosts whose cluster gives none) were compiled at start */
@@ -504,7 +505,8 @@ int vr_placement_place(struct vr_ctl *ctl, const struct vr_vm *vm,
     struct vr_error perr = VR_ERROR_INIT;
     int ret = -1;
 
-    why[0] = '\0';
+    why->reasons[0] = why->detail[0] = '\0';
+    memset(&w, 0, sizeof(w));
     if (compile_setting(vm->want.requirements, "requirements", true, &reqs,
                         err) < 0 ||
         compile_setting(vm->want.rank, "rank", false, &rank, err) < 0)
@@ -544,7 +546,8 @@ int vr_placement_place(struct vr_ctl *ctl, const struct vr_vm *vm,
     if (vr_sched_place(&ctl->sched, &r, plan, &w, &perr) == 0) {
         ret = 0;
     } else if (perr.code == VR_E_UNAVAILABLE) {
-        vr_strlcpy(why, perr.msg, why_size);
+        vr_strlcpy(why->detail, perr.msg, sizeof(why->detail));
+        vr_sched_why_reasons(&w, &r, why->reasons, sizeof(why->reasons));
         ret = 1;
     } else if (err) {
         *err = perr;
@@ -894,8 +897,11 @@ int vr_vm_groups_create(struct vr_ctl *ctl, const struct vr_principal *who,
 }
 
 struct group_user {
+    struct vr_ctl *ctl;
+    const struct vr_principal *who;
     int64_t group;
-    char vm[VR_NAME_SIZE];
+    int count;
+    char vm[VR_NAME_SIZE];         /* the first the caller may see */
 };
 
 static int find_group_user(const void *obj, void *ctx)
@@ -904,25 +910,31 @@ static int find_group_user(const void *obj, void *ctx)
     struct group_user *gu = ctx;
     if (vm->want.vm_group != gu->group)
         return 0;
-    vr_strlcpy(gu->vm, vm->hdr.name, sizeof(gu->vm));
-    return 1;
+    gu->count++;
+    if (!gu->vm[0] &&
+        (!gu->who || vr_authz_can(&gu->ctl->authz, gu->who, VR_RES_VM,
+                                  &vm->hdr, VR_RIGHT_USE)))
+        vr_strlcpy(gu->vm, vm->hdr.name, sizeof(gu->vm));
+    return 0;
 }
 
-int vr_vm_groups_delete(struct vr_ctl *ctl, int64_t id, struct vr_error *err)
+int vr_vm_groups_delete(struct vr_ctl *ctl, const struct vr_principal *who,
+                        int64_t id, struct vr_error *err)
 {
-    struct group_user gu = {id, ""};
+    struct group_user gu = {ctl, who, id, 0, ""};
     struct vr_tx tx;
 
     if (vr_tx_begin(&ctl->db, &tx, err) < 0)
         return -1;
     /* under the write lock: no VM can join it meanwhile */
     vr_pool_foreach(&ctl->db.vms, find_group_user, &gu);
-    if (gu.vm[0]) {
+    if (gu.count) {
         vr_tx_abort(&tx);
-        return vr_err(err, VR_E_CONFLICT,
-                      "vm '%s' belongs to this vm group; "
-                      "delete its vms first",
-                      gu.vm);
+        if (gu.vm[0])
+            return vr_err(err, VR_E_CONFLICT, "vm '%s' belongs to this vm "
+                          "group; delete its vms first", gu.vm);
+        return vr_err(err, VR_E_CONFLICT, "vms you cannot see belong to "
+                      "this vm group; ask their owners or an administrator");
     }
     if (vr_tx_del(&tx, &ctl->db.vm_groups, id, err) < 0) {
         vr_tx_abort(&tx);

@@ -28,12 +28,21 @@ void vr_placement_vm_changed(struct vr_ctl *ctl, int64_t vm_id, bool gone,
 int vr_placement_check(const struct vr_vm_want *w, int vcpus,
                        uint64_t memory_mib, struct vr_error *err);
 
+/* Why no host fits, said twice: `reasons` names the reasons only (for
+ * the VM's owner, who may not see hosts); `detail` counts the hosts each
+ * reason turned away (for operators). */
+struct vr_placement_why {
+    char reasons[512];
+    char detail[512];
+};
+
 /* Decide and hold a placement for `vm`.  0: *plan filled and held; 1: no
  * host fits now (`why` says why; *gen is the scheduler's generation the
  * decision saw, for vr_placement_park); -1: err. */
 int vr_placement_place(struct vr_ctl *ctl, const struct vr_vm *vm,
-                       struct vr_sched_plan *plan, char *why, size_t why_size,
-                       uint64_t *gen, struct vr_error *err);
+                       struct vr_sched_plan *plan,
+                       struct vr_placement_why *why, uint64_t *gen,
+                       struct vr_error *err);
 /* Give back what a placed VM holds, and wake parked creates. */
 void vr_placement_release(struct vr_ctl *ctl, const struct vr_vm *vm);
 
@@ -68,10 +77,12 @@ int vr_placement_host_configure(struct vr_ctl *ctl, int64_t host_id,
                                 struct vr_error *err);
 
 /* VM groups: create one owned by the caller (in its session's group);
- * delete one no VM belongs to. */
+ * delete one no VM belongs to (a VM the caller `who` may not see is never
+ * named; NULL: the system). */
 int vr_vm_groups_create(struct vr_ctl *ctl, const struct vr_principal *who,
                         struct vr_vm_group *g, struct vr_error *err);
-int vr_vm_groups_delete(struct vr_ctl *ctl, int64_t id, struct vr_error *err);
+int vr_vm_groups_delete(struct vr_ctl *ctl, const struct vr_principal *who,
+                        int64_t id, struct vr_error *err);
 
 /* Clusters.  bootstrap: make the "default" cluster if it is missing and
  * put every host that belongs to none in it (at start, before the local

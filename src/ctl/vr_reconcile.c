@@ -7,7 +7,9 @@
  *      idempotent, so it converges: finished or failed, never doubled);
  *   3. a VM with no job takes the state libvirt reports;
  *   4. a domain of this installation with no VM record is destroyed and
- *      undefined, and a VM directory with no VM record is removed.
+ *      undefined, and a VM directory marked as this installation's with
+ *      no VM record is removed.  What is not provably this installation's
+ *      (another instance's metadata or mark, or none) is never touched.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +51,13 @@ static int scan_job(const void *obj, void *opaque)
     if (!vr_job_finished(job))
         push(&sc->job_ids, &sc->njobs, &sc->jcap, job->hdr.id);
     return 0;
+}
+
+/* A VM record of this installation has this UUID. */
+static bool has_record(const char *uuid, void *ctx)
+{
+    struct vr_ctl *ctl = ctx;
+    return vr_pool_id_by_uuid(&ctl->db.vms, uuid) != 0;
 }
 
 static int cmp_id(const void *a, const void *b)
@@ -138,8 +147,11 @@ int vr_ctl_reconcile(struct vr_ctl *ctl, struct vr_error *err)
     }
     free(doms);
 
-    /* 4: storage */
-    if (VR_NODE_CALL(ctl->node, vm_storage_list, err, &uuids, &nuuids) < 0) {
+    /* 4: storage (only directories marked as this installation's; an
+     * unmarked one from before marks is marked when a record of ours has
+     * its UUID, else it is not ours to remove) */
+    if (VR_NODE_CALL(ctl->node, vm_storage_list, err, has_record, ctl,
+                     &uuids, &nuuids) < 0) {
         free(sc.vm_ids);
         free(sc.job_ids);
         return -1;

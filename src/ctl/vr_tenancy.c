@@ -2,6 +2,7 @@
 #include "vr_tenancy.h"
 
 #include <stddef.h>
+#include <sodium.h>
 #include <string.h>
 
 #include "vr_log.h"
@@ -47,7 +48,11 @@ static int password_check(const char *pw, struct vr_error *err)
 struct uses {
     int64_t user, group;
     int count;
-    char first[VR_NAME_SIZE];
+    char first[VR_NAME_SIZE];      /* the first object the caller sees */
+    /* who asks: an object it may not see is counted, never named */
+    struct vr_ctl *ctl;
+    const struct vr_principal *who;
+    enum vr_res res;
 };
 
 static int count_uses(const void *obj, void *ctx)
@@ -56,10 +61,35 @@ static int count_uses(const void *obj, void *ctx)
     struct uses *u = ctx;
     if ((u->user && h->owner_id == u->user) ||
         (u->group && h->group_id == u->group)) {
-        if (!u->count++)
+        u->count++;
+        if (!u->first[0] &&
+            (!u->who || vr_authz_can(&u->ctl->authz, u->who, u->res, h,
+                                     VR_RIGHT_USE)))
             vr_strlcpy(u->first, h->name, sizeof(u->first));
     }
     return 0;
+}
+
+/* Count what uses a user or group in the pools of VMs, images and VM
+ * groups. */
+static void count_objects(struct vr_ctl *ctl, struct uses *u)
+{
+    u->ctl = ctl;
+    u->res = VR_RES_VM;
+    vr_pool_foreach(&ctl->db.vms, count_uses, u);
+    u->res = VR_RES_IMAGE;
+    vr_pool_foreach(&ctl->db.images, count_uses, u);
+    u->res = VR_RES_VMGROUP;
+    vr_pool_foreach(&ctl->db.vm_groups, count_uses, u);
+}
+
+/* " (first: 'x')" when the caller may see one, else "" */
+static const char *first_shown(const struct uses *u, char *buf, size_t size)
+{
+    if (!u->first[0])
+        return "";
+    snprintf(buf, size, " (first: '%s')", u->first);
+    return buf;
 }
 
 static int count_members(const void *obj, void *ctx)
@@ -73,11 +103,21 @@ static int count_members(const void *obj, void *ctx)
     return 0;
 }
 
-/* An object owned by the user *(int64_t *)ctx. */
-static bool owned_by(const void *obj, void *ctx)
+/* Inside a transaction: may `who` (NULL: the system) still act with
+ * `right` on the user as it is now?  The API decided before the
+ * transaction began; the user's groups may have changed since. */
+static int recheck_user(struct vr_ctl *ctl, const struct vr_principal *who,
+                        const struct vr_user *u, unsigned right,
+                        struct vr_error *err)
 {
-    return ((const struct vr_obj *)obj)->owner_id == *(int64_t *)ctx;
+    if (!who || vr_authz_can_user(&ctl->authz, who, u, &ctl->db.groups,
+                                  right))
+        return 0;
+    return vr_err(err, VR_E_FORBIDDEN, "not allowed to %s user '%s'",
+                  right & VR_RIGHT_ADMIN ? "administer" : "manage",
+                  u->hdr.name);
 }
+
 
 /* Remove what names a deleted user or group: ACL rules for it or about
  * it, and (a user) its places among group administrators. */
@@ -209,11 +249,13 @@ int vr_users_create(struct vr_ctl *ctl, const struct vr_user_req *req,
     return 0;
 }
 
-int vr_users_delete(struct vr_ctl *ctl, int64_t user_id, struct vr_error *err)
+int vr_users_delete(struct vr_ctl *ctl, const struct vr_principal *who,
+                    int64_t user_id, struct vr_error *err)
 {
-    struct uses uses = {user_id, 0, 0, ""};
+    struct uses uses = {user_id, 0, 0, "", NULL, who, VR_RES_VM};
     struct vr_user u;
     struct vr_tx tx;
+    char first[96];
 
     if (user_id == VR_USER_ADMIN)
         return vr_err(err, VR_E_CONFLICT, "the 'admin' account cannot be "
@@ -224,30 +266,23 @@ int vr_users_delete(struct vr_ctl *ctl, int64_t user_id, struct vr_error *err)
         vr_tx_abort(&tx);
         return vr_err(err, VR_E_NOT_FOUND, "user not found");
     }
-    vr_pool_foreach(&ctl->db.vms, count_uses, &uses);
-    vr_pool_foreach(&ctl->db.images, count_uses, &uses);
-    vr_pool_foreach(&ctl->db.vm_groups, count_uses, &uses);
+    if (recheck_user(ctl, who, &u, VR_RIGHT_ADMIN, err) < 0) {
+        vr_tx_abort(&tx);
+        return -1;
+    }
+    count_objects(ctl, &uses);
     if (uses.count) {
         vr_tx_abort(&tx);
         return vr_err(err, VR_E_CONFLICT, "user '%s' owns %d vm%s, image%s "
-                      "or vm group%s (first: '%s'); delete them or change "
-                      "their owner first", u.hdr.name, uses.count,
+                      "or vm group%s%s; delete them or change their owner "
+                      "first", u.hdr.name, uses.count,
                       uses.count == 1 ? "" : "s", uses.count == 1 ? "" : "s",
-                      uses.count == 1 ? "" : "s", uses.first);
+                      uses.count == 1 ? "" : "s",
+                      first_shown(&uses, first, sizeof(first)));
     }
     /* its tokens go with it */
-    {
-        size_t n;
-        int64_t *toks = vr_pool_ids(&ctl->db.tokens, owned_by, &user_id, &n);
-        for (size_t i = 0; i < n; i++)
-            if (vr_tx_del(&tx, &ctl->db.tokens, toks[i], err) < 0) {
-                free(toks);
-                vr_tx_abort(&tx);
-                return -1;
-            }
-        free(toks);
-    }
-    if (forget_subject(ctl, &tx, VR_ACL_USER, user_id, err) < 0 ||
+    if (vr_auth_revoke_user(ctl, &tx, user_id, 0, err) < 0 ||
+        forget_subject(ctl, &tx, VR_ACL_USER, user_id, err) < 0 ||
         vr_tx_del(&tx, &ctl->db.users, user_id, err) < 0) {
         vr_tx_abort(&tx);
         return -1;
@@ -258,15 +293,30 @@ int vr_users_delete(struct vr_ctl *ctl, int64_t user_id, struct vr_error *err)
     return 0;
 }
 
-int vr_users_passwd(struct vr_ctl *ctl, int64_t user_id, const char *password,
-                    struct vr_error *err)
+int vr_users_passwd(struct vr_ctl *ctl, const struct vr_principal *who,
+                    int64_t user_id, const char *password,
+                    const char *current, struct vr_error *err)
 {
     struct vr_user u;
     char hash[VR_PWHASH_SIZE];
+    bool self = who && who->user_id == user_id;
     struct vr_tx tx;
 
-    if (password_check(password, err) < 0 ||
-        vr_auth_hash_password(password, hash, err) < 0)
+    if (password_check(password, err) < 0)
+        return -1;
+    if (vr_pool_get(&ctl->db.users, user_id, &u) < 0)
+        return vr_err(err, VR_E_NOT_FOUND, "user not found");
+    if (strcmp(u.auth, "local") != 0)
+        return vr_err(err, VR_E_CONFLICT, "user '%s' authenticates with %s; "
+                      "change the password there", u.hdr.name, u.auth);
+    /* a user changing its own password proves it knows the current one:
+     * a stolen token alone does not take the account over */
+    if (self && !current)
+        return vr_err(err, VR_E_INVALID, "give 'current_password' to change "
+                      "your own password");
+    if (self && vr_auth_check_current(ctl, user_id, current, err) < 0)
+        return -1;
+    if (vr_auth_hash_password(password, hash, err) < 0)
         return -1;
     if (vr_tx_begin(&ctl->db, &tx, err) < 0)
         return -1;
@@ -274,17 +324,30 @@ int vr_users_passwd(struct vr_ctl *ctl, int64_t user_id, const char *password,
         vr_tx_abort(&tx);
         return vr_err(err, VR_E_NOT_FOUND, "user not found");
     }
+    if (recheck_user(ctl, who, &u, VR_RIGHT_MANAGE, err) < 0) {
+        vr_tx_abort(&tx);
+        return -1;
+    }
     if (strcmp(u.auth, "local") != 0) {
         vr_tx_abort(&tx);
         return vr_err(err, VR_E_CONFLICT, "user '%s' authenticates with %s; "
                       "change the password there", u.hdr.name, u.auth);
     }
     memcpy(u.pwhash, hash, sizeof(hash));
-    if (vr_tx_put(&tx, &ctl->db.users, &u, err) < 0) {
+    sodium_memzero(hash, sizeof(hash));
+    /* every session of the account ends with the old password (but the
+     * one that changed it, when the user changed its own) */
+    if (vr_tx_put(&tx, &ctl->db.users, &u, err) < 0 ||
+        vr_auth_revoke_user(ctl, &tx, user_id, self ? who->token_id : 0,
+                            err) < 0) {
         vr_tx_abort(&tx);
         return -1;
     }
-    return vr_tx_commit(&tx, err);
+    if (vr_tx_commit(&tx, err) < 0)
+        return -1;
+    VR_INFO(MOD, "password of user '%s' %s; its other sessions revoked",
+            u.hdr.name, self ? "changed" : "reset");
+    return 0;
 }
 
 int vr_users_set_groups(struct vr_ctl *ctl, int64_t user_id,
@@ -325,8 +388,8 @@ int vr_users_set_groups(struct vr_ctl *ctl, int64_t user_id,
     return vr_tx_commit(&tx, err);
 }
 
-int vr_users_set_enabled(struct vr_ctl *ctl, int64_t user_id, bool enabled,
-                         struct vr_error *err)
+int vr_users_set_enabled(struct vr_ctl *ctl, const struct vr_principal *who,
+                         int64_t user_id, bool enabled, struct vr_error *err)
 {
     struct vr_user u;
     struct vr_tx tx;
@@ -338,6 +401,10 @@ int vr_users_set_enabled(struct vr_ctl *ctl, int64_t user_id, bool enabled,
     if (vr_pool_get(&ctl->db.users, user_id, &u) < 0) {
         vr_tx_abort(&tx);
         return vr_err(err, VR_E_NOT_FOUND, "user not found");
+    }
+    if (recheck_user(ctl, who, &u, VR_RIGHT_ADMIN, err) < 0) {
+        vr_tx_abort(&tx);
+        return -1;
     }
     u.enabled = enabled;
     if (vr_tx_put(&tx, &ctl->db.users, &u, err) < 0) {
@@ -406,7 +473,8 @@ int vr_groups_create(struct vr_ctl *ctl, const char *name, int64_t owner,
 int vr_groups_delete(struct vr_ctl *ctl, int64_t group_id,
                      struct vr_error *err)
 {
-    struct uses uses = {0, group_id, 0, ""};
+    /* a superuser's act: everything is named */
+    struct uses uses = {0, group_id, 0, "", ctl, NULL, VR_RES_VM};
     struct vr_group g;
     struct vr_tx tx;
 
@@ -426,9 +494,7 @@ int vr_groups_delete(struct vr_ctl *ctl, int64_t group_id,
                       "(first: '%s')", g.hdr.name, uses.count,
                       uses.count == 1 ? "" : "s", uses.first);
     }
-    vr_pool_foreach(&ctl->db.vms, count_uses, &uses);
-    vr_pool_foreach(&ctl->db.images, count_uses, &uses);
-    vr_pool_foreach(&ctl->db.vm_groups, count_uses, &uses);
+    count_objects(ctl, &uses);
     if (uses.count) {
         vr_tx_abort(&tx);
         return vr_err(err, VR_E_CONFLICT, "group '%s' still has %d vm%s, "
@@ -696,9 +762,13 @@ void vr_quota_of_vm(const struct vr_vm *vm, struct vr_quota *q)
 
 void vr_quota_of_image(const struct vr_image *im, struct vr_quota *q)
 {
+    int64_t stored = (int64_t)((im->size + (1 << 20) - 1) >> 20);
+
     memset(q, 0, sizeof(*q));
     q->images = 1;
-    q->image_mib = (int64_t)((im->size + (1 << 20) - 1) >> 20);
+    /* an upload in progress counts for what it reserved */
+    q->image_mib = stored > (int64_t)im->reserved_mib ? stored
+                                                      : (int64_t)im->reserved_mib;
 }
 
 /* ---- recount at start-up */
@@ -804,6 +874,41 @@ fail:
 
 /* ---- ownership */
 
+/* May `who` change the permissions of `h` to `perms`?  With MANAGE it may
+ * change the USE and MANAGE bits of the owner and the group; changing an
+ * ADMIN bit or any bit of "other" takes ADMIN; and no bit may be turned
+ * on for a right the caller does not hold itself. */
+static int chmod_check(struct vr_ctl *ctl, const struct vr_principal *who,
+                       enum vr_res res, const struct vr_obj *h,
+                       int64_t cluster, unsigned perms, struct vr_error *err)
+{
+    const unsigned admin_or_other = 0111 | 0007;
+    unsigned changed = (perms ^ h->perms) & 0777;
+    unsigned added = perms & ~h->perms & 0777;
+    unsigned held = 0;
+    char want[4];
+
+    if ((changed & admin_or_other) &&
+        !vr_authz_can_in(&ctl->authz, who, res, h, cluster, VR_RIGHT_ADMIN)) {
+        vr_perms_format(perms, want);
+        return vr_err(err, VR_E_FORBIDDEN, "changing the admin bits or the "
+                      "bits of others of %s '%s' (to %s) takes the admin "
+                      "right on it", vr_res_name(res), h->name, want);
+    }
+    for (unsigned r = VR_RIGHT_ADMIN; r <= VR_RIGHT_USE; r <<= 1)
+        if (vr_authz_can_in(&ctl->authz, who, res, h, cluster, r))
+            held |= r;
+    /* each digit is USE 4, MANAGE 2, ADMIN 1: the rights held, spread
+     * over the three digits */
+    if (added & ~(held * 0111)) {
+        vr_perms_format(perms, want);
+        return vr_err(err, VR_E_FORBIDDEN, "permissions %s would grant on %s "
+                      "'%s' a right the caller does not hold", want,
+                      vr_res_name(res), h->name);
+    }
+    return 0;
+}
+
 int vr_ownership_set(struct vr_ctl *ctl, const struct vr_principal *who,
                      const struct vr_owner_req *req, struct vr_error *err)
 {
@@ -862,6 +967,13 @@ int vr_ownership_set(struct vr_ctl *ctl, const struct vr_principal *who,
         if (!vr_authz_can_in(&ctl->authz, who, req->res, h, cluster, need)) {
             vr_err(err, VR_E_FORBIDDEN, "not allowed to change %s '%s'",
                    pool->kind->name, h->name);
+            vr_obj_free(pool->kind, obj);
+            vr_tx_abort(&tx);
+            return -1;
+        }
+        if (req->perms >= 0 &&
+            chmod_check(ctl, who, req->res, h, cluster, (unsigned)req->perms,
+                        err) < 0) {
             vr_obj_free(pool->kind, obj);
             vr_tx_abort(&tx);
             return -1;

@@ -19,16 +19,25 @@ struct vr_user_req {
 
 int vr_users_create(struct vr_ctl *ctl, const struct vr_user_req *req,
                     int64_t *user_id, struct vr_error *err);
-/* Refused while the user owns VMs or images. */
-int vr_users_delete(struct vr_ctl *ctl, int64_t user_id, struct vr_error *err);
-int vr_users_passwd(struct vr_ctl *ctl, int64_t user_id, const char *password,
-                    struct vr_error *err);
+/* The calls below that act on one user take the caller `who` (NULL: the
+ * system): the right the API checked before is checked again inside the
+ * transaction, on the user as it is then (vr_authz_can_user). */
+
+/* Refused while the user owns VMs or images (named only if `who` may see
+ * them); its tokens go with it. */
+int vr_users_delete(struct vr_ctl *ctl, const struct vr_principal *who,
+                    int64_t user_id, struct vr_error *err);
+/* Set a local user's password and revoke its tokens (but the caller's own
+ * one when a user changes its own password, which needs `current`). */
+int vr_users_passwd(struct vr_ctl *ctl, const struct vr_principal *who,
+                    int64_t user_id, const char *password,
+                    const char *current, struct vr_error *err);
 /* Change the primary group and/or the secondary groups (NULL: keep). */
 int vr_users_set_groups(struct vr_ctl *ctl, int64_t user_id,
                         const char *primary, const char *const *groups,
                         bool set_groups, struct vr_error *err);
-int vr_users_set_enabled(struct vr_ctl *ctl, int64_t user_id, bool enabled,
-                         struct vr_error *err);
+int vr_users_set_enabled(struct vr_ctl *ctl, const struct vr_principal *who,
+                         int64_t user_id, bool enabled, struct vr_error *err);
 
 int vr_groups_create(struct vr_ctl *ctl, const char *name, int64_t owner,
                      int64_t *group_id, struct vr_error *err);

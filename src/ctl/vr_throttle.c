@@ -85,7 +85,69 @@ int64_t vr_throttle_wait(struct vr_throttle *t, const char *key, int64_t now)
     return wait;
 }
 
+/* Count one failure of `e` at `now` (t->lock held): the burst-th
+ * failure locks the key for base_ms, each later one for twice as long as
+ * the one before, up to max_ms. */
+static void count_failure(struct vr_throttle *t, struct throttle_entry *e,
+                          int64_t now)
+{
+    e->failures++;
+    e->last = now;
+    if (e->failures >= t->burst) {
+        int shift = e->failures - t->burst;
+        int64_t delay = shift > 20 ? t->max_ms : t->base_ms << shift;
+        if (delay > t->max_ms)
+            delay = t->max_ms;
+        e->locked_until = now + delay;
+    }
+}
+
+static struct throttle_entry *entry(struct vr_throttle *t, const char *key,
+                                    int64_t now)
+{
+    struct throttle_entry *e = vr_map_get_str(&t->keys, key);
+
+    if (e && now - e->last > t->forget_ms && e->locked_until <= now) {
+        free(vr_map_del_str(&t->keys, key));
+        e = NULL;
+    }
+    if (!e) {
+        sweep(t, now);
+        e = vr_calloc(1, sizeof(*e));
+        vr_strlcpy(e->key, key, sizeof(e->key));
+        vr_map_put_str(&t->keys, e->key, e);
+    }
+    return e;
+}
+
+int64_t vr_throttle_try(struct vr_throttle *t, const char *key, int64_t now)
+{
+    struct throttle_entry *e;
+    int64_t wait = 0;
+    char buf[KEY_SIZE];
+
+    key = cut(key, buf);
+    pthread_mutex_lock(&t->lock);
+    e = entry(t, key, now);
+    if (e->locked_until > now)
+        wait = e->locked_until - now;
+    else
+        count_failure(t, e, now);
+    pthread_mutex_unlock(&t->lock);
+    return wait;
+}
+
 void vr_throttle_fail(struct vr_throttle *t, const char *key, int64_t now)
+{
+    char buf[KEY_SIZE];
+
+    key = cut(key, buf);
+    pthread_mutex_lock(&t->lock);
+    count_failure(t, entry(t, key, now), now);
+    pthread_mutex_unlock(&t->lock);
+}
+
+void vr_throttle_undo(struct vr_throttle *t, const char *key)
 {
     struct throttle_entry *e;
     char buf[KEY_SIZE];
@@ -93,20 +155,11 @@ void vr_throttle_fail(struct vr_throttle *t, const char *key, int64_t now)
     key = cut(key, buf);
     pthread_mutex_lock(&t->lock);
     e = vr_map_get_str(&t->keys, key);
-    if (!e) {
-        sweep(t, now);
-        e = vr_calloc(1, sizeof(*e));
-        vr_strlcpy(e->key, key, sizeof(e->key));
-        vr_map_put_str(&t->keys, e->key, e);
-    }
-    e->failures++;
-    e->last = now;
-    if (e->failures > t->burst) {
-        int shift = e->failures - t->burst - 1;
-        int64_t delay = shift > 20 ? t->max_ms : t->base_ms << shift;
-        if (delay > t->max_ms)
-            delay = t->max_ms;
-        e->locked_until = now + delay;
+    if (e && e->failures > 0) {
+        e->failures--;
+        /* a lock exists only from the burst-th failure on */
+        if (e->failures < t->burst)
+            e->locked_until = 0;
     }
     pthread_mutex_unlock(&t->lock);
 }

@@ -38,6 +38,12 @@ static void usage(FILE *out)
             "                        setting insecure_http is true\n"
             "  -o, --set KEY=VALUE   override one setting (repeatable)\n"
             "  -d, --daemon          detach; exit 0 once the API is up\n"
+            "      --new-installation\n"
+            "                        start with an empty store even though\n"
+            "                        the state directory holds another\n"
+            "                        installation's data (refused without\n"
+            "                        it: an empty store there means a lost\n"
+            "                        one); the old data is left alone\n"
             "  -h, --help            show this help\n"
             "  -V, --version         show the version\n"
             "\n"
@@ -81,7 +87,7 @@ static int write_pidfile(const char *dir)
     int ret;
 
     snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-    ret = vr_write_file_atomic(path, buf, strlen(buf), 0644, NULL);
+    ret = vr_write_file_atomic(path, buf, strlen(buf), 0600, NULL);
     free(path);
     return ret;
 }
@@ -104,6 +110,7 @@ int main(int argc, char **argv)
         {"listen", required_argument, NULL, 'l'},
         {"set", required_argument, NULL, 'o'},
         {"daemon", no_argument, NULL, 'd'},
+        {"new-installation", no_argument, NULL, 'N'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -112,7 +119,7 @@ int main(int argc, char **argv)
     struct vr_config cfg;
     struct overrides ov;
     const char *config = NULL;
-    bool daemonize = false;
+    bool daemonize = false, new_installation = false;
     int ready_fd = -1, opt, sig, lock_fd;
     struct vr_ctl ctl;
     struct vr_api *api = NULL;
@@ -129,6 +136,7 @@ int main(int argc, char **argv)
         case 'l': ov.listen = optarg; break;
         case 'o': ov.sets[ov.nsets++] = optarg; break;
         case 'd': daemonize = true; break;
+        case 'N': new_installation = true; break;
         case 'h': usage(stdout); free(ov.sets); return 0;
         case 'V': printf("vireod %s\n", VIREO_VERSION); free(ov.sets); return 0;
         default: usage(stderr); free(ov.sets); return 2;
@@ -160,13 +168,14 @@ int main(int argc, char **argv)
             goto fatal_early;
     }
     vr_config_finish(&cfg);
+    cfg.new_installation = new_installation;
     if (vr_log_level_parse(cfg.log_level, &level) < 0) {
         vr_err(&err, VR_E_INVALID, "log_level must be debug, info, warn or "
                "error");
         goto fatal_early;
     }
     if (vr_api_check_listen(&cfg, &err) < 0 ||
-        vr_mkdir_p(cfg.state_dir, 0755, &err) < 0)
+        vr_mkdir_p(cfg.state_dir, 0711, &err) < 0)
         goto fatal_early;
     if (daemonize && !cfg.log_file[0]) {
         free(cfg.log_file);
@@ -221,7 +230,9 @@ int main(int argc, char **argv)
             }
         }
     }
-    umask(022);
+    /* nothing vireod makes is for other local users (docs/security.md);
+     * what QEMU must reach is opened up explicitly */
+    umask(077);
 
     /* Signals are taken synchronously by main(); every thread started
      * from here on inherits the blocked mask. */

@@ -37,6 +37,9 @@ static json_t *image_to_json(const void *obj, bool internal)
     json_object_set_new(j, "source", json_string(im->source));
     vr_json_set_str_or_null(j, "path", im->path);
     vr_json_set_str_or_null(j, "error", im->error);
+    if (im->reserved_mib)
+        json_object_set_new(j, "reserved_mib",
+                            json_integer((json_int_t)im->reserved_mib));
     return j;
 }
 
@@ -58,6 +61,7 @@ static int image_from_json(void *obj, const json_t *j, struct vr_error *err)
     vr_json_copy_str(j, "source", im->source, sizeof(im->source));
     vr_json_copy_str(j, "path", im->path, sizeof(im->path));
     vr_json_copy_str(j, "error", im->error, sizeof(im->error));
+    im->reserved_mib = (uint64_t)vr_json_get_i64(j, "reserved_mib");
     return 0;
 }
 

@@ -22,6 +22,9 @@ struct vr_image {
     char source[16];           /* "upload" | "import" */
     char path[256];            /* in the image datastore */
     char error[VR_ERROR_MSG_SIZE];
+    uint64_t reserved_mib;     /* image storage held for an upload in
+                                * progress (its declared size, or what a
+                                * chunked one has reached, rounded up) */
 };
 
 extern const struct vr_kind vr_image_kind;

@@ -288,6 +288,8 @@ static json_t *token_to_json(const void *obj, bool internal)
 
     vr_obj_hdr_to_json(&t->hdr, j);
     vr_json_set_time(j, "expires_at", t->expires_at);
+    if (t->parent_id)
+        json_object_set_new(j, "parent_id", json_integer(t->parent_id));
     if (internal)
         json_object_set_new(j, "hash", json_string(t->hash));
     return j;
@@ -300,6 +302,7 @@ static int token_from_json(void *obj, const json_t *j, struct vr_error *err)
     (void)err;
     vr_obj_hdr_from_json(&t->hdr, j);
     t->expires_at = vr_json_get_time(j, "expires_at");
+    t->parent_id = json_integer_value(json_object_get(j, "parent_id"));
     vr_json_copy_str(j, "hash", t->hash, sizeof(t->hash));
     return 0;
 }

@@ -88,6 +88,8 @@ struct vr_token {
                                       group = the group it works in */
     char hash[VR_TOKEN_HASH_SIZE];
     int64_t expires_at;            /* ms since the epoch */
+    int64_t parent_id;             /* the token it was switched from (its
+                                    * family: revoked with it); 0: a login */
 };
 
 extern const struct vr_kind vr_user_kind;

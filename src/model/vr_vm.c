@@ -117,6 +117,8 @@ static void placement_from_json(struct vr_vm *vm, const json_t *p)
     vm->placed = json_is_object(a) &&
                  vr_sched_plan_from_json(&vm->plan, a, NULL) == 0;
     vr_json_copy_str(p, "why", vm->placement_why, sizeof(vm->placement_why));
+    vr_json_copy_str(p, "why_hosts", vm->placement_detail,
+                     sizeof(vm->placement_detail));
 }
 
 static json_t *vm_to_json(const void *obj, bool internal)
@@ -125,7 +127,7 @@ static json_t *vm_to_json(const void *obj, bool internal)
     json_t *j = json_object();
     json_t *disks = json_array(), *nics = json_array();
 
-    (void)internal; /* nothing secret in a VM */
+    /* nothing secret in a VM; what counts hosts is kept from tenants */
     vr_obj_hdr_to_json(&vm->hdr, j);
     json_object_set_new(j, "state", json_string(vr_vm_state_name(vm->state)));
     vr_json_set_time(j, "state_changed_at", vm->state_at);
@@ -171,16 +173,18 @@ static json_t *vm_to_json(const void *obj, bool internal)
     json_object_set_new(j, "host_id", vm->host_id ? json_integer(vm->host_id)
                                                   : json_null());
     vr_json_set_str_or_null(j, "host", vm->host_name);
-    if (vm->vnc_port > 0) {
+    if (vm->vnc_socket[0]) {
         json_t *c = json_object();
-        json_object_set_new(c, "vnc",
-                            json_sprintf("127.0.0.1:%d", vm->vnc_port));
+        json_object_set_new(c, "vnc", json_sprintf("unix:%s", vm->vnc_socket));
         json_object_set_new(j, "console", c);
     } else {
         json_object_set_new(j, "console", json_null());
     }
     vr_json_set_str_or_null(j, "console_log", vm->console_log);
     json_object_set_new(j, "placement", placement_to_json(vm));
+    if (internal && vm->placement_detail[0])
+        json_object_set_new(json_object_get(j, "placement"), "why_hosts",
+                            json_string(vm->placement_detail));
     return j;
 }
 
@@ -241,8 +245,10 @@ static int vm_from_json(void *obj, const json_t *j, struct vr_error *err)
     t = json_object_get(j, "console");
     if (json_is_object(t)) {
         const char *vnc = json_string_value(json_object_get(t, "vnc"));
-        const char *colon = vnc ? strrchr(vnc, ':') : NULL;
-        vm->vnc_port = colon ? atoi(colon + 1) : 0;
+        /* "unix:PATH"; an address from before sockets is forgotten (the
+         * next look at the domain finds its socket) */
+        if (vnc && strncmp(vnc, "unix:", 5) == 0)
+            vr_strlcpy(vm->vnc_socket, vnc + 5, sizeof(vm->vnc_socket));
     }
     vr_json_copy_str(j, "console_log", vm->console_log,
                      sizeof(vm->console_log));

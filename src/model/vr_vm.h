@@ -129,7 +129,8 @@ struct vr_vm {
     struct vr_vm_nic nics[VR_VM_MAX_NICS];
     int64_t host_id;
     char host_name[VR_NAME_SIZE];
-    int vnc_port;                  /* 0 when unknown */
+    char vnc_socket[108];          /* VNC's UNIX socket on the host, ""
+                                    * when unknown */
     char console_log[256];         /* path on the host */
     int64_t state_at;              /* when `state` last changed */
 
@@ -138,7 +139,12 @@ struct vr_vm {
     /* ... and what it got */
     bool placed;                   /* `plan` holds resources */
     struct vr_sched_plan plan;
-    char placement_why[512];       /* while PENDING: why no host fits */
+    char placement_why[512];       /* while PENDING: why no host fits,
+                                    * the reasons only (its owner may not
+                                    * see hosts) */
+    char placement_detail[512];    /* the same with the hosts counted, for
+                                    * operators: stored, not in the API's
+                                    * JSON (vr_vm_placement_detail) */
 };
 
 extern const struct vr_kind vr_vm_kind;

@@ -39,6 +39,8 @@ struct local_node {
     char *probe_initrd;
     char *force_hv;
     int probe_timeout_s;
+    char instance[VR_UUID_LEN];  /* the installation served: only its
+                                  * domains and directories are touched */
 
     pthread_mutex_t lock;      /* protects conn and callback ids */
     virConnectPtr conn;
@@ -259,6 +261,97 @@ static int find_dom(struct local_node *ln, const char *uuid,
 static struct local_node *LN(struct vr_node *n)
 {
     return n->priv;
+}
+
+static void read_metadata(virDomainPtr dom, struct vr_dom_info *out);
+
+/* Is this domain the installation's (its Vireo metadata names our
+ * instance)? */
+static bool dom_is_ours(struct local_node *ln, virDomainPtr dom)
+{
+    struct vr_dom_info info;
+
+    memset(&info, 0, sizeof(info));
+    read_metadata(dom, &info);
+    return strcmp(info.instance, ln->instance) == 0;
+}
+
+/* find_dom, for the ops that act: a domain with this UUID that is not
+ * ours is refused (-1, VR_E_CONFLICT) or, when `absent_ok`, reported as
+ * absent (*dom NULL, *foreign true). */
+static int find_own_dom(struct local_node *ln, const char *uuid,
+                        bool absent_ok, virDomainPtr *dom, bool *foreign,
+                        struct vr_error *err)
+{
+    if (foreign)
+        *foreign = false;
+    if (find_dom(ln, uuid, dom, err) < 0)
+        return -1;
+    if (!*dom || dom_is_ours(ln, *dom))
+        return 0;
+    virDomainFree(*dom);
+    *dom = NULL;
+    if (foreign)
+        *foreign = true;
+    if (absent_ok) {
+        VR_WARN(MOD, "domain %s belongs to another installation (or to "
+                "none): left alone", uuid);
+        return 0;
+    }
+    return vr_err(err, VR_E_CONFLICT, "domain %s belongs to another "
+                  "installation (or to none) on this host: not touched",
+                  uuid);
+}
+
+/* ---- owner marks of VM directories: <system_dir>/<uuid>/OWNER_MARK
+ * holds the id of the installation that made the directory */
+
+#define OWNER_MARK ".vireo-owner"
+
+enum mark { MARK_NONE, MARK_OURS, MARK_OTHER };
+
+static enum mark dir_mark(struct local_node *ln, const char *dir)
+{
+    vr_autofree char *path = vr_asprintf("%s/" OWNER_MARK, dir);
+    vr_autofree char *text = NULL;
+    size_t n = 0;
+
+    (void)ln;
+    if (vr_read_file(path, 256, &text, &n, NULL) < 0)
+        return MARK_NONE;
+    while (n && (text[n - 1] == '\n' || text[n - 1] == ' '))
+        text[--n] = '\0';
+    return strcmp(text, ln->instance) == 0 ? MARK_OURS : MARK_OTHER;
+}
+
+static int write_mark(struct local_node *ln, const char *dir,
+                      struct vr_error *err)
+{
+    vr_autofree char *path = vr_asprintf("%s/" OWNER_MARK, dir);
+    vr_autofree char *line = vr_asprintf("%s\n", ln->instance);
+
+    return vr_write_file_atomic(path, line, strlen(line), 0600, err);
+}
+
+/* Make (or find) the VM's directory, marked as ours; one marked as
+ * another installation's is refused. */
+static int own_dir(struct local_node *ln, const char *dir,
+                   struct vr_error *err)
+{
+    /* QEMU traverses it to its disks, nobody lists it */
+    if (vr_mkdir_p(dir, 0711, err) < 0 || chmod(dir, 0711) < 0)
+        return vr_err(err, VR_E_INTERNAL, "unable to make '%s': %s", dir,
+                      strerror(errno));
+    switch (dir_mark(ln, dir)) {
+    case MARK_OURS:
+        return 0;
+    case MARK_OTHER:
+        return vr_err(err, VR_E_CONFLICT, "directory '%s' belongs to another "
+                      "installation: not touched", dir);
+    case MARK_NONE:
+        break;
+    }
+    return write_mark(ln, dir, err);
 }
 
 /* ---- host */
@@ -556,7 +649,7 @@ static int ln_disk_prepare(struct vr_node *n, const struct vr_disk_req *req,
         req->index >= VR_VM_MAX_DISKS)
         return vr_err(err, VR_E_INTERNAL, "bad disk request");
     dir = vm_dir(ln, req->vm_uuid);
-    if (vr_mkdir_p(dir, 0755, err) < 0)
+    if (own_dir(ln, dir, err) < 0)
         return -1;
     path = vr_asprintf("%s/disk-%d.qcow2", dir, req->index);
     /* A disk is created under a temporary name and renamed when complete,
@@ -599,14 +692,23 @@ static int ln_disk_prepare(struct vr_node *n, const struct vr_disk_req *req,
 static int ln_vm_storage_remove(struct vr_node *n, const char *uuid,
                                 struct vr_error *err)
 {
+    struct local_node *ln = LN(n);
     vr_autofree char *dir = NULL;
+
     if (!vr_uuid_valid(uuid))
         return vr_err(err, VR_E_INTERNAL, "bad uuid");
-    dir = vm_dir(LN(n), uuid);
+    dir = vm_dir(ln, uuid);
+    if (dir_mark(ln, dir) == MARK_OTHER) {
+        VR_WARN(MOD, "directory '%s' belongs to another installation: left "
+                "alone", dir);
+        return 0;
+    }
     return vr_rm_rf(dir, err);
 }
 
-static int ln_vm_storage_list(struct vr_node *n, char ***uuids, size_t *count,
+static int ln_vm_storage_list(struct vr_node *n,
+                              bool (*mark)(const char *uuid, void *ctx),
+                              void *mark_ctx, char ***uuids, size_t *count,
                               struct vr_error *err)
 {
     struct local_node *ln = LN(n);
@@ -624,7 +726,17 @@ static int ln_vm_storage_list(struct vr_node *n, char ***uuids, size_t *count,
     }
     *uuids = vr_malloc(cap * sizeof(char *));
     while ((de = readdir(d))) {
+        vr_autofree char *dir = NULL;
+        enum mark m;
+
         if (!vr_uuid_valid(de->d_name))
+            continue;
+        dir = vm_dir(ln, de->d_name);
+        m = dir_mark(ln, dir);
+        if (m == MARK_NONE && mark && mark(de->d_name, mark_ctx) &&
+            write_mark(ln, dir, NULL) == 0)
+            m = MARK_OURS;
+        if (m != MARK_OURS)
             continue;
         if (*count == cap) {
             cap *= 2;
@@ -647,13 +759,21 @@ static int ln_dom_define(struct vr_node *n, struct vr_dom_spec *spec,
     vr_autofree char *xml = NULL;
     vr_autofree char *dir = NULL;
 
-    if (!spec->console_log[0]) {
-        dir = vm_dir(ln, spec->uuid);
-        if (vr_mkdir_p(dir, 0755, err) < 0)
-            return -1;
+    /* never over a domain of another installation with this UUID */
+    if (find_own_dom(ln, spec->uuid, false, &dom, NULL, err) < 0)
+        return -1;
+    if (dom)
+        virDomainFree(dom);
+    if (strcmp(spec->instance, ln->instance) != 0)
+        return vr_err(err, VR_E_INTERNAL, "the domain spec names installation "
+                      "'%s', this node serves '%s'", spec->instance,
+                      ln->instance);
+    dir = vm_dir(ln, spec->uuid);
+    if (own_dir(ln, dir, err) < 0)
+        return -1;
+    if (!spec->console_log[0])
         snprintf(spec->console_log, sizeof(spec->console_log),
                  "%s/console.log", dir);
-    }
     xml = vr_domxml_render(spec, err);
     if (!xml)
         return -1;
@@ -683,7 +803,9 @@ static int dom_action(struct vr_node *n, const char *uuid, const char *what,
     virDomainPtr dom;
     int ret;
 
-    if (find_dom(LN(n), uuid, &dom, err) < 0)
+    /* another installation's domain is, to an op that makes ours absent,
+     * ours being absent already; to the others, an error */
+    if (find_own_dom(LN(n), uuid, missing_ok, &dom, NULL, err) < 0)
         return -1;
     if (!dom) {
         if (missing_ok)
@@ -837,32 +959,34 @@ static int ln_dom_undefine(struct vr_node *n, const char *uuid,
                       VIR_ERR_NO_DOMAIN, err);
 }
 
-/* VNC port of a running domain from its live XML, 0 if none. */
-static int vnc_port(virDomainPtr dom)
+/* The VNC socket of a running domain from its live XML ("" if none). */
+static void vnc_socket(virDomainPtr dom, char *out, size_t size)
 {
     char *xml = virDomainGetXMLDesc(dom, 0);
     xmlDocPtr doc;
     xmlXPathContextPtr ctx;
     xmlXPathObjectPtr o;
-    int port = 0;
 
+    out[0] = '\0';
     if (!xml)
-        return 0;
+        return;
     doc = xmlReadMemory(xml, (int)strlen(xml), "dom.xml", NULL,
                         XML_PARSE_NONET | XML_PARSE_NOERROR |
                             XML_PARSE_NOWARNING);
     free(xml);
     if (!doc)
-        return 0;
+        return;
     ctx = xmlXPathNewContext(doc);
     o = xmlXPathEvalExpression(
-        BAD_CAST "string(/domain/devices/graphics[@type='vnc']/@port)", ctx);
-    if (o && o->stringval)
-        port = atoi((const char *)o->stringval);
+        BAD_CAST "string((/domain/devices/graphics[@type='vnc']/@socket | "
+                 "/domain/devices/graphics[@type='vnc']/listen"
+                 "[@type='socket']/@socket)[1])",
+        ctx);
+    if (o && o->stringval && o->stringval[0] == '/')
+        vr_strlcpy(out, (const char *)o->stringval, size);
     xmlXPathFreeObject(o);
     xmlXPathFreeContext(ctx);
     xmlFreeDoc(doc);
-    return port > 0 ? port : 0;
 }
 
 /* Fill instance/vm_id from Vireo's metadata element. */
@@ -906,7 +1030,7 @@ static void fill_info(virDomainPtr dom, struct vr_dom_info *out)
     else
         out->state = VR_DOM_BUSY;
     if (out->state == VR_DOM_RUNNING || out->state == VR_DOM_PAUSED)
-        out->vnc_port = vnc_port(dom);
+        vnc_socket(dom, out->vnc_socket, sizeof(out->vnc_socket));
     read_metadata(dom, out);
 }
 
@@ -925,6 +1049,16 @@ static int ln_dom_info(struct vr_node *n, const char *uuid,
     }
     fill_info(dom, out);
     virDomainFree(dom);
+    if (strcmp(out->instance, LN(n)->instance) != 0) {
+        /* not ours: as far as this installation goes, absent */
+        char instance[VR_UUID_LEN];
+        vr_strlcpy(instance, out->instance, sizeof(instance));
+        memset(out, 0, sizeof(*out));
+        vr_strlcpy(out->uuid, uuid, sizeof(out->uuid));
+        vr_strlcpy(out->instance, instance, sizeof(out->instance));
+        out->state = VR_DOM_NONE;
+        out->foreign = true;
+    }
     return 0;
 }
 
@@ -1075,6 +1209,8 @@ struct vr_node *vr_node_local_open(const struct vr_node_local_cfg *cfg,
     ln->probe_initrd = vr_strdup(cfg->probe_initrd);
     ln->force_hv = vr_strdup(cfg->force_hypervisor);
     ln->probe_timeout_s = cfg->probe_timeout_s > 0 ? cfg->probe_timeout_s : 20;
+    vr_strlcpy(ln->instance, cfg->instance ? cfg->instance : "",
+               sizeof(ln->instance));
     ln->lifecycle_cb = -1;
     pthread_mutex_init(&ln->lock, NULL);
     /* a periodic timer keeps the loop turning so that it sees ev_stop */
@@ -1089,7 +1225,14 @@ struct vr_node *vr_node_local_open(const struct vr_node_local_cfg *cfg,
         free(n);
         return NULL;
     }
-    if (vr_mkdir_p(cfg->system_dir, 0755, err) < 0 ||
+    if (!vr_uuid_valid(ln->instance)) {
+        vr_err(err, VR_E_INTERNAL, "the local node needs the installation's "
+               "id");
+        ln_close(n);
+        free(n);
+        return NULL;
+    }
+    if (vr_mkdir_p(cfg->system_dir, 0711, err) < 0 ||
         !(c = get_conn(ln, err))) {
         ln_close(n);
         free(n);

@@ -312,13 +312,12 @@ char *vr_domxml_render(const struct vr_dom_spec *s, struct vr_error *err)
     W_ATTR(w, "port", "0");
     W_END(w);
     W_END(w);
+    /* VNC on a UNIX socket libvirt places in the domain's own directory
+     * (root and QEMU only): no TCP port any local user could reach */
     W_START(w, "graphics");
     W_ATTR(w, "type", "vnc");
-    W_ATTR(w, "port", "-1");
-    W_ATTR(w, "autoport", "yes");
     W_START(w, "listen");
-    W_ATTR(w, "type", "address");
-    W_ATTR(w, "address", "127.0.0.1");
+    W_ATTR(w, "type", "socket");
     W_END(w);
     W_END(w);
     W_START(w, "video");

@@ -11,6 +11,16 @@
  * resume an interrupted job: defining an already defined domain redefines
  * it, starting a running domain succeeds, destroying or undefining a
  * missing domain succeeds, preparing a disk that is complete succeeds.
+ *
+ * A node serves one installation (its `instance` id) and touches only
+ * what it can prove is that installation's: a domain whose Vireo metadata
+ * names this instance, a VM directory whose owner mark names it.  A
+ * domain of another installation (or with no Vireo metadata) with the
+ * UUID asked for is never defined over, started, stopped, destroyed or
+ * undefined: to the ops that need the domain it is an error
+ * (VR_E_CONFLICT), to those that make it absent (shutdown, destroy,
+ * undefine) "ours is not there" (success, nothing done), and dom_info
+ * reports VR_DOM_NONE with `foreign` set.
  */
 #ifndef VR_NODE_H
 #define VR_NODE_H
@@ -104,7 +114,13 @@ struct vr_dom_info {
     int64_t vm_id;               /* from Vireo's metadata; 0 if none */
     char instance[VR_UUID_LEN];  /* from the metadata; "" if none */
     enum vr_dom_state state;
-    int vnc_port;                /* 0 if none/unknown */
+    char vnc_socket[108];        /* the VNC server's UNIX socket on the
+                                  * host ("" if none/unknown): VNC never
+                                  * listens on TCP, and libvirt keeps the
+                                  * socket where only root and QEMU reach
+                                  * it (the console proxy will use it) */
+    bool foreign;                /* a domain with this UUID exists but is
+                                  * not this installation's (state NONE) */
 };
 
 struct vr_node;
@@ -123,12 +139,18 @@ struct vr_node_ops {
                             size_t detail_size, struct vr_error *err);
     int (*disk_prepare)(struct vr_node *n, const struct vr_disk_req *req,
                         struct vr_vm_disk *out, struct vr_error *err);
-    /* Remove everything stored for the VM (disks, console log). */
+    /* Remove everything stored for the VM (disks, console log); a
+     * directory marked as another installation's is left alone. */
     int (*vm_storage_remove)(struct vr_node *n, const char *vm_uuid,
                              struct vr_error *err);
-    /* UUIDs of the VM directories present in the system datastore
-     * (caller frees the array and each string). */
-    int (*vm_storage_list)(struct vr_node *n, char ***uuids, size_t *count,
+    /* UUIDs of the VM directories in the system datastore that are
+     * marked as this installation's (caller frees the array and each
+     * string); an unmarked one (made before marks existed) is marked
+     * when `mark` holds its UUID (the controller's records), else left
+     * out. */
+    int (*vm_storage_list)(struct vr_node *n,
+                           bool (*mark)(const char *uuid, void *ctx),
+                           void *mark_ctx, char ***uuids, size_t *count,
                            struct vr_error *err);
     /* Define (or redefine) the persistent domain; fills spec->console_log
      * when it is empty. */
@@ -181,6 +203,7 @@ struct vr_node_local_cfg {
     const char *probe_initrd;
     int probe_timeout_s;
     const char *force_hypervisor; /* "qemu" or "kvm" to skip the probe */
+    const char *instance;         /* the installation it serves */
 };
 
 /* Open the local node; events go to `on_event(ctx, ...)`.  NULL on error. */

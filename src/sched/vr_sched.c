@@ -1795,8 +1795,12 @@ int vr_sched_place(struct vr_sched *s, const struct vr_sched_req *r,
     return ret;
 }
 
-void vr_sched_why_format(const struct vr_sched_why *w,
-                         const struct vr_sched_req *r, char *out, size_t size)
+/* counts: with the number of hosts and per reason (for operators); else
+ * the reasons only (for tenants, who need not learn how many hosts there
+ * are). */
+static void why_format(const struct vr_sched_why *w,
+                       const struct vr_sched_req *r, bool counts, char *out,
+                       size_t size)
 {
     struct {
         int f, n;
@@ -1804,8 +1808,11 @@ void vr_sched_why_format(const struct vr_sched_why *w,
     int nrows = 0;
     size_t n;
 
-    n = (size_t)snprintf(out, size, "no host fits: %d host%s", w->hosts,
-                         w->hosts == 1 ? "" : "s");
+    if (counts)
+        n = (size_t)snprintf(out, size, "no host fits: %d host%s", w->hosts,
+                             w->hosts == 1 ? "" : "s");
+    else
+        n = (size_t)snprintf(out, size, "no host fits");
     for (int f = 0; f < VR_F__LAST; f++)
         if (w->count[f]) {
             rows[nrows].f = f;
@@ -1843,9 +1850,26 @@ void vr_sched_why_format(const struct vr_sched_why *w,
                      r->page_kib == 2048 ? "2M" : "1G", cell);
         else
             vr_strlcpy(text, filter_texts[rows[i].f], sizeof(text));
-        n += (size_t)snprintf(out + n, size - n, "%s %d %s", i ? "," : ":",
-                              rows[i].n, text);
+        if (counts)
+            n += (size_t)snprintf(out + n, size - n, "%s %d %s",
+                                  i ? "," : ":", rows[i].n, text);
+        else
+            n += (size_t)snprintf(out + n, size - n, "%s %s",
+                                  i ? "," : ": hosts", text);
     }
+}
+
+void vr_sched_why_format(const struct vr_sched_why *w,
+                         const struct vr_sched_req *r, char *out, size_t size)
+{
+    why_format(w, r, true, out, size);
+}
+
+void vr_sched_why_reasons(const struct vr_sched_why *w,
+                          const struct vr_sched_req *r, char *out,
+                          size_t size)
+{
+    why_format(w, r, false, out, size);
 }
 
 /* ---- plans as JSON (stored on the VM) */

@@ -170,6 +170,12 @@ struct vr_sched_why {
 void vr_sched_why_format(const struct vr_sched_why *w,
                          const struct vr_sched_req *req, char *out,
                          size_t size);
+/* The same reasons without counting hosts, for those who may not see
+ * them: "no host fits: hosts lack 4 free whole cores on one cell, fail the
+ * requirements, are disabled" */
+void vr_sched_why_reasons(const struct vr_sched_why *w,
+                          const struct vr_sched_req *req, char *out,
+                          size_t size);
 
 /* Ranking when the VM has no rank expression. */
 enum vr_sched_rank {

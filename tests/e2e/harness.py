@@ -91,9 +91,9 @@ class Daemon:
         self.token = None
         self.instance = None
 
-    def start(self, env=None, wait=True):
+    def start(self, env=None, wait=True, extra=()):
         args = [VIREOD, '--state-dir', self.dir, '--listen',
-                '127.0.0.1:%d' % self.port]
+                '127.0.0.1:%d' % self.port] + list(extra)
         for k, v in self.settings.items():
             args += ['--set', '%s=%s' % (k, v)]
         e = dict(os.environ)
@@ -195,19 +195,27 @@ class Daemon:
             self._ssl = (key, ssl.create_default_context(cafile=self.ca_file))
         return self._ssl[1]
 
-    def connection(self, timeout=120):
-        """A new HTTPS (or, with insecure_http, HTTP) connection."""
+    def connection(self, timeout=120, source=None):
+        """A new HTTPS (or, with insecure_http, HTTP) connection; `source`
+        is a loopback address to connect from (127.0.0.1 if None), so
+        that one test's client stays apart from another's in the
+        per-address limits."""
+        src = (source, 0) if source else None
         if self.tls:
             return http.client.HTTPSConnection('127.0.0.1', self.port,
                                                timeout=timeout,
-                                               context=self.ssl_context())
+                                               context=self.ssl_context(),
+                                               source_address=src)
         return http.client.HTTPConnection('127.0.0.1', self.port,
-                                          timeout=timeout)
+                                          timeout=timeout,
+                                          source_address=src)
 
-    def raw_socket(self, timeout=30):
+    def raw_socket(self, timeout=30, source=None):
         """A connected socket to the API (TLS done) for hand-made bytes."""
         s = socket.create_connection(('127.0.0.1', self.port),
-                                     timeout=timeout)
+                                     timeout=timeout,
+                                     source_address=(source, 0) if source
+                                     else None)
         if self.tls:
             s = self.ssl_context().wrap_socket(s,
                                                server_hostname='127.0.0.1')
@@ -230,8 +238,8 @@ class Daemon:
         return status, body
 
     def request(self, method, path, body=None, auth=True, headers=None,
-                raw=None, token=None, timeout=120):
-        conn = self.connection(timeout)
+                raw=None, token=None, timeout=120, source=None):
+        conn = self.connection(timeout, source)
         h = dict(headers or {})
         data = raw
         if body is not None:
@@ -369,6 +377,41 @@ class Daemon:
                            capture_output=True, text=True, env=e, timeout=600)
         assert_no_sanitizer_report(r.stderr, 'vireo ' + ' '.join(args))
         return r.returncode, r.stdout, r.stderr
+
+
+def readable_by_others(root):
+    """Every path under `root` that an unprivileged user (nobody) can read
+    (a file) or list (a directory), tried as that user with every path
+    named (so that a directory it may not list hides nothing)."""
+    paths = [root]
+    for dirpath, dirs, files in os.walk(root):
+        paths += [os.path.join(dirpath, n) for n in dirs + files]
+    probe = ('import os, sys\n'
+             'for p in sys.stdin.read().split("\\0"):\n'
+             '    if not p: continue\n'
+             '    try:\n'
+             '        if os.path.isdir(p): os.listdir(p)\n'
+             '        elif os.path.islink(p): continue\n'
+             '        else: open(p, "rb").read(1)\n'
+             '        print(p)\n'
+             '    except OSError: pass\n')
+    r = subprocess.run(['setpriv', '--reuid=65534', '--regid=65534',
+                        '--clear-groups', 'python3', '-c', probe],
+                       input='\0'.join(paths), capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split()
+
+
+def modes(root):
+    """{path relative to root: st_mode & 0o777} of everything under it."""
+    out = {'.': os.stat(root).st_mode & 0o777}
+    for dirpath, dirs, files in os.walk(root):
+        for n in dirs + files:
+            p = os.path.join(dirpath, n)
+            if not os.path.islink(p):
+                out[os.path.relpath(p, root)] = os.lstat(p).st_mode & 0o777
+    return out
 
 
 class DaemonTest(unittest.TestCase):

@@ -241,7 +241,8 @@ class AuthzMatrix(DaemonTest):
         elif key == ('DELETE', '/api/v1/users/{user}'):
             params['user'] = str(self.fresh('user'))
         elif key == ('POST', '/api/v1/users/{user}/password'):
-            body = {'password': PASSWORD}
+            # the current password is what alice gives for her own
+            body = {'password': PASSWORD, 'current_password': PASSWORD}
         elif key == ('PUT', '/api/v1/users/{user}/quota'):
             body = {'vms': 'default'}
         elif key == ('POST', '/api/v1/groups'):
@@ -279,6 +280,10 @@ class AuthzMatrix(DaemonTest):
                 st == 200:
             # put dave back for the next cells
             d.request('POST', '/api/v1/groups/t1/admins', {'user': 'dave'})
+        if key == ('POST', '/api/v1/users/{user}/password') and st == 204 \
+                and role != 'owner':
+            # a reset ends alice's sessions: she logs in again
+            self.tokens['owner'] = d.login('alice', PASSWORD)
         return st, resp
 
     def test_matrix(self):

@@ -344,8 +344,8 @@ class CliSched(DaemonTest):
 
         out = self.ok('vm', 'show', 'wvm')
         self.assertIn('\nplacement:\n', out)
-        self.assertIn('  status:        waiting for a host: %s\n' % p['why'],
-                      out)
+        self.assertIn('  status:        waiting for a host: %s\n' %
+                      p['why_hosts'], out)
         self.assertIn('fail the requirements', out)
         self.assertIn('  requirements:  LABELS has "gpu"\n', out)
         self.assertIn('  rank:          -RUNNING_VMS\n', out)

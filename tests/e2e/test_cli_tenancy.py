@@ -148,9 +148,20 @@ class CliTenancy(DaemonTest):
                                   auth=False)
         self.assertEqual(st, 401)
         self.login('g-bob', 'another-horse-8')
+        # changing one's own password takes the current one (first line)
+        err = self.fails(1, 'user', 'passwd', 'me', '--password-stdin',
+                         stdin='wrong-horse-0\n' + PASSWORD + '\n',
+                         user='g-bob')
+        self.assertIn('current password is wrong', err)
         out = self.ok('user', 'passwd', 'me', '--password-stdin',
-                      stdin=PASSWORD + '\n', user='g-bob')
+                      stdin='another-horse-8\n' + PASSWORD + '\n',
+                      user='g-bob')
         self.assertIn('your password was changed', out)
+        # by name too: the CLI sees it is the caller's own account
+        self.ok('user', 'passwd', 'g-bob', '--password-stdin',
+                stdin=PASSWORD + '\nanother-horse-9\n', user='g-bob')
+        self.ok('user', 'passwd', 'me', '--password-stdin',
+                stdin='another-horse-9\n' + PASSWORD + '\n', user='g-bob')
         self.login('g-bob')
 
         # enable / disable
@@ -175,7 +186,10 @@ class CliTenancy(DaemonTest):
         self.assertEqual((bob['group_id'], bob['groups']), (ids['g2'], []))
         err = self.fails(1, 'user', 'set-groups', 'g-alice', '--group',
                          'g2', user='g-dave')
-        self.assertIn('only a superuser', err)
+        # g-alice is in g1 and g2 by now: g1's administrator may not even
+        # administer her; were she in g1 only, the groups would still be
+        # a superuser's to change
+        self.assertIn("not allowed to administer user 'g-alice'", err)
 
         # deletions
         self.ok('user', 'create', 'g-tmp', '--group', 'g2',
@@ -418,6 +432,10 @@ class CliTenancy(DaemonTest):
                          "token '%s' revoked\n" % first_id)
         st, _, _ = self.d.request('GET', '/api/v1/users/me', token=first)
         self.assertEqual(st, 401)
+        # the token of the session switched from it goes with it
+        err = self.fails(1, 'token', 'list', user='s-alice')
+        self.assertIn('invalid token', err)
+        self.login('s-alice')
         self.fails(1, 'token', 'revoke', '999999', user='s-alice')
         self.ok('token', 'revoke', 'current', user='s-alice')
         self.fails(1, 'token', 'list', user='s-alice')

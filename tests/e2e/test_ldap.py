@@ -302,8 +302,8 @@ class Ldap(DaemonTest):
         self.assertEqual(st, 201, tok)
 
     def test_throttle(self):
-        # 5 failures are free, the 6th locks the name for a second
-        for i in range(6):
+        # five tries; the fifth failure locks the name for a second
+        for i in range(5):
             st, _, body = self.login('throttled', 'wrong-%d' % i)
             self.assertEqual(st, 401, (i, body))
         st, hdrs, body = self.login('throttled', PASSWORDS['throttled'])

@@ -8,7 +8,12 @@ import tempfile
 import time
 import unittest
 
-from harness import ROOT, SAN_DIR, VIREOD, VIREO, Daemon, free_port
+from harness import (ROOT, SAN_DIR, VIREOD, VIREO, Daemon, free_port, modes,
+                     readable_by_others)
+
+
+def d_console(test, vm_uuid):
+    return test.d.vm(vm_uuid)['console']['vnc']
 
 
 def read_pid(state):
@@ -24,6 +29,33 @@ class Quickstart(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         return r.stdout
 
+    def check_modes(self, state, vm_uuid):
+        """Nothing under the state directory is for other local users:
+        secrets and tenant data 0600 (images 0400), directories 0700, and
+        0711 where QEMU must pass; an unprivileged user reads nothing."""
+        m = modes(state)
+        disk = os.path.join('datastores', 'system', vm_uuid, 'disk-0.qcow2')
+        self.assertEqual(m['.'], 0o711)
+        for path, want in (('vireo.db', 0o600), ('vireo.db-wal', 0o600),
+                           ('vireod.log', 0o600), ('audit.log', 0o600),
+                           ('admin-password', 0o600), ('instance', 0o600),
+                           ('tls', 0o700), ('datastores', 0o711),
+                           ('datastores/images', 0o711),
+                           ('datastores/system', 0o711),
+                           (os.path.dirname(disk), 0o711), (disk, 0o600)):
+            self.assertEqual(m.get(path), want, path)
+        images = [p for p in m if p.startswith('datastores/images/')]
+        self.assertTrue(images)
+        for p in images:
+            self.assertEqual(m[p], 0o400, p)
+        for p, mode in m.items():
+            # no file is readable or writable by group or others; only
+            # the directories on QEMU's way may be crossed
+            self.assertEqual(mode & 0o066, 0, (p, oct(mode)))
+        self.assertEqual(readable_by_others(state), [])
+        # VNC listens on a UNIX socket, never on TCP
+        self.assertTrue(d_console(self, vm_uuid).startswith('unix:'))
+
     def test_run_twice_and_restart(self):
         state = tempfile.mkdtemp(prefix='vireo-e2e-quickstart-')
         os.chmod(state, 0o755)
@@ -38,7 +70,7 @@ class Quickstart(unittest.TestCase):
         env.pop('VIREO_URL', None)
         env.pop('VIREO_TOKEN', None)
         env.pop('VIREO_CONFIG', None)
-        d = Daemon('quickstart')
+        d = self.d = Daemon('quickstart')
         subprocess.run(['rm', '-rf', d.dir])
         d.dir, d.port, d.url = state, port, 'https://127.0.0.1:%d' % port
         try:
@@ -63,6 +95,7 @@ class Quickstart(unittest.TestCase):
             jobs = d.get('/api/v1/jobs')['total']
             images = d.get('/api/v1/images')['items']
             pid = read_pid(state)
+            self.check_modes(state, vm['uuid'])
 
             # again: nothing changes
             self.run_script(env)
@@ -70,6 +103,18 @@ class Quickstart(unittest.TestCase):
             self.assertEqual(d.get('/api/v1/jobs')['total'], jobs)
             self.assertEqual(d.get('/api/v1/images')['items'], images)
             self.assertEqual(d.vm('demo')['id'], vm['id'])
+
+            # an older version (or an operator) left everything readable:
+            # the next start puts the modes back
+            for dirpath, dirs, files in os.walk(state):
+                for n in dirs:
+                    os.chmod(os.path.join(dirpath, n), 0o755)
+                for n in files:
+                    p = os.path.join(dirpath, n)
+                    if not os.path.islink(p):
+                        os.chmod(p, os.stat(p).st_mode | 0o044)
+            os.chmod(state, 0o755)
+            self.assertTrue(readable_by_others(state))
 
             # vireod died: the script starts it again, the VM is adopted
             os.kill(pid, signal.SIGKILL)
@@ -80,6 +125,7 @@ class Quickstart(unittest.TestCase):
             self.assertEqual(again['uuid'], vm['uuid'])
             self.assertEqual(len(d.vms()), 1)
             self.assertEqual(list(d.domains()), [vm['uuid']])
+            self.check_modes(state, vm['uuid'])
         finally:
             pidf = os.path.join(state, 'vireod.pid')
             if os.path.exists(pidf):

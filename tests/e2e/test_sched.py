@@ -152,9 +152,16 @@ class Placement(DaemonTest):
         vm = self.wait_waiting(b['vm']['id'])
         self.assertEqual(vm['state'], 'PENDING')
         self.assertIsNone(vm['placement']['plan'])
+        # its owner is told the reasons; a superuser also how many hosts
+        # each turned away (a tenant need not learn how many there are)
         self.assertEqual(vm['placement']['why'],
+                         'no host fits: hosts lack 1 free dedicated '
+                         'thread on one cell')
+        self.assertEqual(vm['placement']['why_hosts'],
                          'no host fits: 1 host: 1 lack 1 free dedicated '
                          'thread on one cell')
+        st, _, listed = d.request('GET', '/api/v1/vms?name=waiter')
+        self.assertNotIn('why_hosts', json.dumps(listed))
         # it waits: no busy retrying meanwhile
         job = d.get('/api/v1/jobs/%d' % b['job']['id'])
         attempts = job['attempts']
@@ -168,13 +175,14 @@ class Placement(DaemonTest):
         self.assertEqual(vm['state'], 'POWEROFF')
         self.assertEqual(vm['placement']['plan']['vcpu_pins'], [1])
         self.assertIsNone(vm['placement']['why'])
+        self.assertNotIn('why_hosts', vm['placement'])
         self.assertEqual(d.wait_job(b['job']['id'])['status'], 'succeeded')
 
     def test_waiting_vm_can_be_deleted(self):
         d = self.d
         r = self.create('nowhere', requirements='HOST = "elsewhere"')
         vm = self.wait_waiting(r['vm']['id'])
-        self.assertIn('1 fail the requirements', vm['placement']['why'])
+        self.assertIn('1 fail the requirements', vm['placement']['why_hosts'])
         st, _, b = d.request('DELETE', '/api/v1/vms/%d' % vm['id'])
         self.assertEqual(st, 202, b)
         self.assertEqual(d.wait_job(b['job']['id'])['status'], 'succeeded')
@@ -261,7 +269,7 @@ class Placement(DaemonTest):
         self.assertEqual(b['state'], 'DISABLED')
         r = self.create('unforced', start=False)
         vm = self.wait_waiting(r['vm']['id'])
-        self.assertIn('1 are disabled', vm['placement']['why'])
+        self.assertIn('1 are disabled', vm['placement']['why_hosts'])
         r = self.create('forced', hosts=[name], force=True, start=False)
         self.assertEqual(d.wait_job(r['job']['id'])['status'], 'succeeded')
         st, _, b = d.request('PATCH', '/api/v1/hosts/%d' % self.hid,
@@ -370,7 +378,7 @@ class Placement(DaemonTest):
         # a VM without requirements waits: the cluster's refuse the host
         r = self.create('edgy', start=False)
         vm = self.wait_waiting(r['vm']['id'])
-        self.assertIn('1 fail the requirements', vm['placement']['why'])
+        self.assertIn('1 fail the requirements', vm['placement']['why_hosts'])
         # its own requirements override the cluster's, and read its
         # attributes
         r2 = self.create('prod', start=False, requirements=(
@@ -417,7 +425,7 @@ class Placement(DaemonTest):
                          start=False)
         vm = self.wait_waiting(r2['vm']['id'])
         self.assertIn("1 break the VM group's anti-affinity",
-                      vm['placement']['why'])
+                      vm['placement']['why_hosts'])
         st, _, b = d.request('POST', '/api/v1/vms', {
             'name': 'db3', 'image': 'guest', 'memory': '64M',
             'vm_group': 'db', 'vm_group_role': 'replica'})

@@ -238,15 +238,16 @@ static void test_throttle(void **state)
 
     (void)state;
     vr_throttle_init(&t, 3, 1000, 8000);
-    for (int i = 0; i < 3; i++) {
+    /* three tries; the third failure locks for 1 s */
+    for (int i = 0; i < 2; i++) {
         assert_int_equal(vr_throttle_wait(&t, "u:bob", now), 0);
         vr_throttle_fail(&t, "u:bob", now);
     }
     assert_int_equal(vr_throttle_wait(&t, "u:bob", now), 0);
-    vr_throttle_fail(&t, "u:bob", now);              /* 4th: 1 s */
+    vr_throttle_fail(&t, "u:bob", now);              /* 3rd: 1 s */
     assert_int_equal(vr_throttle_wait(&t, "u:bob", now), 1000);
     assert_int_equal(vr_throttle_wait(&t, "u:bob", now + 1000), 0);
-    vr_throttle_fail(&t, "u:bob", now + 1000);       /* 5th: 2 s */
+    vr_throttle_fail(&t, "u:bob", now + 1000);       /* 4th: 2 s */
     assert_int_equal(vr_throttle_wait(&t, "u:bob", now + 1000), 2000);
     for (int i = 0; i < 10; i++)
         vr_throttle_fail(&t, "u:bob", now + 2000);
@@ -266,6 +267,124 @@ static void test_throttle(void **state)
     vr_throttle_release(&t);
 }
 
+/* Attempts are counted when they start: however many run at once, only
+ * `burst` get through before the key locks; undo gives one back. */
+static void test_throttle_reserve(void **state)
+{
+    struct vr_throttle t;
+    int64_t now = 5000000;
+    int passed = 0;
+
+    (void)state;
+    vr_throttle_init(&t, 5, 1000, 8000);
+    /* 60 attempts begin before any of them ends */
+    for (int i = 0; i < 60; i++)
+        if (vr_throttle_try(&t, "u:eve", now) == 0)
+            passed++;
+    assert_int_equal(passed, 5);
+    assert_int_equal(vr_throttle_wait(&t, "u:eve", now), 1000);
+    /* a success clears the key */
+    vr_throttle_ok(&t, "u:eve");
+    assert_int_equal(vr_throttle_try(&t, "u:eve", now), 0);
+    /* undo: attempts that succeed on a shared key never lock it */
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(vr_throttle_try(&t, "a:127.0.0.1", now), 0);
+        vr_throttle_undo(&t, "a:127.0.0.1");
+    }
+    /* four failures, then a success given back: the fifth try is free,
+     * the sixth locked */
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(vr_throttle_try(&t, "a:10.0.0.9", now), 0);
+    assert_int_equal(vr_throttle_try(&t, "a:10.0.0.9", now), 0);
+    assert_true(vr_throttle_wait(&t, "a:10.0.0.9", now) > 0);
+    vr_throttle_undo(&t, "a:10.0.0.9");
+    assert_int_equal(vr_throttle_wait(&t, "a:10.0.0.9", now), 0);
+    assert_int_equal(vr_throttle_try(&t, "a:10.0.0.9", now), 0);
+    assert_true(vr_throttle_try(&t, "a:10.0.0.9", now) > 0);
+    vr_throttle_release(&t);
+}
+
+/* Users: MANAGE and ADMIN on another user need ADMIN over every group of
+ * that user and are never granted on a superuser to a non-superuser,
+ * whatever the permission bits, the group administration or ACL rules
+ * say. */
+static void put_group(struct fixture *f, int64_t id, int64_t admin)
+{
+    struct vr_group g;
+    memset(&g, 0, sizeof(g));
+    g.hdr.id = id;
+    vr_pool_seen_id(&f->db.groups, id);
+    snprintf(g.hdr.name, sizeof(g.hdr.name), "g%lld", (long long)id);
+    g.hdr.owner_id = 1;
+    g.hdr.group_id = id;
+    g.hdr.perms = 0640;
+    if (admin)
+        g.admins[g.nadmins++] = admin;
+    assert_int_equal(vr_db_put(&f->db, &f->db.groups, &g, NULL), 0);
+}
+
+static struct vr_user user(int64_t id, int64_t primary, int64_t second)
+{
+    struct vr_user u;
+    memset(&u, 0, sizeof(u));
+    u.hdr.id = id;
+    snprintf(u.hdr.name, sizeof(u.hdr.name), "u%lld", (long long)id);
+    u.hdr.owner_id = id;
+    u.hdr.group_id = primary;
+    u.hdr.perms = 0600;
+    if (second)
+        u.groups[u.ngroups++] = second;
+    return u;
+}
+
+static void test_user_bound(void **state)
+{
+    struct fixture *f = *state;
+    struct vr_pool *gp = &f->db.groups;
+    /* group 3: acme (admin 12); group 4: other tenant; 1: superusers */
+    struct vr_principal gadmin = who(12, 3, true), plain = who(13, 3, false),
+                        super = who(1, 1, false);
+    struct vr_user in3 = user(20, 3, 0), in3and4 = user(21, 3, 4),
+                   sam = user(22, 3, VR_GROUP_SUPERUSERS), self = user(12, 3, 0);
+
+    put_group(f, VR_GROUP_SUPERUSERS, 0);
+    put_group(f, 3, 12);
+    put_group(f, 4, 0);
+    /* the group administrator rules a user of its group only */
+    assert_true(vr_authz_can_user(&f->az, &gadmin, &in3, gp,
+                                  VR_RIGHT_ADMIN));
+    assert_true(vr_authz_can_user(&f->az, &gadmin, &in3and4, gp,
+                                  VR_RIGHT_USE));
+    assert_false(vr_authz_can_user(&f->az, &gadmin, &in3and4, gp,
+                                   VR_RIGHT_MANAGE));
+    assert_false(vr_authz_can_user(&f->az, &gadmin, &sam, gp,
+                                   VR_RIGHT_MANAGE));
+    assert_false(vr_authz_can_user(&f->az, &gadmin, &sam, gp,
+                                   VR_RIGHT_ADMIN));
+    /* ...and cannot skip the bound through vr_authz_can */
+    assert_false(vr_authz_can(&f->az, &gadmin, VR_RES_USER, &sam.hdr,
+                              VR_RIGHT_MANAGE));
+    /* a superuser may; a user manages itself */
+    assert_true(vr_authz_can_user(&f->az, &super, &sam, gp, VR_RIGHT_ADMIN));
+    assert_true(vr_authz_can_user(&f->az, &gadmin, &self, gp,
+                                  VR_RIGHT_MANAGE));
+    /* an ACL rule granting MANAGE on every user: bounded just the same */
+    add_acl(f, VR_ACL_USER, 13, 1u << VR_RES_USER, 0,
+            VR_RIGHT_USE | VR_RIGHT_MANAGE | VR_RIGHT_ADMIN);
+    assert_false(vr_authz_can_user(&f->az, &plain, &in3, gp,
+                                   VR_RIGHT_MANAGE));
+    assert_false(vr_authz_can_user(&f->az, &plain, &sam, gp,
+                                   VR_RIGHT_MANAGE));
+    assert_true(vr_authz_can_user(&f->az, &plain, &sam, gp, VR_RIGHT_USE));
+    /* with ADMIN over groups 3 and 4 as well, it reaches the user in both
+     * but never the superuser */
+    add_acl(f, VR_ACL_USER, 13, 1u << VR_RES_GROUP, 0, VR_RIGHT_ADMIN);
+    assert_true(vr_authz_can_user(&f->az, &plain, &in3and4, gp,
+                                  VR_RIGHT_MANAGE));
+    assert_false(vr_authz_can_user(&f->az, &plain, &sam, gp,
+                                   VR_RIGHT_MANAGE));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -275,6 +394,8 @@ int main(void)
         cmocka_unit_test(test_quota_arith),
         cmocka_unit_test(test_quota_request),
         cmocka_unit_test(test_throttle),
+        cmocka_unit_test(test_throttle_reserve),
+        cmocka_unit_test_setup_teardown(test_user_bound, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

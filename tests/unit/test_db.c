@@ -194,7 +194,7 @@ static void test_reload_and_ids(void **state)
     vm.nnics = 1;
     vr_strlcpy(vm.nics[0].mac, "52:54:00:00:00:01", sizeof(vm.nics[0].mac));
     vr_vm_task_begin(&vm, VR_OP_STOP, 9);
-    vm.vnc_port = 5901;
+    vr_strlcpy(vm.vnc_socket, "/run/vnc.sock", sizeof(vm.vnc_socket));
     assert_int_equal(vr_db_put(&f->db, &f->db.vms, &vm, &err), 0);
     assert_int_equal(vr_tx_begin(&f->db, &tx, &err), 0);
     assert_int_equal(vr_tx_del(&tx, &f->db.hosts, gone_id, &err), 0);
@@ -212,7 +212,7 @@ static void test_reload_and_ids(void **state)
     assert_int_equal(got.memory_mib, 512);
     assert_string_equal(got.disks[0].path, "/x/disk-0.qcow2");
     assert_string_equal(got.nics[0].mac, "52:54:00:00:00:01");
-    assert_int_equal(got.vnc_port, 5901);
+    assert_string_equal(got.vnc_socket, "/run/vnc.sock");
     assert_int_equal(got.hdr.created_at, vm.hdr.created_at);
     /* ids are never reused, even the deleted highest one */
     assert_true(vr_pool_next_id(&f->db.hosts) > gone_id);

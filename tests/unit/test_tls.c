@@ -144,8 +144,8 @@ static void test_ensure_makes_all(void **state)
     /* the files, keys readable by the owner only */
     assert_int_equal(mode_of(dir, VR_TLS_CA_KEY), 0600);
     assert_int_equal(mode_of(dir, VR_TLS_SERVER_KEY), 0600);
-    assert_int_equal(mode_of(dir, VR_TLS_CA_CERT), 0644);
-    assert_int_equal(mode_of(dir, VR_TLS_SERVER_CERT), 0644);
+    assert_int_equal(mode_of(dir, VR_TLS_CA_CERT), 0600);
+    assert_int_equal(mode_of(dir, VR_TLS_SERVER_CERT), 0600);
 
     ca = load(dir, VR_TLS_CA_CERT);
     srv = load(dir, VR_TLS_SERVER_CERT);

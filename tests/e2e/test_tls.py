@@ -177,8 +177,8 @@ class TlsDefault(unittest.TestCase):
         self.assertEqual(st, 200)
         self.assertEqual(body['status'], 'ok')
         tls = os.path.join(d.dir, 'tls')
-        for name, mode in (('ca.pem', 0o644), ('ca-key.pem', 0o600),
-                           ('server.pem', 0o644),
+        for name, mode in (('ca.pem', 0o600), ('ca-key.pem', 0o600),
+                           ('server.pem', 0o600),
                            ('server-key.pem', 0o600)):
             self.assertEqual(os.stat(os.path.join(tls, name)).st_mode & 0o777,
                              mode, name)

@@ -448,11 +448,19 @@ static enum MHD_Result h_vm_get(struct vr_req *r)
     struct vr_vm *vm;
     json_t *j, *p;
     char *json;
+    size_t len = 0;
 
     if (!r->who.super)
         return vr_api_send_object(r, &r->ctl->db.vms, r->obj_id, 200);
+    json = vr_pool_get_json(&r->ctl->db.vms, r->obj_id, &len);
+    /* a VM not waiting for a host (nearly all) has nothing more to say:
+     * its JSON goes out as it is */
+    if (json && strstr(json, "\"why\":null")) {
+        enum MHD_Result ret = vr_http_json(r, 200, json, len);
+        free(json);
+        return ret;
+    }
     vm = vr_pool_dup(&r->ctl->db.vms, r->obj_id);
-    json = vr_pool_get_json(&r->ctl->db.vms, r->obj_id, NULL);
     j = json ? json_loads(json, 0, NULL) : NULL;
     free(json);
     if (!vm || !j) {
@@ -663,31 +671,31 @@ static enum MHD_Result h_job_list(struct vr_req *r)
     return vr_api_send_list(r, VR_O_JOB, keep_job, &vm);
 }
 
-/* GET /jobs/{id}?wait=S[&phase=P]: with wait, return as soon as the job is
- * finished or its phase differs from P, or after S seconds. */
+/* GET /jobs/{id}?wait=S[&phase=P]: with wait, answer as soon as the job is
+ * finished or its phase differs from P, or after S seconds.  Waiting
+ * costs no thread: the request is parked (vr_http_park) and looked at
+ * again when an event is published. */
 static enum MHD_Result h_job_get(struct vr_req *r)
 {
     struct vr_error err = VR_ERROR_INIT;
     int64_t wait_s;
     const char *phase = vr_http_query(r, "phase");
-    int64_t id = r->obj_id;
-    int64_t deadline;
+    struct vr_job job;
 
     if (vr_http_query_int(r, "wait", 0, 60, 0, &wait_s, &err) < 0)
         return vr_api_fail(r, &err);
-    deadline = vr_mono_ms() + wait_s * 1000;
-    for (;;) {
-        uint64_t seq = vr_events_head(r->ctl->events);
-        struct vr_job job;
-        int64_t left = deadline - vr_mono_ms();
-
-        if (vr_pool_get(&r->ctl->db.jobs, id, &job) < 0 || left <= 0 ||
-            vr_job_finished(&job) || (phase && strcmp(phase, job.phase) != 0) ||
-            atomic_load(&r->ctl->stopping))
-            break;
-        vr_events_wait(r->ctl->events, seq, (int)left);
+    if (!r->wake_at)
+        r->wake_at = vr_mono_ms() + wait_s * 1000;
+    if (vr_pool_get(&r->ctl->db.jobs, r->obj_id, &job) == 0 &&
+        vr_mono_ms() < r->wake_at && !vr_job_finished(&job) &&
+        !(phase && strcmp(phase, job.phase) != 0) &&
+        !atomic_load(&r->ctl->stopping)) {
+        if (vr_http_park(r, r->wake_at, &err) == 0)
+            return MHD_YES;
+        if (err.code == VR_E_THROTTLED)
+            return vr_api_fail(r, &err);
     }
-    return vr_api_send_object(r, &r->ctl->db.jobs, id, 200);
+    return vr_api_send_object(r, &r->ctl->db.jobs, r->obj_id, 200);
 }
 
 /* ---- users */
@@ -1241,100 +1249,102 @@ static enum MHD_Result h_audit(struct vr_req *r)
 /* ---- events (Server-Sent Events) */
 
 /* A stream sees only the objects its caller may USE, decided per event
- * with the same function as every request; it ends when its token is
- * revoked or expires. */
+ * with the same function as every request, on the ownership the event
+ * carries (no JSON is parsed, no lock of the bus is held); it ends when
+ * its token is revoked or expires.  A stream costs no thread: between
+ * events its connection is suspended (vr_http_stream). */
 struct sse {
     struct vr_ctl *ctl;
     struct vr_principal who;       /* a copy: the stream outlives nothing */
     uint64_t cursor;
     unsigned kinds;                /* bit per kind; 0 = all */
-    struct vr_buf pending;
-    size_t sent;
+    struct vr_buf first;           /* sent before any event */
 };
 
-static const char *const event_kinds[] = {"vm", "job", "image", "host"};
-static const enum vr_res event_res[] = {VR_RES_VM, VR_RES_VM, VR_RES_IMAGE,
-                                        VR_RES_HOST};
+/* Events sent per call of sse_fill: a replay goes out in slices, each
+ * after the socket took the previous one, fairly with other clients. */
+#define SSE_BATCH 64
+/* A client that asks (Last-Event-ID) for more than this many past events
+ * is told it missed them ("reset"): replays are bounded. */
+#define SSE_REPLAY_MAX 1000
+/* with nothing to send for this long, a comment is sent (and the token
+ * looked at again, as at every wake) */
+#define SSE_KEEPALIVE_MS 5000
 
-static bool sse_filter(const char *name, const char *data, void *ctx)
+static const char *const event_kinds[] = {"vm", "job", "image", "host"};
+
+static bool sse_wants(const struct sse *s, const struct vr_event *e)
 {
-    const struct sse *s = ctx;
+    const struct vr_event_meta *m = vr_event_meta(e);
     struct vr_obj h;
-    int64_t cluster;
-    json_t *j;
     size_t i;
-    bool ok;
 
     for (i = 0; i < VR_ARRAY_SIZE(event_kinds); i++)
-        if (strcmp(name, event_kinds[i]) == 0)
+        if (strcmp(vr_event_name(e), event_kinds[i]) == 0)
             break;
-    if (i == VR_ARRAY_SIZE(event_kinds))
+    if (i == VR_ARRAY_SIZE(event_kinds) || m->res < 0)
         return false;
     if (s->kinds && !(s->kinds & (1u << i)))
         return false;
-    j = json_loads(data, 0, NULL);
-    if (!j)
-        return false;
     memset(&h, 0, sizeof(h));
-    h.id = json_integer_value(json_object_get(j, "id"));
-    h.owner_id = json_integer_value(json_object_get(j, "owner_id"));
-    h.group_id = json_integer_value(json_object_get(j, "group_id"));
-    if (vr_perms_parse(json_string_value(json_object_get(j, "permissions")),
-                       &h.perms) < 0)
-        h.perms = 0;
-    /* a host lies in its cluster (a deleted host's event has no object:
-     * then only rules on every host reach it) */
-    cluster = event_res[i] == VR_RES_HOST
-                  ? json_integer_value(json_object_get(
-                        json_object_get(j, "object"), "cluster_id"))
-                  : 0;
-    json_decref(j);
-    ok = vr_authz_can_in(&s->ctl->authz, &s->who, event_res[i], &h, cluster,
-                         VR_RIGHT_USE);
-    return ok;
+    h.id = m->id;
+    h.owner_id = m->owner_id;
+    h.group_id = m->group_id;
+    h.perms = m->perms;
+    /* a host lies in its cluster */
+    return vr_authz_can_in(&s->ctl->authz, &s->who, (enum vr_res)m->res, &h,
+                           m->cluster_id, VR_RIGHT_USE);
 }
 
-/* Rights as they are now: a revoked or expired token, a disabled user or
- * a group left ends the stream; a changed group administration applies. */
-static bool sse_refresh(struct sse *s)
+static int sse_fill(void *ctx, bool idle, struct vr_buf *out)
 {
-    return vr_auth_principal(s->ctl, s->who.token_id, &s->who, NULL) == 0;
-}
-
-static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    struct sse *s = cls;
+    struct sse *s = ctx;
+    struct vr_event *batch[SSE_BATCH];
+    uint64_t missed;
     size_t n;
 
-    (void)pos;
-    while (s->sent >= s->pending.len) {
-        int rc;
-        s->pending.len = 0;
-        s->pending.data[0] = '\0';
-        s->sent = 0;
-        if (!sse_refresh(s))
-            return MHD_CONTENT_READER_END_OF_STREAM;
-        rc = vr_events_read(s->ctl->events, &s->cursor, 5000, sse_filter, s,
-                            &s->pending);
-        if (rc < 0)
-            return MHD_CONTENT_READER_END_OF_STREAM;
-        if (rc == 0)
-            vr_buf_adds(&s->pending, ": keep-alive\n\n");
+    /* rights as they are now: a revoked or expired token, a disabled
+     * user or a group left ends the stream */
+    if (vr_events_is_shutdown(s->ctl->events) ||
+        atomic_load(&s->ctl->stopping))
+        return -1;
+    if (vr_auth_principal(s->ctl, s->who.token_id, &s->who, NULL) < 0)
+        return -1;
+    if (s->first.len) {
+        vr_buf_add(out, s->first.data, s->first.len);
+        s->first.len = 0;
     }
-    n = s->pending.len - s->sent;
-    if (n > max)
-        n = max;
-    memcpy(buf, s->pending.data + s->sent, n);
-    s->sent += n;
-    return (ssize_t)n;
+    n = vr_events_take(s->ctl->events, &s->cursor, batch, SSE_BATCH,
+                       &missed);
+    if (missed)
+        vr_buf_addf(out, "id: %llu\nevent: reset\ndata: {\"missed\":%llu}"
+                    "\n\n", (unsigned long long)(vr_event_seq(batch[0]) - 1),
+                    (unsigned long long)missed);
+    for (size_t i = 0; i < n; i++) {
+        if (sse_wants(s, batch[i])) {
+            size_t len;
+            const char *t = vr_event_text(batch[i], &len);
+            vr_buf_add(out, t, len);
+        }
+        vr_event_unref(batch[i]);
+    }
+    if (!out->len && idle)
+        vr_buf_adds(out, ": keep-alive\n\n");
+    return out->len ? 1 : 0;
 }
 
-static void sse_free(void *cls)
+static void sse_free(void *ctx)
 {
-    struct sse *s = cls;
-    vr_buf_release(&s->pending);
+    struct sse *s = ctx;
+    vr_buf_release(&s->first);
     free(s);
 }
+
+static const struct vr_http_stream_ops sse_ops = {
+    .fill = sse_fill,
+    .free = sse_free,
+    .keepalive_ms = SSE_KEEPALIVE_MS,
+};
 
 static enum MHD_Result h_events(struct vr_req *r)
 {
@@ -1342,11 +1352,11 @@ static enum MHD_Result h_events(struct vr_req *r)
     const char *last = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                                    "Last-Event-ID");
     struct sse *s = vr_calloc(1, sizeof(*s));
-    struct MHD_Response *resp;
+    uint64_t head = vr_events_head(r->ctl->events);
 
     s->ctl = r->ctl;
     s->who = r->who;
-    vr_buf_init(&s->pending);
+    vr_buf_init(&s->first);
     if (kinds) {
         vr_autofree char *copy = vr_strdup(kinds);
         char *save = NULL;
@@ -1367,7 +1377,9 @@ static enum MHD_Result h_events(struct vr_req *r)
             s->kinds |= 1u << i;
         }
     }
-    s->cursor = vr_events_head(r->ctl->events);
+    /* tell the client at once that the stream is open */
+    vr_buf_adds(&s->first, ": vireo event stream\n\n");
+    s->cursor = head;
     if (last) {
         char *end;
         unsigned long long v;
@@ -1378,25 +1390,18 @@ static enum MHD_Result h_events(struct vr_req *r)
             return vr_api_fail_msg(r, VR_E_INVALID,
                                    "Last-Event-ID must be a number");
         }
-        if (v <= s->cursor) {
+        if (v <= head && head - v <= SSE_REPLAY_MAX) {
             s->cursor = v;
         } else {
-            /* from before a daemon restart: the client missed an unknown
-             * number of events and must re-read its state */
-            vr_buf_adds(&s->pending, "event: reset\ndata: {\"missed\":null}"
-                        "\n\n");
+            /* from before a daemon restart, or further back than a
+             * replay goes: the client missed events and must re-read
+             * its state */
+            vr_buf_addf(&s->first, "id: %llu\nevent: reset\ndata: "
+                        "{\"missed\":%s}\n\n", (unsigned long long)head,
+                        v <= head ? "\"more than a replay gives\"" : "null");
         }
     }
-    /* tell the client at once that the stream is open */
-    vr_buf_adds(&s->pending, ": vireo event stream\n\n");
-    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read,
-                                             s, sse_free);
-    if (!resp) {
-        sse_free(s);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, "Content-Type", "text/event-stream");
-    return vr_http_queue(r, 200, resp);
+    return vr_http_stream(r, "text/event-stream", &sse_ops, s);
 }
 
 /* ---- the route table
@@ -1468,7 +1473,8 @@ const struct vr_route vr_routes[] = {
     {"GET", "/api/v1/vms/{}/console-log", h_vm_console, 0, q_console, VR_O_VM,
      MAN},
     {"GET", "/api/v1/jobs", h_job_list, 0, q_job_list, NONE},
-    {"GET", "/api/v1/jobs/{}", h_job_get, 0, q_job_get, VR_O_JOB, USE},
+    {"GET", "/api/v1/jobs/{}", h_job_get, VR_R_WORKER, q_job_get, VR_O_JOB,
+     USE},
     {"GET", "/api/v1/events", h_events, 0, q_events, NONE},
     {"GET", "/api/v1/users", h_user_list, 0, q_list, NONE},
     {"POST", "/api/v1/users", h_user_create, VR_R_BODY, NULL, NONE},
@@ -1495,7 +1501,7 @@ const struct vr_route vr_routes[] = {
     {"POST", "/api/v1/acls", h_acl_create, SUP | VR_R_BODY, NULL, NONE},
     {"DELETE", "/api/v1/acls/{}", h_acl_delete, SUP, NULL, VR_O_ACL, USE},
     {"POST", "/api/v1/ownership", h_ownership, VR_R_BODY, NULL, NONE},
-    {"GET", "/api/v1/audit", h_audit, SUP, q_audit, NONE},
+    {"GET", "/api/v1/audit", h_audit, SUP | VR_R_WORKER, q_audit, NONE},
 };
 
 const size_t vr_nroutes = VR_ARRAY_SIZE(vr_routes);

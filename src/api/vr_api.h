@@ -1,10 +1,11 @@
 /*
  * vr_api.h - the REST API under /api/v1 (libmicrohttpd).
  *
- * Thread-per-connection: a handler may block (image uploads stream to
- * disk, the event stream and job long-polls wait on the event bus); all
- * state lives in the controller, so handlers are short and never touch a
- * hypervisor themselves.
+ * Sockets are served by a few epoll threads; handlers run on a pool of
+ * workers while their connection is suspended; event streams and job
+ * long-polls wait as suspended connections woken by the event bus (see
+ * vr_http.c).  All state lives in the controller, so handlers are short
+ * and never touch a hypervisor themselves.
  */
 #ifndef VR_API_H
 #define VR_API_H

@@ -15,7 +15,10 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "vr_http.h"
@@ -35,9 +38,19 @@ enum MHD_Result vr_http_queue(struct vr_req *r, int status,
         return MHD_NO;
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    r->status = status;
+    if (r->in_worker) {
+        /* the connection is suspended: MHD takes the response when it
+         * is resumed (on_request) */
+        if (r->pending_resp)
+            MHD_destroy_response(r->pending_resp);
+        r->pending_resp = resp;
+        r->pending_status = status;
+        r->pending = true;
+        return MHD_YES;
+    }
     ret = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
-    r->status = status;
     return ret;
 }
 
@@ -519,6 +532,533 @@ static int first_call(struct vr_req *r, struct vr_error *err)
     return 0;
 }
 
+/* ---- the connection model
+ *
+ * Sockets are served by a few epoll threads (http_threads): an open
+ * connection costs a slot and some memory, never a thread.  Handlers run
+ * on a pool of workers (http_workers) while their connection is
+ * suspended, so a slow handler (a password hash, an LDAP bind, an image
+ * check) never stalls the sockets of others.  Requests that wait (job
+ * long-polls) and event streams are suspended connections woken by the
+ * event bus or a timer: waiting costs no thread either.
+ *
+ * Slow clients are cut: a connection must complete its request headers
+ * (the TLS handshake included) within http_header_timeout of connecting
+ * or of the end of its previous request, and a body must average at
+ * least http_min_body_rate bytes/s after its first 10 s; a connection
+ * where no byte moves for http_idle_timeout is closed by MHD.  Limits:
+ * http_max_connections in all, http_max_connections_per_address from
+ * one address, http_max_streams_per_user event streams and
+ * http_max_waits_per_user parked long-polls per user.
+ *
+ *   connection:  HEADERS --headers done--> BODY --body done--> BUSY
+ *                   ^                                            |
+ *                   +---------- response sent (keep-alive) ------+
+ * The reaper (the waker thread, every 250 ms) shuts down the socket of a
+ * connection past its deadline in HEADERS or too slow in BODY; BUSY
+ * (handler, wait, stream, response) has no deadline but the idle one. */
+
+#define BODY_GRACE_MS 10000
+#define WAKER_MS 250
+
+/* The runtime's lists (connections, streams, parked requests) are
+ * intrusive and doubly linked through the fields named PREV and NEXT. */
+#define DL_PUSH(head, x, PREV, NEXT)                                       \
+    do {                                                                   \
+        (x)->PREV = NULL;                                                  \
+        (x)->NEXT = (head);                                                \
+        if (head)                                                          \
+            (head)->PREV = (x);                                            \
+        (head) = (x);                                                      \
+    } while (0)
+#define DL_UNLINK(head, x, PREV, NEXT)                                     \
+    do {                                                                   \
+        if ((x)->PREV)                                                     \
+            (x)->PREV->NEXT = (x)->NEXT;                                   \
+        else                                                               \
+            (head) = (x)->NEXT;                                            \
+        if ((x)->NEXT)                                                     \
+            (x)->NEXT->PREV = (x)->PREV;                                   \
+    } while (0)
+
+enum conn_phase { PH_HEADERS, PH_BODY, PH_BUSY };
+
+struct vr_conn_info {
+    struct vr_conn_info *prev, *next;   /* under rt->conn_lock */
+    int fd;
+    atomic_int phase;
+    _Atomic int64_t since;              /* vr_mono_ms of the phase start */
+    _Atomic uint64_t bytes;             /* body bytes so far */
+    bool cut;                           /* shut down already */
+};
+
+/* An event stream (vr_http_stream). */
+struct stream {
+    struct stream *prev, *next;         /* under rt->wait_lock */
+    struct vr_http_rt *rt;
+    struct MHD_Connection *conn;
+    const struct vr_http_stream_ops *ops;
+    void *ctx;
+    int64_t user_id;
+    atomic_int refs;                    /* MHD's, and wakers' for a while */
+    pthread_mutex_t lock;               /* suspended, kick */
+    bool suspended;
+    bool kick;                          /* woken while not suspended */
+    struct vr_buf out;
+    size_t sent;
+    int64_t last_out;                   /* vr_mono_ms of the last bytes */
+};
+
+struct user_count {
+    int streams, waits;
+};
+
+struct vr_http_rt {
+    struct vr_api *api;
+    const struct vr_config *cfg;
+    atomic_bool stopping;
+    atomic_int suspended;               /* connections suspended now */
+
+    pthread_mutex_t conn_lock;
+    struct vr_conn_info *conns;
+    size_t nconns;
+
+    /* handlers to run: requests whose connection is suspended */
+    pthread_mutex_t q_lock;
+    pthread_cond_t q_cond;
+    struct vr_req *q_head, *q_tail;
+    int busy;                           /* workers running a handler */
+    pthread_t *workers;
+    int nworkers;
+
+    /* what waits for events or time: parked requests and streams */
+    pthread_mutex_t wait_lock;
+    struct vr_req *parked;
+    struct stream *streams;
+    struct vr_map users;                /* user id -> struct user_count */
+
+    pthread_t waker;
+    bool waker_started;
+};
+
+static struct user_count *user_count(struct vr_http_rt *rt, int64_t user)
+{
+    struct user_count *c = vr_map_get_int(&rt->users, user);
+    if (!c) {
+        c = vr_calloc(1, sizeof(*c));
+        vr_map_put_int(&rt->users, user, c);
+    }
+    return c;
+}
+
+static void user_count_drop(struct vr_http_rt *rt, int64_t user)
+{
+    struct user_count *c = vr_map_get_int(&rt->users, user);
+    if (c && !c->streams && !c->waits)
+        free(vr_map_del_int(&rt->users, user));
+}
+
+/* ---- workers */
+
+static void enqueue(struct vr_http_rt *rt, struct vr_req *r)
+{
+    r->qnext = NULL;
+    pthread_mutex_lock(&rt->q_lock);
+    if (rt->q_tail)
+        rt->q_tail->qnext = r;
+    else
+        rt->q_head = r;
+    rt->q_tail = r;
+    pthread_cond_signal(&rt->q_cond);
+    pthread_mutex_unlock(&rt->q_lock);
+}
+
+static void resume(struct vr_http_rt *rt, struct MHD_Connection *conn)
+{
+    atomic_fetch_sub(&rt->suspended, 1);
+    MHD_resume_connection(conn);
+}
+
+/* A parked request joins the waiters once its handler has returned (so
+ * that no waker runs it twice at once); if an event was published since
+ * the handler began, it runs again at once instead: no wake-up is lost
+ * (on_event takes wait_lock after the bus moved its head). */
+static void park_now(struct vr_http_rt *rt, struct vr_req *r,
+                     uint64_t head_before)
+{
+    pthread_mutex_lock(&rt->wait_lock);
+    if (vr_events_head(r->ctl->events) != head_before ||
+        atomic_load(&rt->stopping)) {
+        pthread_mutex_unlock(&rt->wait_lock);
+        enqueue(rt, r);
+        return;
+    }
+    DL_PUSH(rt->parked, r, qprev, qnext);
+    pthread_mutex_unlock(&rt->wait_lock);
+}
+
+static void run_handler(struct vr_http_rt *rt, struct vr_req *r)
+{
+    uint64_t head = vr_events_head(r->ctl->events);
+    enum MHD_Result ret;
+
+    r->in_worker = true;
+    r->parked = false;
+    ret = r->route->handler(r);
+    r->in_worker = false;
+    if (r->parked) {
+        park_now(rt, r, head);
+        return;             /* stays suspended: woken by an event or time */
+    }
+    if (!r->pending && ret == MHD_NO)
+        r->close_conn = true;
+    if (!r->pending && !r->close_conn) {
+        /* a handler that answered nothing: never, but never hang */
+        struct vr_error err;
+        r->in_worker = true;
+        vr_err(&err, VR_E_INTERNAL, "no answer");
+        vr_http_problem(r, &err);
+        r->in_worker = false;
+    }
+    resume(rt, r->conn);
+}
+
+static void *worker_main(void *arg)
+{
+    struct vr_http_rt *rt = arg;
+
+    for (;;) {
+        struct vr_req *r;
+        pthread_mutex_lock(&rt->q_lock);
+        while (!rt->q_head && !atomic_load(&rt->stopping))
+            pthread_cond_wait(&rt->q_cond, &rt->q_lock);
+        r = rt->q_head;
+        if (!r) {
+            pthread_mutex_unlock(&rt->q_lock);
+            return NULL;    /* stopping, nothing left */
+        }
+        rt->q_head = r->qnext;
+        if (!rt->q_head)
+            rt->q_tail = NULL;
+        rt->busy++;
+        pthread_mutex_unlock(&rt->q_lock);
+        run_handler(rt, r);
+        pthread_mutex_lock(&rt->q_lock);
+        rt->busy--;
+        pthread_cond_broadcast(&rt->q_cond);
+        pthread_mutex_unlock(&rt->q_lock);
+    }
+}
+
+/* ---- parked requests */
+
+int vr_http_park(struct vr_req *r, int64_t wake_at, struct vr_error *err)
+{
+    struct vr_http_rt *rt = r->api->rt;
+
+    if (!r->in_worker)
+        return vr_err(err, VR_E_INTERNAL, "only a running handler parks");
+    if (atomic_load(&rt->stopping) || atomic_load(&r->ctl->stopping))
+        return vr_err(err, VR_E_UNAVAILABLE, "the server is stopping");
+    pthread_mutex_lock(&rt->wait_lock);
+    if (!r->counted_wait) {
+        struct user_count *c = user_count(rt, r->who.user_id);
+        if (c->waits >= rt->cfg->http_max_waits_per_user) {
+            pthread_mutex_unlock(&rt->wait_lock);
+            return vr_err(err, VR_E_THROTTLED, "%d waits of yours are open "
+                          "already (at most %d at once)", c->waits,
+                          rt->cfg->http_max_waits_per_user);
+        }
+        c->waits++;
+        r->counted_wait = true;
+    }
+    pthread_mutex_unlock(&rt->wait_lock);
+    r->parked = true;
+    r->wake_at = wake_at;
+    return 0;
+}
+
+/* Release the wait a finished request held (its connection is done). */
+static void release_wait(struct vr_http_rt *rt, struct vr_req *r)
+{
+    if (!r->counted_wait)
+        return;
+    pthread_mutex_lock(&rt->wait_lock);
+    user_count(rt, r->who.user_id)->waits--;
+    user_count_drop(rt, r->who.user_id);
+    pthread_mutex_unlock(&rt->wait_lock);
+    r->counted_wait = false;
+}
+
+/* Run again the parked requests due (all, with `all`); wait_lock held. */
+static void wake_parked(struct vr_http_rt *rt, bool all, int64_t now)
+{
+    struct vr_req *r = rt->parked, *next;
+
+    for (; r; r = next) {
+        next = r->qnext;
+        if (!all && r->wake_at > now)
+            continue;
+        DL_UNLINK(rt->parked, r, qprev, qnext);
+        enqueue(rt, r);
+    }
+}
+
+/* ---- streams */
+
+static void stream_wake(struct stream *st)
+{
+    pthread_mutex_lock(&st->lock);
+    if (st->suspended) {
+        st->suspended = false;
+        resume(st->rt, st->conn);
+    } else {
+        st->kick = true;
+    }
+    pthread_mutex_unlock(&st->lock);
+}
+
+static void stream_unref(struct stream *st)
+{
+    if (atomic_fetch_sub(&st->refs, 1) != 1)
+        return;
+    st->ops->free(st->ctx);
+    vr_buf_release(&st->out);
+    pthread_mutex_destroy(&st->lock);
+    free(st);
+}
+
+/* Wake the streams (all, or those due a keep-alive at `now`).  MHD is
+ * called outside wait_lock: MHD may hold its own locks when it frees a
+ * stream (stream_free takes wait_lock). */
+static void wake_streams(struct vr_http_rt *rt, bool all, int64_t now)
+{
+    struct stream **due = NULL;
+    size_t n = 0, cap = 0;
+
+    pthread_mutex_lock(&rt->wait_lock);
+    for (struct stream *st = rt->streams; st; st = st->next) {
+        if (!all && now - st->last_out < st->ops->keepalive_ms)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 32;
+            due = vr_realloc(due, cap * sizeof(*due));
+        }
+        atomic_fetch_add(&st->refs, 1);
+        due[n++] = st;
+    }
+    pthread_mutex_unlock(&rt->wait_lock);
+    for (size_t i = 0; i < n; i++) {
+        stream_wake(due[i]);
+        stream_unref(due[i]);
+    }
+    free(due);
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct stream *st = cls;
+    struct vr_http_rt *rt = st->rt;
+    size_t n;
+
+    (void)pos;
+    while (st->sent >= st->out.len) {
+        bool idle = vr_mono_ms() - st->last_out >= st->ops->keepalive_ms;
+        int rc;
+        st->out.len = 0;
+        st->out.data[0] = '\0';
+        st->sent = 0;
+        if (atomic_load(&rt->stopping))
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        pthread_mutex_lock(&st->lock);
+        st->kick = false;
+        pthread_mutex_unlock(&st->lock);
+        rc = st->ops->fill(st->ctx, idle, &st->out);
+        if (rc < 0)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        if (st->out.len)
+            break;
+        /* nothing to send: suspend until an event, the keep-alive time
+         * or the stop wakes us (an event published while fill ran set
+         * kick: look again) */
+        pthread_mutex_lock(&st->lock);
+        if (st->kick || atomic_load(&rt->stopping)) {
+            pthread_mutex_unlock(&st->lock);
+            continue;
+        }
+        st->suspended = true;
+        atomic_fetch_add(&rt->suspended, 1);
+        MHD_suspend_connection(st->conn);
+        pthread_mutex_unlock(&st->lock);
+        return 0;
+    }
+    n = st->out.len - st->sent;
+    if (n > max)
+        n = max;
+    memcpy(buf, st->out.data + st->sent, n);
+    st->sent += n;
+    st->last_out = vr_mono_ms();
+    return (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+    struct stream *st = cls;
+    struct vr_http_rt *rt = st->rt;
+
+    pthread_mutex_lock(&rt->wait_lock);
+    DL_UNLINK(rt->streams, st, prev, next);
+    user_count(rt, st->user_id)->streams--;
+    user_count_drop(rt, st->user_id);
+    pthread_mutex_unlock(&rt->wait_lock);
+    stream_unref(st);
+}
+
+enum MHD_Result vr_http_stream(struct vr_req *r, const char *content_type,
+                               const struct vr_http_stream_ops *ops,
+                               void *ctx)
+{
+    struct vr_http_rt *rt = r->api->rt;
+    struct stream *st;
+    struct MHD_Response *resp;
+    struct user_count *c;
+    struct vr_error err;
+
+    pthread_mutex_lock(&rt->wait_lock);
+    c = user_count(rt, r->who.user_id);
+    if (c->streams >= rt->cfg->http_max_streams_per_user) {
+        int n = c->streams;
+        pthread_mutex_unlock(&rt->wait_lock);
+        ops->free(ctx);
+        vr_err(&err, VR_E_THROTTLED, "%d event streams of yours are open "
+               "already (at most %d at once)", n,
+               rt->cfg->http_max_streams_per_user);
+        return vr_http_problem(r, &err);
+    }
+    c->streams++;
+    st = vr_calloc(1, sizeof(*st));
+    st->rt = rt;
+    st->conn = r->conn;
+    st->ops = ops;
+    st->ctx = ctx;
+    st->user_id = r->who.user_id;
+    st->last_out = vr_mono_ms();
+    atomic_init(&st->refs, 1);
+    pthread_mutex_init(&st->lock, NULL);
+    vr_buf_init(&st->out);
+    DL_PUSH(rt->streams, st, prev, next);
+    pthread_mutex_unlock(&rt->wait_lock);
+    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096,
+                                             stream_read, st, stream_free);
+    if (!resp) {
+        stream_free(st);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", content_type);
+    return vr_http_queue(r, 200, resp);
+}
+
+/* The event bus published (or shut down): every stream and parked
+ * request looks again.  Runs in the publisher's thread: short. */
+static void on_event(void *ctx, uint64_t head)
+{
+    struct vr_http_rt *rt = ctx;
+
+    (void)head;
+    wake_streams(rt, true, 0);
+    pthread_mutex_lock(&rt->wait_lock);
+    wake_parked(rt, true, 0);
+    pthread_mutex_unlock(&rt->wait_lock);
+}
+
+/* ---- connections */
+
+static void on_connection(void *cls, struct MHD_Connection *conn,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct vr_http_rt *rt = cls;
+    struct vr_conn_info *ci = *socket_context;
+
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *fi =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        ci = vr_calloc(1, sizeof(*ci));
+        ci->fd = fi ? fi->connect_fd : -1;
+        atomic_init(&ci->phase, PH_HEADERS);
+        atomic_init(&ci->since, vr_mono_ms());
+        atomic_init(&ci->bytes, 0);
+        pthread_mutex_lock(&rt->conn_lock);
+        DL_PUSH(rt->conns, ci, prev, next);
+        rt->nconns++;
+        pthread_mutex_unlock(&rt->conn_lock);
+        *socket_context = ci;
+        return;
+    }
+    /* closed: MHD closes the socket only after this returns, so the
+     * reaper (under conn_lock) never shuts down a reused descriptor */
+    if (!ci)
+        return;
+    pthread_mutex_lock(&rt->conn_lock);
+    DL_UNLINK(rt->conns, ci, prev, next);
+    rt->nconns--;
+    pthread_mutex_unlock(&rt->conn_lock);
+    free(ci);
+    *socket_context = NULL;
+}
+
+static void set_phase(struct vr_conn_info *ci, enum conn_phase ph)
+{
+    if (!ci)
+        return;
+    atomic_store(&ci->since, vr_mono_ms());
+    atomic_store(&ci->bytes, 0);
+    atomic_store(&ci->phase, ph);
+}
+
+/* Cut the connections past their deadline. */
+static void reap(struct vr_http_rt *rt, int64_t now)
+{
+    int64_t header_ms = (int64_t)rt->cfg->http_header_timeout_s * 1000;
+    uint64_t rate = (uint64_t)rt->cfg->http_min_body_rate;
+
+    pthread_mutex_lock(&rt->conn_lock);
+    for (struct vr_conn_info *ci = rt->conns; ci; ci = ci->next) {
+        int64_t age = now - atomic_load(&ci->since);
+        int ph = atomic_load(&ci->phase);
+        bool cut = false;
+        if (ci->cut || ci->fd < 0)
+            continue;
+        if (ph == PH_HEADERS && age > header_ms)
+            cut = true;
+        else if (ph == PH_BODY && rate && age > BODY_GRACE_MS &&
+                 atomic_load(&ci->bytes) * 1000 / (uint64_t)age < rate)
+            cut = true;
+        if (cut) {
+            shutdown(ci->fd, SHUT_RDWR);
+            ci->cut = true;
+        }
+    }
+    pthread_mutex_unlock(&rt->conn_lock);
+}
+
+/* Timers: parked requests due, streams due a keep-alive, slow clients. */
+static void *waker_main(void *arg)
+{
+    struct vr_http_rt *rt = arg;
+
+    while (!atomic_load(&rt->stopping)) {
+        int64_t now = vr_mono_ms();
+        pthread_mutex_lock(&rt->wait_lock);
+        wake_parked(rt, false, now);
+        pthread_mutex_unlock(&rt->wait_lock);
+        wake_streams(rt, false, now);
+        reap(rt, now);
+        vr_sleep_ms(WAKER_MS);
+    }
+    return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,
                                   const char *version, const char *upload_data,
@@ -529,16 +1069,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 
     (void)version;
     if (!r) {
+        const union MHD_ConnectionInfo *sc =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         r = vr_calloc(1, sizeof(*r));
         *con_cls = r;
         r->api = api;
         r->ctl = api->ctl;
         r->conn = conn;
+        r->ci = sc ? sc->socket_context : NULL;
+        set_phase(r->ci, PH_BODY);
         r->path = vr_strdup(url);
         vr_strlcpy(r->method, method, sizeof(r->method));
         vr_buf_init(&r->body);
         if (first_call(r, &r->err) < 0) {
             r->failed = true;
+            set_phase(r->ci, PH_BUSY);
             return vr_http_problem(r, &r->err);
         }
         return MHD_YES;
@@ -546,6 +1091,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
+        if (r->ci)
+            atomic_fetch_add(&r->ci->bytes, n);
         if (r->failed)
             return MHD_YES;
         r->body_started = true;
@@ -566,11 +1113,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         }
         return MHD_YES;
     }
-    if (r->status)
-        return MHD_YES; /* already answered */
+    if (r->pending) {
+        /* back from a worker: hand its answer to MHD */
+        enum MHD_Result ret = MHD_queue_response(conn,
+                                                 (unsigned)r->pending_status,
+                                                 r->pending_resp);
+        MHD_destroy_response(r->pending_resp);
+        r->pending_resp = NULL;
+        r->pending = false;
+        return ret;
+    }
+    if (r->close_conn)
+        return MHD_NO;
+    if (r->status || r->dispatched)
+        return MHD_YES; /* already answered, or still with a worker */
+    set_phase(r->ci, PH_BUSY);
     if (r->failed)
         return vr_http_problem(r, &r->err);
-    return r->route->handler(r);
+    /* a read of memory (a GET) is answered here, at once: handing it to
+     * a worker would cost more than it does */
+    if (strcmp(r->method, "GET") == 0 && !(r->route->flags & VR_R_WORKER))
+        return r->route->handler(r);
+    /* the handler runs on a worker; the connection waits, suspended */
+    r->dispatched = true;
+    atomic_fetch_add(&api->rt->suspended, 1);
+    MHD_suspend_connection(conn);
+    enqueue(api->rt, r);
+    return MHD_YES;
 }
 
 /* Every call that changes something, and every login attempt, is written
@@ -612,7 +1181,15 @@ static void audit(struct vr_req *r, struct MHD_Connection *conn)
     vr_strlcpy(e.object_name, r->audit_name, sizeof(e.object_name));
     e.status = r->status ? r->status : 499;
     vr_strlcpy(e.detail, r->audit_detail, sizeof(e.detail));
-    vr_audit_write(r->ctl->audit, &e);
+    /* Refused before anyone was authenticated (no or a bad token, a
+     * throttled login, a bad body): counted per source, not one line each,
+     * or an unauthenticated client could fill the disk.  A login whose
+     * password was checked (201 or 401) is written on its own. */
+    if (!r->authed && !((r->route->flags & VR_R_PUBLIC) &&
+                        (e.status == 201 || e.status == 401)))
+        vr_audit_refused(r->ctl->audit, &e);
+    else
+        vr_audit_write(r->ctl->audit, &e);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn,
@@ -624,6 +1201,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     (void)conn;
     if (!r)
         return;
+    /* the connection may carry another request: its headers are due
+     * within the header timeout from now */
+    set_phase(r->ci, PH_HEADERS);
+    release_wait(r->api->rt, r);
+    if (r->pending_resp)
+        MHD_destroy_response(r->pending_resp);
     if (r->upload)
         vr_upload_abort(r->upload, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK
                                        ? "upload not completed"
@@ -767,13 +1350,119 @@ static int load_tls(struct vr_api *api, const struct vr_config *cfg,
     return 0;
 }
 
+/* Room for every connection: the soft limit on descriptors is raised to
+ * what http_max_connections needs (within the hard limit). */
+static void raise_nofile(const struct vr_config *cfg)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)cfg->http_max_conns + 256;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want
+                      ? want
+                      : rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < want)
+        VR_WARN(MOD, "open files are limited to %llu: fewer than "
+                "http_max_connections (%d) may be served",
+                (unsigned long long)rl.rlim_cur, cfg->http_max_conns);
+}
+
+static struct vr_http_rt *rt_new(struct vr_api *api)
+{
+    struct vr_http_rt *rt = vr_calloc(1, sizeof(*rt));
+
+    rt->api = api;
+    rt->cfg = api->ctl->cfg;
+    atomic_init(&rt->stopping, false);
+    atomic_init(&rt->suspended, 0);
+    pthread_mutex_init(&rt->conn_lock, NULL);
+    pthread_mutex_init(&rt->q_lock, NULL);
+    pthread_cond_init(&rt->q_cond, NULL);
+    pthread_mutex_init(&rt->wait_lock, NULL);
+    vr_map_init_int(&rt->users);
+    return rt;
+}
+
+static int rt_start(struct vr_http_rt *rt, struct vr_error *err)
+{
+    rt->nworkers = rt->cfg->http_workers;
+    rt->workers = vr_calloc((size_t)rt->nworkers, sizeof(*rt->workers));
+    for (int i = 0; i < rt->nworkers; i++)
+        if (pthread_create(&rt->workers[i], NULL, worker_main, rt) != 0) {
+            rt->nworkers = i;
+            return vr_err(err, VR_E_INTERNAL, "unable to start workers");
+        }
+    if (pthread_create(&rt->waker, NULL, waker_main, rt) != 0)
+        return vr_err(err, VR_E_INTERNAL, "unable to start a thread");
+    rt->waker_started = true;
+    vr_events_set_notify(rt->api->ctl->events, on_event, rt);
+    return 0;
+}
+
+/* Stop: no suspended connection may be left when MHD stops, so every
+ * parked request runs (its handler sees the daemon stopping and answers)
+ * and every stream is woken (and ends), then the workers drain. */
+static void rt_stop(struct vr_http_rt *rt)
+{
+    int64_t deadline = vr_mono_ms() + 15000;
+
+    atomic_store(&rt->stopping, true);
+    vr_events_set_notify(rt->api->ctl->events, NULL, NULL);
+    for (;;) {
+        bool idle;
+        wake_streams(rt, true, 0);
+        pthread_mutex_lock(&rt->wait_lock);
+        wake_parked(rt, true, 0);
+        pthread_mutex_unlock(&rt->wait_lock);
+        pthread_mutex_lock(&rt->q_lock);
+        idle = !rt->q_head && !rt->busy;
+        pthread_cond_broadcast(&rt->q_cond);
+        pthread_mutex_unlock(&rt->q_lock);
+        if ((idle && atomic_load(&rt->suspended) == 0) ||
+            vr_mono_ms() > deadline)
+            break;
+        vr_sleep_ms(20);
+    }
+    if (atomic_load(&rt->suspended))
+        VR_WARN(MOD, "%d connections still suspended at stop",
+                atomic_load(&rt->suspended));
+}
+
+static void rt_free(struct vr_http_rt *rt)
+{
+    size_t pos = 0;
+    void *c;
+
+    if (!rt)
+        return;
+    atomic_store(&rt->stopping, true);
+    pthread_mutex_lock(&rt->q_lock);
+    pthread_cond_broadcast(&rt->q_cond);
+    pthread_mutex_unlock(&rt->q_lock);
+    for (int i = 0; i < rt->nworkers; i++)
+        pthread_join(rt->workers[i], NULL);
+    if (rt->waker_started)
+        pthread_join(rt->waker, NULL);
+    free(rt->workers);
+    while ((c = vr_map_next(&rt->users, &pos)))
+        free(c);
+    vr_map_release(&rt->users);
+    pthread_mutex_destroy(&rt->conn_lock);
+    pthread_mutex_destroy(&rt->q_lock);
+    pthread_cond_destroy(&rt->q_cond);
+    pthread_mutex_destroy(&rt->wait_lock);
+    free(rt);
+}
+
 struct vr_api *vr_api_start(struct vr_ctl *ctl, struct vr_error *err)
 {
     const struct vr_config *cfg = ctl->cfg;
     struct vr_api *api = vr_calloc(1, sizeof(*api));
     struct MHD_OptionItem tls_opts[4];
-    unsigned flags = MHD_USE_POLL_INTERNAL_THREAD |
-                     MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
     char pin[VR_TLS_PIN_SIZE] = "";
     struct sockaddr_in sa;
 
@@ -804,20 +1493,36 @@ struct vr_api *vr_api_start(struct vr_ctl *ctl, struct vr_error *err)
         tls_opts[3] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     }
     api->ctl = ctl;
+    api->rt = rt_new(api);
+    if (rt_start(api->rt, err) < 0) {
+        rt_stop(api->rt);
+        rt_free(api->rt);
+        api->rt = NULL;
+        api_free(api);
+        return NULL;
+    }
+    raise_nofile(cfg);
     api->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, api,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http_threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_max_conns,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)cfg->http_max_conns_per_address,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http_idle_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)511,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, api->rt,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_ARRAY, tls_opts,
         MHD_OPTION_END);
     if (!api->mhd) {
         vr_err(err, VR_E_INTERNAL, "unable to listen on %s (is another "
                "vireod running?)", cfg->listen);
+        rt_stop(api->rt);
+        rt_free(api->rt);
+        api->rt = NULL;
         api_free(api);
         return NULL;
     }
@@ -837,6 +1542,8 @@ void vr_api_stop(struct vr_api *api)
 {
     if (!api)
         return;
+    rt_stop(api->rt);
     MHD_stop_daemon(api->mhd);
+    rt_free(api->rt);
     api_free(api);
 }

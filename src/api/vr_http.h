@@ -21,6 +21,9 @@ enum vr_route_flags {
     VR_R_BODY = 1 << 2,       /* takes a JSON body */
     VR_R_SUPER = 1 << 3,      /* a superuser session only */
     VR_R_CREATE = 1 << 4,     /* needs the CREATE right on `obj`'s kind */
+    VR_R_WORKER = 1 << 5,     /* a GET that may wait or take long: on a
+                               * worker (other GETs run in the socket
+                               * thread: memory reads only) */
 };
 
 /* The kind of object a route's first path parameter names. */
@@ -53,12 +56,16 @@ struct vr_route {
     unsigned need;
 };
 
+struct vr_http_rt;   /* connections, workers, waiters (vr_http.c) */
+struct vr_conn_info; /* one per TCP connection (vr_http.c) */
+
 struct vr_api {
     struct vr_ctl *ctl;
     struct MHD_Daemon *mhd;
     char *tls_cert;      /* PEM chain given to MHD, NULL for plain HTTP */
     char *tls_key;       /* PEM key given to MHD (wiped when freed) */
     size_t tls_key_size;
+    struct vr_http_rt *rt;
 };
 
 struct vr_req {
@@ -80,6 +87,21 @@ struct vr_req {
     int64_t obj_id;                   /* the object in the path, resolved */
     struct vr_upload *upload;         /* VR_R_UPLOAD routes */
     int status;                       /* status of the queued response */
+    /* the connection model (vr_http.c): handlers run on worker threads
+     * while the connection is suspended; what they queue waits here
+     * until MHD takes it back */
+    struct vr_conn_info *ci;
+    struct MHD_Response *pending_resp;
+    int pending_status;
+    bool pending;                     /* a response waits for MHD */
+    bool close_conn;                  /* the handler said MHD_NO */
+    bool dispatched;                  /* handed to a worker */
+    bool in_worker;
+    bool parked;                      /* waits (vr_http_park) */
+    bool counted_wait;                /* holds one of its user's waits */
+    int64_t wake_at;                  /* parked: run again at (mono ms) */
+    struct vr_req *qnext;             /* worker queue / waiters list */
+    struct vr_req *qprev;
     /* for the audit log: what the request acted on */
     char audit_user[VR_NAME_SIZE];    /* a login's user name */
     char audit_kind[16];
@@ -121,6 +143,30 @@ enum MHD_Result vr_http_empty(struct vr_req *r, int status);
 /* Queue a prepared response (takes ownership of `resp`). */
 enum MHD_Result vr_http_queue(struct vr_req *r, int status,
                               struct MHD_Response *resp);
+
+/* Park the request being handled (on a worker): it stays suspended and
+ * its handler runs again when an event is published, at `wake_at` (a
+ * vr_mono_ms() time), or when the daemon stops; the handler then answers
+ * or parks again.  At most http_max_waits_per_user parked requests per
+ * user.  0 parked (return MHD_YES without answering); -1 with err: over
+ * the cap (VR_E_THROTTLED) or stopping (VR_E_UNAVAILABLE): answer now. */
+int vr_http_park(struct vr_req *r, int64_t wake_at, struct vr_error *err);
+
+/* A response streamed without end (Server-Sent Events).  `fill` appends
+ * what is ready to `out` without blocking and returns 1, 0 if nothing is
+ * (the connection is then suspended, costing no thread, until an event
+ * is published or `keepalive_ms` passes: fill is then called with `idle`
+ * set and may add a comment), or -1 to end the stream.  `free` releases
+ * ctx when the stream ends.  At most http_max_streams_per_user streams
+ * per user (429). */
+struct vr_http_stream_ops {
+    int (*fill)(void *ctx, bool idle, struct vr_buf *out);
+    void (*free)(void *ctx);
+    int keepalive_ms;
+};
+enum MHD_Result vr_http_stream(struct vr_req *r, const char *content_type,
+                               const struct vr_http_stream_ops *ops,
+                               void *ctx);
 
 /* Open the upload to the image named in the path, before any body byte
  * is read (vr_api.c). */

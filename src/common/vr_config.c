@@ -42,7 +42,18 @@ static const struct {
     Z("max_body", max_body),
     Z("max_upload", max_upload),
     I("workers", workers, 1, 64),
-    I("http_max_connections", http_max_conns, 4, 4096),
+    I("http_max_connections", http_max_conns, 4, 65536),
+    I("http_max_connections_per_address", http_max_conns_per_address, 1,
+      65536),
+    I("http_threads", http_threads, 1, 64),
+    I("http_workers", http_workers, 1, 256),
+    I("http_header_timeout", http_header_timeout_s, 1, 3600),
+    I("http_idle_timeout", http_idle_timeout_s, 5, 3600),
+    I("http_min_body_rate", http_min_body_rate, 0, 1 << 30),
+    I("http_max_streams_per_user", http_max_streams_per_user, 1, 65536),
+    I("http_max_waits_per_user", http_max_waits_per_user, 1, 65536),
+    I("audit_max_size", audit_max_size_mib, 1, 1 << 20),
+    I("audit_keep", audit_keep, 1, 1000),
     I("max_uploads_per_user", max_uploads_per_user, 1, 64),
     I("stop_timeout", stop_timeout_s, 1, 3600),
     I("token_ttl", token_ttl_s, 60, 365 * 86400),
@@ -84,7 +95,17 @@ void vr_config_defaults(struct vr_config *cfg, const char *state_dir)
     cfg->max_body = 1 << 20;
     cfg->max_upload = 256ULL << 30;
     cfg->workers = 4;
-    cfg->http_max_conns = 256;
+    cfg->http_max_conns = 1024;
+    cfg->http_max_conns_per_address = 64;
+    cfg->http_threads = 2;
+    cfg->http_workers = 8;
+    cfg->http_header_timeout_s = 10;
+    cfg->http_idle_timeout_s = 60;
+    cfg->http_min_body_rate = 1024;
+    cfg->http_max_streams_per_user = 8;
+    cfg->http_max_waits_per_user = 16;
+    cfg->audit_max_size_mib = 64;
+    cfg->audit_keep = 8;
     cfg->max_uploads_per_user = 2;
     cfg->stop_timeout_s = 60;
     cfg->token_ttl_s = 7 * 86400;

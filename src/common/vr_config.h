@@ -34,8 +34,19 @@ struct vr_config {
     uint64_t max_body;      /* JSON request bodies */
     uint64_t max_upload;    /* image uploads */
     int workers;            /* job worker threads */
-    int http_max_conns;
+    int http_max_conns;     /* connections at once, in all */
+    int http_max_conns_per_address;
+    int http_threads;       /* threads serving sockets (epoll) */
+    int http_workers;       /* threads running handlers */
+    int http_header_timeout_s; /* from connect (or the end of the
+                               * previous request) to complete headers */
+    int http_idle_timeout_s;   /* no byte moved for this long: closed */
+    int http_min_body_rate; /* bytes/s a body must average after 10 s */
+    int http_max_streams_per_user; /* event streams at once */
+    int http_max_waits_per_user;   /* job long-polls at once */
     int max_uploads_per_user; /* image uploads at once, per user */
+    int audit_max_size_mib; /* audit.log rotates past this size */
+    int audit_keep;         /* rotated audit files kept */
     int stop_timeout_s;     /* ACPI grace before power-off */
     int token_ttl_s;
     int poll_interval_s;    /* safety-net poll of libvirt and hosts */

@@ -1,8 +1,16 @@
 /*
  * vr_audit.h - the audit log: one JSON line per mutating API call (and
- * per login attempt), appended to <state_dir>/audit.log (0600, opened
- * O_APPEND, never rewritten by vireod), readable by superusers through
- * GET /api/v1/audit.
+ * per login attempt that got its password checked), appended to
+ * <state_dir>/audit.log (0600, opened O_APPEND), readable by superusers
+ * through GET /api/v1/audit.
+ *
+ * The file is bounded: past `max_size` bytes it is rotated (audit.log.1,
+ * .2, ... up to `keep` files; the oldest goes) and reading walks every
+ * file kept, newest first.  Requests refused before anyone was
+ * authenticated (no or a bad token, a throttled login, a bad body) are
+ * not written one by one, which would let an unauthenticated client
+ * flood the log: they are counted per source address and written as one
+ * line per address and minute ("count": N).
  */
 #ifndef VR_AUDIT_H
 #define VR_AUDIT_H
@@ -30,10 +38,18 @@ struct vr_audit_entry {
     char detail[160];              /* the error, if it failed */
 };
 
-struct vr_audit *vr_audit_open(const char *path, struct vr_error *err);
+/* `max_size` bytes per file (0: never rotate), `keep` rotated files. */
+struct vr_audit *vr_audit_open(const char *path, uint64_t max_size, int keep,
+                               struct vr_error *err);
+/* Writes what is still counted, then closes. */
 void vr_audit_close(struct vr_audit *a);
 /* Append one entry (thread-safe; written with one write(2)). */
 void vr_audit_write(struct vr_audit *a, const struct vr_audit_entry *e);
+/* Count one request refused before authentication (`e` as for
+ * vr_audit_write); written in a summary line per source and minute. */
+void vr_audit_refused(struct vr_audit *a, const struct vr_audit_entry *e);
+/* Write the summaries whose minute is over (the monitor calls it). */
+void vr_audit_flush(struct vr_audit *a, int64_t now_ms);
 
 struct vr_audit_filter {
     const char *user;              /* user name, NULL: all */
@@ -41,8 +57,9 @@ struct vr_audit_filter {
     int64_t object_id;             /* 0: all */
     int64_t since_ms;              /* 0: all */
 };
-/* Matching entries, newest first, `offset`/`limit` applied, as a JSON
- * array appended to `out`; *total counts every match. */
+/* Matching entries of every file kept, newest first, `offset`/`limit`
+ * applied, as a JSON array appended to `out`; *total counts every
+ * match. */
 int vr_audit_read(struct vr_audit *a, const struct vr_audit_filter *f,
                   size_t offset, size_t limit, struct vr_buf *out,
                   size_t *total, struct vr_error *err);

@@ -19,34 +19,16 @@
 
 #define MOD "ctl"
 
-/* ---- store changes become events */
+/* ---- store changes: the ACL index and the scheduler follow at once
+ * (under the write lock: the next transaction sees them); the event
+ * stream after the lock is released (in commit order) */
 
-static void on_db_change(void *opaque, const struct vr_kind *kind,
-                         const struct vr_obj *hdr, const char *json)
+static void on_commit(void *opaque, const struct vr_kind *kind,
+                      const void *obj, const char *json)
 {
     struct vr_ctl *ctl = opaque;
-    struct vr_buf b = VR_BUF_INIT;
-    char perms[4];
+    const struct vr_obj *hdr = obj;
 
-    /* who the object belongs to travels with every event, deletes too, so
-     * that each stream shows only what its caller may see */
-    vr_perms_format(hdr->perms, perms);
-    vr_buf_init(&b);
-    vr_buf_addf(&b, "{\"kind\":\"%s\",\"action\":\"%s\",\"id\":%lld,"
-                "\"owner_id\":%lld,\"group_id\":%lld,\"permissions\":"
-                "\"%s\"", kind->name, json ? "updated" : "deleted",
-                (long long)hdr->id, (long long)hdr->owner_id,
-                (long long)hdr->group_id, perms);
-    /* tokens, users, groups and ACLs are nobody's business on the
-     * stream */
-    if (json && kind != &vr_token_kind && kind != &vr_user_kind &&
-        kind != &vr_group_kind && kind != &vr_acl_kind) {
-        vr_buf_adds(&b, ",\"object\":");
-        vr_buf_adds(&b, json);
-    }
-    vr_buf_adds(&b, "}");
-    vr_events_publish(ctl->events, kind->name, b.data);
-    vr_buf_release(&b);
     if (kind == &vr_acl_kind)
         vr_authz_reload(&ctl->authz, &ctl->db.acls);
     /* the scheduler follows hosts and which VMs run */
@@ -56,6 +38,62 @@ static void on_db_change(void *opaque, const struct vr_kind *kind,
         vr_placement_cluster_changed(ctl, hdr->id);
     else if (kind == &vr_vm_kind)
         vr_placement_vm_changed(ctl, hdr->id, json == NULL, 0);
+}
+
+/* The resource kind an event of `kind` is authorized as, -1 for kinds
+ * that are nobody's business on the stream (tokens, users, groups, ACL
+ * rules: their events carry no object, and only superusers get them). */
+static int event_res(const struct vr_kind *kind)
+{
+    if (kind == &vr_vm_kind || kind == &vr_job_kind)
+        return VR_RES_VM;
+    if (kind == &vr_image_kind)
+        return VR_RES_IMAGE;
+    if (kind == &vr_host_kind)
+        return VR_RES_HOST;
+    if (kind == &vr_vm_group_kind)
+        return VR_RES_VMGROUP;
+    if (kind == &vr_cluster_kind)
+        return VR_RES_CLUSTER;
+    return -1;
+}
+
+static void after_commit(void *opaque, const struct vr_kind *kind,
+                         const void *obj, const char *json)
+{
+    struct vr_ctl *ctl = opaque;
+    const struct vr_obj *hdr = obj;
+    struct vr_event_meta meta;
+    struct vr_buf b = VR_BUF_INIT;
+    int res = event_res(kind);
+    char perms[4];
+
+    /* who the object belongs to travels with every event, deletes too, so
+     * that each stream shows only what its caller may see */
+    memset(&meta, 0, sizeof(meta));
+    meta.res = res;
+    meta.id = hdr->id;
+    meta.owner_id = hdr->owner_id;
+    meta.group_id = hdr->group_id;
+    meta.perms = hdr->perms;
+    if (kind == &vr_host_kind)
+        meta.cluster_id = ((const struct vr_host *)obj)->cluster_id;
+    else if (kind == &vr_cluster_kind)
+        meta.cluster_id = hdr->id;
+    vr_perms_format(hdr->perms, perms);
+    vr_buf_init(&b);
+    vr_buf_addf(&b, "{\"kind\":\"%s\",\"action\":\"%s\",\"id\":%lld,"
+                "\"owner_id\":%lld,\"group_id\":%lld,\"permissions\":"
+                "\"%s\"", kind->name, json ? "updated" : "deleted",
+                (long long)hdr->id, (long long)hdr->owner_id,
+                (long long)hdr->group_id, perms);
+    if (json && res >= 0) {
+        vr_buf_adds(&b, ",\"object\":");
+        vr_buf_adds(&b, json);
+    }
+    vr_buf_adds(&b, "}");
+    vr_events_publish(ctl->events, kind->name, &meta, b.data);
+    vr_buf_release(&b);
 }
 
 /* ---- libvirt events: hints for the observer */
@@ -462,6 +500,7 @@ static void *monitor_main(void *arg)
             poll_domains(ctl);
             vr_auth_expire(ctl);
             prune_jobs(ctl);
+            vr_audit_flush(ctl->audit, vr_now_ms());
             next = vr_mono_ms() + (int64_t)ctl->cfg->poll_interval_s * 1000;
         }
         vr_sleep_ms(200);
@@ -728,7 +767,9 @@ int vr_ctl_init(struct vr_ctl *ctl, const struct vr_config *cfg,
     secure_state_dir(cfg);
     {
         char *path = vr_asprintf("%s/audit.log", cfg->state_dir);
-        ctl->audit = vr_audit_open(path, err);
+        ctl->audit = vr_audit_open(path,
+                                   (uint64_t)cfg->audit_max_size_mib << 20,
+                                   cfg->audit_keep, err);
         free(path);
         if (!ctl->audit)
             return -1;
@@ -752,7 +793,7 @@ int vr_ctl_init(struct vr_ctl *ctl, const struct vr_config *cfg,
     free(inst);
     if (write_instance_mark(cfg, ctl->instance, err) < 0)
         return -1;
-    vr_db_set_listener(&ctl->db, on_db_change, ctl);
+    vr_db_set_listeners(&ctl->db, on_commit, after_commit, ctl);
 
     memset(&ncfg, 0, sizeof(ncfg));
     ncfg.libvirt_uri = cfg->libvirt_uri;

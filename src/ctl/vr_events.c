@@ -2,22 +2,30 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-struct ev_slot {
+struct vr_event {
+    atomic_int refs;
     uint64_t seq;
-    char *name;
-    char *data;
+    struct vr_event_meta meta;
+    char name[16];
+    size_t len;
+    char text[];               /* the SSE block, NUL-terminated */
 };
 
 struct vr_events {
     pthread_mutex_t lock;
     pthread_cond_t cond;       /* CLOCK_MONOTONIC */
-    struct ev_slot *ring;
+    struct vr_event **ring;    /* slot = seq % cap; the ring's references */
     size_t cap;
-    uint64_t head;             /* newest seq; slot = seq % cap */
+    uint64_t head;             /* newest seq */
     bool shutdown;
+    /* set once at start-up, before any publish (vr_events_set_notify) */
+    void (*notify)(void *ctx, uint64_t head);
+    void *notify_ctx;
 };
 
 struct vr_events *vr_events_new(size_t capacity)
@@ -35,36 +43,65 @@ struct vr_events *vr_events_new(size_t capacity)
     return ev;
 }
 
+void vr_event_unref(struct vr_event *e)
+{
+    if (e && atomic_fetch_sub(&e->refs, 1) == 1)
+        free(e);
+}
+
 void vr_events_free(struct vr_events *ev)
 {
     if (!ev)
         return;
-    for (size_t i = 0; i < ev->cap; i++) {
-        free(ev->ring[i].name);
-        free(ev->ring[i].data);
-    }
+    for (size_t i = 0; i < ev->cap; i++)
+        vr_event_unref(ev->ring[i]);
     free(ev->ring);
     pthread_mutex_destroy(&ev->lock);
     pthread_cond_destroy(&ev->cond);
     free(ev);
 }
 
+void vr_events_set_notify(struct vr_events *ev,
+                          void (*fn)(void *ctx, uint64_t head), void *ctx)
+{
+    pthread_mutex_lock(&ev->lock);
+    ev->notify = fn;
+    ev->notify_ctx = ctx;
+    pthread_mutex_unlock(&ev->lock);
+}
+
 uint64_t vr_events_publish(struct vr_events *ev, const char *name,
+                           const struct vr_event_meta *meta,
                            const char *data)
 {
-    struct ev_slot *s;
+    /* everything but the sequence is made before the lock */
+    size_t nlen = strlen(name), dlen = strlen(data);
+    size_t cap = nlen + dlen + 64;
+    struct vr_event *e = vr_malloc(sizeof(*e) + cap), *old;
+    void (*notify)(void *, uint64_t);
+    void *nctx;
     uint64_t seq;
 
+    atomic_init(&e->refs, 1);
+    vr_strlcpy(e->name, name, sizeof(e->name));
+    if (meta)
+        e->meta = *meta;
+    else
+        memset(&e->meta, 0, sizeof(e->meta)), e->meta.res = -1;
     pthread_mutex_lock(&ev->lock);
     seq = ++ev->head;
-    s = &ev->ring[seq % ev->cap];
-    free(s->name);
-    free(s->data);
-    s->seq = seq;
-    s->name = vr_strdup(name);
-    s->data = vr_strdup(data);
+    e->seq = seq;
+    e->len = (size_t)snprintf(e->text, cap, "id: %llu\nevent: %s\ndata: %s\n\n",
+                              (unsigned long long)seq, name, data);
+    old = ev->ring[seq % ev->cap];
+    ev->ring[seq % ev->cap] = e;
+    notify = ev->notify;
+    nctx = ev->notify_ctx;
     pthread_cond_broadcast(&ev->cond);
     pthread_mutex_unlock(&ev->lock);
+    vr_event_unref(old);
+    if (notify)
+        notify(nctx, seq);
     return seq;
 }
 
@@ -75,6 +112,53 @@ uint64_t vr_events_head(struct vr_events *ev)
     h = ev->head;
     pthread_mutex_unlock(&ev->lock);
     return h;
+}
+
+size_t vr_events_take(struct vr_events *ev, uint64_t *cursor,
+                      struct vr_event **out, size_t max, uint64_t *missed)
+{
+    uint64_t oldest;
+    size_t n = 0;
+
+    *missed = 0;
+    pthread_mutex_lock(&ev->lock);
+    oldest = ev->head >= ev->cap ? ev->head - ev->cap + 1 : 1;
+    if (*cursor > ev->head)
+        *cursor = ev->head;     /* from before a restart: caller's job */
+    if (*cursor + 1 < oldest) {
+        *missed = oldest - *cursor - 1;
+        *cursor = oldest - 1;
+    }
+    while (n < max && *cursor < ev->head) {
+        struct vr_event *e = ev->ring[(*cursor + 1) % ev->cap];
+        atomic_fetch_add(&e->refs, 1);
+        out[n++] = e;
+        (*cursor)++;
+    }
+    pthread_mutex_unlock(&ev->lock);
+    return n;
+}
+
+uint64_t vr_event_seq(const struct vr_event *e)
+{
+    return e->seq;
+}
+
+const char *vr_event_name(const struct vr_event *e)
+{
+    return e->name;
+}
+
+const struct vr_event_meta *vr_event_meta(const struct vr_event *e)
+{
+    return &e->meta;
+}
+
+const char *vr_event_text(const struct vr_event *e, size_t *len)
+{
+    if (len)
+        *len = e->len;
+    return e->text;
 }
 
 static void deadline_after(struct timespec *ts, int timeout_ms)
@@ -111,11 +195,13 @@ uint64_t vr_events_wait(struct vr_events *ev, uint64_t seq, int timeout_ms)
 }
 
 int vr_events_read(struct vr_events *ev, uint64_t *cursor, int timeout_ms,
-                   bool (*filter)(const char *name, const char *data,
-                                  void *ctx),
+                   bool (*filter)(const struct vr_event *e, void *ctx),
                    void *ctx, struct vr_buf *out)
 {
-    uint64_t oldest;
+    struct vr_event *batch[256];
+    uint64_t missed;
+    bool first = true;
+    size_t n;
 
     pthread_mutex_lock(&ev->lock);
     wait_locked(ev, *cursor, timeout_ms);
@@ -127,28 +213,45 @@ int vr_events_read(struct vr_events *ev, uint64_t *cursor, int timeout_ms,
         pthread_mutex_unlock(&ev->lock);
         return 0;
     }
-    oldest = ev->head >= ev->cap ? ev->head - ev->cap + 1 : 1;
-    if (*cursor + 1 < oldest) {
-        vr_buf_addf(out, "id: %llu\nevent: reset\ndata: {\"missed\":%llu}"
-                    "\n\n", (unsigned long long)(oldest - 1),
-                    (unsigned long long)(oldest - *cursor - 1));
-        *cursor = oldest - 1;
-    }
-    for (uint64_t s = *cursor + 1; s <= ev->head; s++) {
-        const struct ev_slot *slot = &ev->ring[s % ev->cap];
-        if (!filter || filter(slot->name, slot->data, ctx))
-            vr_buf_addf(out, "id: %llu\nevent: %s\ndata: %s\n\n",
-                        (unsigned long long)s, slot->name, slot->data);
-    }
-    *cursor = ev->head;
     pthread_mutex_unlock(&ev->lock);
+    while ((n = vr_events_take(ev, cursor, batch, VR_ARRAY_SIZE(batch),
+                               &missed)) > 0) {
+        if (first && missed)
+            vr_buf_addf(out, "id: %llu\nevent: reset\ndata: {\"missed\":%llu}"
+                        "\n\n", (unsigned long long)(vr_event_seq(batch[0]) - 1),
+                        (unsigned long long)missed);
+        first = false;
+        for (size_t i = 0; i < n; i++) {
+            if (!filter || filter(batch[i], ctx))
+                vr_buf_add(out, batch[i]->text, batch[i]->len);
+            vr_event_unref(batch[i]);
+        }
+    }
     return 1;
 }
 
 void vr_events_shutdown(struct vr_events *ev)
 {
+    void (*notify)(void *, uint64_t);
+    void *nctx;
+    uint64_t head;
+
     pthread_mutex_lock(&ev->lock);
     ev->shutdown = true;
     pthread_cond_broadcast(&ev->cond);
+    notify = ev->notify;
+    nctx = ev->notify_ctx;
+    head = ev->head;
     pthread_mutex_unlock(&ev->lock);
+    if (notify)
+        notify(nctx, head);
+}
+
+bool vr_events_is_shutdown(struct vr_events *ev)
+{
+    bool s;
+    pthread_mutex_lock(&ev->lock);
+    s = ev->shutdown;
+    pthread_mutex_unlock(&ev->lock);
+    return s;
 }

@@ -51,6 +51,7 @@ int vr_db_open(struct vr_db *db, const char *url, struct vr_error *err)
 
     memset(db, 0, sizeof(*db));
     pthread_mutex_init(&db->wlock, NULL);
+    pthread_mutex_init(&db->publock, NULL);
     vr_pool_init(&db->users, &vr_user_kind);
     vr_pool_init(&db->groups, &vr_group_kind);
     vr_pool_init(&db->acls, &vr_acl_kind);
@@ -89,12 +90,15 @@ void vr_db_close(struct vr_db *db)
     vr_store_free(db->store);
     db->store = NULL;
     pthread_mutex_destroy(&db->wlock);
+    pthread_mutex_destroy(&db->publock);
 }
 
-void vr_db_set_listener(struct vr_db *db, vr_db_listener fn, void *ctx)
+void vr_db_set_listeners(struct vr_db *db, vr_db_listener on_commit,
+                         vr_db_listener after_commit, void *ctx)
 {
     pthread_mutex_lock(&db->wlock);
-    db->listener = fn;
+    db->on_commit = on_commit;
+    db->after_commit = after_commit;
     db->listener_ctx = ctx;
     pthread_mutex_unlock(&db->wlock);
 }
@@ -134,9 +138,11 @@ int vr_tx_begin(struct vr_db *db, struct vr_tx *tx, struct vr_error *err)
 
 static void tx_release_ops(struct vr_tx *tx)
 {
-    for (int i = 0; i < tx->n; i++)
+    for (int i = 0; i < tx->n; i++) {
         if (tx->ops[i].obj)
             vr_obj_free(tx->ops[i].pool->kind, tx->ops[i].obj);
+        free(tx->ops[i].json);
+    }
     free(tx->ops);
     tx->ops = NULL;
     tx->n = tx->cap = 0;
@@ -204,6 +210,8 @@ int vr_tx_put(struct vr_tx *tx, struct vr_pool *pool, void *obj,
     tx->ops[tx->n].pool = pool;
     tx->ops[tx->n].obj = vr_obj_dup(kind, obj);
     tx->ops[tx->n].id = h->id;
+    tx->ops[tx->n].json = NULL;
+    tx->ops[tx->n].deleted = false;
     tx->n++;
     return 0;
 }
@@ -218,6 +226,8 @@ int vr_tx_del(struct vr_tx *tx, struct vr_pool *pool, int64_t id,
     tx->ops[tx->n].pool = pool;
     tx->ops[tx->n].obj = NULL;
     tx->ops[tx->n].id = id;
+    tx->ops[tx->n].json = NULL;
+    tx->ops[tx->n].deleted = false;
     tx->n++;
     return 0;
 }
@@ -262,28 +272,43 @@ int vr_tx_commit(struct vr_tx *tx, struct vr_error *err)
         tx->db = NULL;
         return -1;
     }
+    /* install; what the listeners need is kept per op: the object (a
+     * copy for after_commit, which runs when the pool may have moved on)
+     * and its JSON */
     for (int i = 0; i < tx->n; i++) {
         struct vr_pool *p = tx->ops[i].pool;
         int64_t id = tx->ops[i].id;
         if (tx->ops[i].obj) {
-            struct vr_obj hdr = *(const struct vr_obj *)tx->ops[i].obj;
+            bool listened = db->on_commit || db->after_commit;
+            void *copy = listened ? vr_obj_dup(p->kind, tx->ops[i].obj)
+                                  : NULL;
             vr_pool_install(p, tx->ops[i].obj);
-            tx->ops[i].obj = NULL;
-            if (db->listener) {
-                char *json = vr_pool_get_json(p, id, NULL);
-                db->listener(db->listener_ctx, p->kind, &hdr, json);
-                free(json);
-            }
+            tx->ops[i].obj = copy;
+            if (listened)
+                tx->ops[i].json = vr_pool_get_json(p, id, NULL);
+            if (db->on_commit)
+                db->on_commit(db->listener_ctx, p->kind, copy,
+                              tx->ops[i].json);
         } else {
             void *old = vr_pool_dup(p, id);
             vr_pool_remove(p, id);
-            if (db->listener && old)
-                db->listener(db->listener_ctx, p->kind, old, NULL);
-            vr_obj_free(p->kind, old);
+            if (db->on_commit && old)
+                db->on_commit(db->listener_ctx, p->kind, old, NULL);
+            tx->ops[i].obj = old;   /* as it was, for after_commit */
+            tx->ops[i].deleted = true;
         }
     }
-    tx_release_ops(tx);
+    /* hand over: the next transaction may start while this one's
+     * after_commit listeners run, but its own wait for ours */
+    pthread_mutex_lock(&db->publock);
     pthread_mutex_unlock(&db->wlock);
+    for (int i = 0; i < tx->n; i++)
+        if (db->after_commit && tx->ops[i].obj)
+            db->after_commit(db->listener_ctx, tx->ops[i].pool->kind,
+                             tx->ops[i].obj,
+                             tx->ops[i].deleted ? NULL : tx->ops[i].json);
+    pthread_mutex_unlock(&db->publock);
+    tx_release_ops(tx);
     tx->db = NULL;
     return 0;
 }

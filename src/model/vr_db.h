@@ -7,9 +7,17 @@
  * disk.  Transactions are serialized by one write lock (the store has one
  * writer anyway); reads never take it.
  *
- * After each commit, the change listener (if set) is called once per
- * changed object, in commit order, still under the write lock, with the
- * object's API JSON (NULL for a delete); the event bus hangs here.
+ * After each commit the listeners are called once per changed object,
+ * in commit order, with the object (for a delete: as it was) and its API
+ * JSON (NULL for a delete):
+ *   - `on_commit` still under the write lock, for what the next
+ *     transaction must see (the ACL index, the scheduler's view); keep it
+ *     short;
+ *   - `after_commit` once the write lock is released (the next
+ *     transaction already runs), still in commit order: a second lock
+ *     is taken before the write lock is let go and held while these
+ *     run.  The event bus hangs here, so that no reader of events and
+ *     no formatting ever holds up a write.
  */
 #ifndef VR_DB_H
 #define VR_DB_H
@@ -26,23 +34,25 @@
 #include "vr_vm.h"
 #include "vr_vmgroup.h"
 
-/* `hdr` is the object's header (for a delete, as it was). */
+/* `obj` is the object (for a delete, as it was); its header first. */
 typedef void (*vr_db_listener)(void *ctx, const struct vr_kind *kind,
-                               const struct vr_obj *hdr, const char *json);
+                               const void *obj, const char *json);
 
 struct vr_db {
     struct vr_store *store;
     pthread_mutex_t wlock;
+    pthread_mutex_t publock;   /* order of after_commit across commits */
     struct vr_pool users, groups, acls, tokens, clusters, hosts, images,
         vms, jobs, vm_groups;
-    vr_db_listener listener;
+    vr_db_listener on_commit, after_commit;
     void *listener_ctx;
 };
 
 /* Open the store at `url` and load every pool.  0 or -1 with err. */
 int vr_db_open(struct vr_db *db, const char *url, struct vr_error *err);
 void vr_db_close(struct vr_db *db);
-void vr_db_set_listener(struct vr_db *db, vr_db_listener fn, void *ctx);
+void vr_db_set_listeners(struct vr_db *db, vr_db_listener on_commit,
+                         vr_db_listener after_commit, void *ctx);
 
 /* Metadata (instance id, ...) read/write outside of a transaction. */
 char *vr_db_meta_get(struct vr_db *db, const char *key);
@@ -61,8 +71,11 @@ int vr_db_meta_put(struct vr_db *db, const char *key, const char *value,
  * read-modify-write safely; keep it short and never call a hypervisor. */
 struct vr_tx_op {
     struct vr_pool *pool;
-    void *obj;          /* owned copy to install; NULL for a delete */
+    void *obj;          /* owned copy to install; NULL for a delete (once
+                         * committed: the copy the listeners get) */
     int64_t id;
+    char *json;         /* once committed: the object's API JSON */
+    bool deleted;
 };
 
 struct vr_tx {

@@ -16,12 +16,36 @@ struct fixture {
     struct vr_db db;
     int events;
     int deletes;
+    int on_commit;
+    /* test_publish_after_unlock */
+    int slow_ms;                   /* after_commit sleeps this long */
+    pthread_mutex_t order_lock;
+    char order[16][VR_NAME_SIZE];  /* names in the order published */
+    int norder;
 };
 
-static void listener(void *ctx, const struct vr_kind *kind,
-                     const struct vr_obj *hdr, const char *json)
+static void on_commit(void *ctx, const struct vr_kind *kind, const void *obj,
+                      const char *json)
 {
     struct fixture *f = ctx;
+    (void)kind;
+    (void)json;
+    assert_true(((const struct vr_obj *)obj)->id > 0);
+    f->on_commit++;
+}
+
+static void listener(void *ctx, const struct vr_kind *kind, const void *obj,
+                     const char *json)
+{
+    struct fixture *f = ctx;
+    const struct vr_obj *hdr = obj;
+
+    pthread_mutex_lock(&f->order_lock);
+    if (f->norder < 16)
+        vr_strlcpy(f->order[f->norder++], hdr->name, VR_NAME_SIZE);
+    pthread_mutex_unlock(&f->order_lock);
+    if (f->slow_ms && strcmp(hdr->name, "slow") == 0)
+        vr_sleep_ms(f->slow_ms);
     (void)kind;
     assert_true(hdr->id > 0);
     if (json)
@@ -41,7 +65,8 @@ static int setup(void **state)
     f->url = vr_asprintf("sqlite:%s/t.db", f->dir);
     if (vr_db_open(&f->db, f->url, &err) < 0)
         return -1;
-    vr_db_set_listener(&f->db, listener, f);
+    pthread_mutex_init(&f->order_lock, NULL);
+    vr_db_set_listeners(&f->db, on_commit, listener, f);
     *state = f;
     return 0;
 }
@@ -50,6 +75,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     vr_db_close(&f->db);
+    pthread_mutex_destroy(&f->order_lock);
     vr_rm_rf(f->dir, NULL);
     free(f->url);
     free(f);
@@ -246,11 +272,63 @@ static void test_concurrent_unique_names(void **state)
     assert_int_equal(vr_pool_count(&f->db.hosts), 1);
 }
 
+/* after_commit runs once the write lock is let go: a slow listener does
+ * not hold up the next transaction's work, and listeners still see the
+ * commits in order. */
+struct second {
+    struct fixture *f;
+    int64_t began_after_ms;
+};
+
+static void *second_commit(void *arg)
+{
+    struct second *sc = arg;
+    struct vr_host h = make_host(&sc->f->db, "fast");
+    struct vr_tx tx;
+    int64_t t0 = vr_mono_ms();
+
+    assert_int_equal(vr_tx_begin(&sc->f->db, &tx, NULL), 0);
+    sc->began_after_ms = vr_mono_ms() - t0;
+    assert_int_equal(vr_tx_put(&tx, &sc->f->db.hosts, &h, NULL), 0);
+    assert_int_equal(vr_tx_commit(&tx, NULL), 0);
+    return NULL;
+}
+
+static void *first_commit(void *arg)
+{
+    struct fixture *f = arg;
+    struct vr_host h = make_host(&f->db, "slow");
+    assert_int_equal(vr_db_put(&f->db, &f->db.hosts, &h, NULL), 0);
+    return NULL;
+}
+
+static void test_publish_after_unlock(void **state)
+{
+    struct fixture *f = *state;
+    struct second sc = {f, 0};
+    pthread_t a, b;
+
+    f->slow_ms = 400;
+    pthread_create(&a, NULL, first_commit, f);
+    vr_sleep_ms(100);     /* the first one is in its slow listener */
+    pthread_create(&b, NULL, second_commit, &sc);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    /* the second transaction began at once, not after 300 ms more */
+    assert_true(sc.began_after_ms < 150);
+    assert_int_equal(f->norder, 2);
+    assert_string_equal(f->order[0], "slow");
+    assert_string_equal(f->order[1], "fast");
+    assert_int_equal(f->on_commit, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_put_get_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tx_atomic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_publish_after_unlock, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_pool_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload_and_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_unique_names, setup,

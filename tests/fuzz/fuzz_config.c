@@ -36,7 +36,18 @@ static const struct {
 } int_settings[] = {
     {offsetof(struct vr_config, probe_timeout_s), 1, 600},
     {offsetof(struct vr_config, workers), 1, 64},
-    {offsetof(struct vr_config, http_max_conns), 4, 4096},
+    {offsetof(struct vr_config, http_max_conns), 4, 65536},
+    {offsetof(struct vr_config, http_max_conns_per_address), 1, 65536},
+    {offsetof(struct vr_config, http_threads), 1, 64},
+    {offsetof(struct vr_config, http_workers), 1, 256},
+    {offsetof(struct vr_config, http_header_timeout_s), 1, 3600},
+    {offsetof(struct vr_config, http_idle_timeout_s), 5, 3600},
+    {offsetof(struct vr_config, http_min_body_rate), 0, 1 << 30},
+    {offsetof(struct vr_config, http_max_streams_per_user), 1, 65536},
+    {offsetof(struct vr_config, http_max_waits_per_user), 1, 65536},
+    {offsetof(struct vr_config, max_uploads_per_user), 1, 64},
+    {offsetof(struct vr_config, audit_max_size_mib), 1, 1 << 20},
+    {offsetof(struct vr_config, audit_keep), 1, 1000},
     {offsetof(struct vr_config, stop_timeout_s), 1, 3600},
     {offsetof(struct vr_config, token_ttl_s), 60, 365 * 86400},
     {offsetof(struct vr_config, poll_interval_s), 1, 3600},
@@ -75,6 +86,17 @@ static bool same_config(const struct vr_config *a, const struct vr_config *b)
            a->max_body == b->max_body && a->max_upload == b->max_upload &&
            a->workers == b->workers &&
            a->http_max_conns == b->http_max_conns &&
+           a->http_max_conns_per_address == b->http_max_conns_per_address &&
+           a->http_threads == b->http_threads &&
+           a->http_workers == b->http_workers &&
+           a->http_header_timeout_s == b->http_header_timeout_s &&
+           a->http_idle_timeout_s == b->http_idle_timeout_s &&
+           a->http_min_body_rate == b->http_min_body_rate &&
+           a->http_max_streams_per_user == b->http_max_streams_per_user &&
+           a->http_max_waits_per_user == b->http_max_waits_per_user &&
+           a->max_uploads_per_user == b->max_uploads_per_user &&
+           a->audit_max_size_mib == b->audit_max_size_mib &&
+           a->audit_keep == b->audit_keep &&
            a->stop_timeout_s == b->stop_timeout_s &&
            a->token_ttl_s == b->token_ttl_s &&
            a->poll_interval_s == b->poll_interval_s &&

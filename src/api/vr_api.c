@@ -1390,12 +1390,13 @@ static enum MHD_Result h_events(struct vr_req *r)
             return vr_api_fail_msg(r, VR_E_INVALID,
                                    "Last-Event-ID must be a number");
         }
-        if (v <= head && head - v <= SSE_REPLAY_MAX) {
+        if (v <= head && head - v <= SSE_REPLAY_MAX &&
+            vr_http_replay_allowed(r, head - v)) {
             s->cursor = v;
         } else {
-            /* from before a daemon restart, or further back than a
-             * replay goes: the client missed events and must re-read
-             * its state */
+            /* from before a daemon restart, further back than a replay
+             * goes, or past the user's replay budget: the client missed
+             * events and must re-read its state */
             vr_buf_addf(&s->first, "id: %llu\nevent: reset\ndata: "
                         "{\"missed\":%s}\n\n", (unsigned long long)head,
                         v <= head ? "\"more than a replay gives\"" : "null");

@@ -611,7 +611,14 @@ struct stream {
 
 struct user_count {
     int streams, waits;
+    /* events replayed to this user's streams: a bucket of REPLAY_BURST
+     * refilled at REPLAY_RATE per second */
+    double replay_tokens;
+    int64_t replay_at;             /* vr_mono_ms of the last refill */
 };
+
+#define REPLAY_BURST 5000.0
+#define REPLAY_RATE 1000.0
 
 struct vr_http_rt {
     struct vr_api *api;
@@ -646,6 +653,8 @@ static struct user_count *user_count(struct vr_http_rt *rt, int64_t user)
     struct user_count *c = vr_map_get_int(&rt->users, user);
     if (!c) {
         c = vr_calloc(1, sizeof(*c));
+        c->replay_tokens = REPLAY_BURST;
+        c->replay_at = vr_mono_ms();
         vr_map_put_int(&rt->users, user, c);
     }
     return c;
@@ -654,8 +663,36 @@ static struct user_count *user_count(struct vr_http_rt *rt, int64_t user)
 static void user_count_drop(struct vr_http_rt *rt, int64_t user)
 {
     struct user_count *c = vr_map_get_int(&rt->users, user);
-    if (c && !c->streams && !c->waits)
+    /* a user with streams or waits, or who replayed lately, is kept */
+    if (c && !c->streams && !c->waits &&
+        c->replay_tokens + (double)(vr_mono_ms() - c->replay_at) *
+                               REPLAY_RATE / 1000.0 >= REPLAY_BURST)
         free(vr_map_del_int(&rt->users, user));
+}
+
+bool vr_http_replay_allowed(struct vr_req *r, uint64_t events)
+{
+    struct vr_http_rt *rt = r->api->rt;
+    int64_t now = vr_mono_ms();
+    struct user_count *c;
+    bool ok;
+
+    pthread_mutex_lock(&rt->wait_lock);
+    c = vr_map_get_int(&rt->users, r->who.user_id);
+    if (!c) {
+        c = user_count(rt, r->who.user_id);
+        c->replay_tokens = REPLAY_BURST;
+        c->replay_at = now;
+    }
+    c->replay_tokens += (double)(now - c->replay_at) * REPLAY_RATE / 1000.0;
+    if (c->replay_tokens > REPLAY_BURST)
+        c->replay_tokens = REPLAY_BURST;
+    c->replay_at = now;
+    ok = (double)events <= c->replay_tokens;
+    if (ok)
+        c->replay_tokens -= (double)events;
+    pthread_mutex_unlock(&rt->wait_lock);
+    return ok;
 }
 
 /* ---- workers */
@@ -855,6 +892,22 @@ static void wake_streams(struct vr_http_rt *rt, bool all, int64_t now)
     free(due);
 }
 
+/* Has the client closed its end?  (A FIN or a reset waits in the
+ * socket; TLS records it may still send are data, not a close.) */
+static bool peer_gone(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *fi =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    char c;
+    ssize_t n;
+
+    if (!fi || fi->connect_fd < 0)
+        return false;
+    n = recv(fi->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 ||
+           (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct stream *st = cls;
@@ -870,6 +923,11 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         st->sent = 0;
         if (atomic_load(&rt->stopping))
             return MHD_CONTENT_READER_END_OF_STREAM;
+        /* a suspended connection is not watched: a client that left is
+         * found out here, at the latest at the next keep-alive, and its
+         * slot given back */
+        if (idle && peer_gone(st->conn))
+            return MHD_CONTENT_READER_END_WITH_ERROR;
         pthread_mutex_lock(&st->lock);
         st->kick = false;
         pthread_mutex_unlock(&st->lock);

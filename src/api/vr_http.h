@@ -168,6 +168,12 @@ enum MHD_Result vr_http_stream(struct vr_req *r, const char *content_type,
                                const struct vr_http_stream_ops *ops,
                                void *ctx);
 
+/* May the caller's event stream replay `events` past events?  Each user
+ * has a budget (5,000 events, refilled at 1,000 a second) shared by its
+ * streams: reconnecting in a loop with an old Last-Event-ID gets resets,
+ * not replays.  Takes the events from the budget when it says yes. */
+bool vr_http_replay_allowed(struct vr_req *r, uint64_t events);
+
 /* Open the upload to the image named in the path, before any body byte
  * is read (vr_api.c). */
 int vr_api_upload_begin(struct vr_req *r, uint64_t declared,

@@ -8,6 +8,7 @@ Numbers asserted here are loose bounds for a sanitizer build on a loaded
 import concurrent.futures
 import json
 import os
+import re
 import select
 import socket
 import time
@@ -168,6 +169,36 @@ class ConnectionAbuse(DaemonTest):
         # further back than 1000 events: told to re-read, not replayed
         self.assertIn('event: reset', first)
         self.assertIn('more than a replay gives', first)
+
+        held = []
+
+        def stream(last, keep=False):
+            c = d.connection(10, '127.0.0.11')
+            c.request('GET', '/api/v1/events',
+                      headers={'Authorization': 'Bearer ' + self.mal,
+                               'Last-Event-ID': str(last)})
+            r = c.getresponse()
+            self.assertEqual(r.status, 200)
+            text = r.read1(65536).decode()
+            if keep:
+                held.append(c)
+            else:
+                c.close()
+            return text
+        # the head, from a reset (an id from the future)
+        head = int(re.search(r'id: (\d+)\nevent: reset',
+                             stream(10 ** 12)).group(1))
+        # a closed stream's slot comes back at its next keep-alive (5 s)
+        time.sleep(6)
+        # a user's replays share a budget (5,000 events, 1,000 more a
+        # second): streams asking for 900 past events each get resets
+        # once it is spent
+        got = [stream(head - 900, keep=True) for _ in range(7)]
+        for c in held:
+            c.close()
+        replayed = [g for g in got if 'event: reset' not in g]
+        self.assertIn(len(replayed), (5, 6), [g[:80] for g in got])
+        self.assertIn('more than a replay gives', got[-1])
 
     def test_z_unauthenticated_flood_is_summed_up(self):
         """500 refused requests without a token add no line to the audit

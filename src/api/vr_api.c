@@ -686,6 +686,8 @@ static enum MHD_Result h_job_get(struct vr_req *r)
         return vr_api_fail(r, &err);
     if (!r->wake_at)
         r->wake_at = vr_mono_ms() + wait_s * 1000;
+    else if (vr_auth_principal(r->ctl, r->who.token_id, &r->who, &err) < 0)
+        return vr_api_fail(r, &err);   /* revoked while it waited */
     if (vr_pool_get(&r->ctl->db.jobs, r->obj_id, &job) == 0 &&
         vr_mono_ms() < r->wake_at && !vr_job_finished(&job) &&
         !(phase && strcmp(phase, job.phase) != 0) &&

@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vr_http.h"
@@ -604,6 +605,7 @@ struct stream {
     pthread_mutex_t lock;               /* suspended, kick */
     bool suspended;
     bool kick;                          /* woken while not suspended */
+    bool owed;                          /* counted in rt->suspended */
     struct vr_buf out;
     size_t sent;
     int64_t last_out;                   /* vr_mono_ms of the last bytes */
@@ -643,6 +645,12 @@ struct vr_http_rt {
     struct vr_req *parked;
     struct stream *streams;
     struct vr_map users;                /* user id -> struct user_count */
+
+    /* the bus published: the waker wakes streams and waits (a commit
+     * only raises this flag, it never walks them itself) */
+    pthread_mutex_t wake_lock;
+    pthread_cond_t wake_cond;
+    bool event_seen;
 
     pthread_t waker;
     bool waker_started;
@@ -710,10 +718,22 @@ static void enqueue(struct vr_http_rt *rt, struct vr_req *r)
     pthread_mutex_unlock(&rt->q_lock);
 }
 
+/* `suspended` counts connections MHD has not taken back yet: it goes
+ * down when MHD calls the handler (or the stream) again, or ends the
+ * request, not at MHD_resume_connection, so that the stop knows when
+ * MHD is done with every one of them. */
 static void resume(struct vr_http_rt *rt, struct MHD_Connection *conn)
 {
-    atomic_fetch_sub(&rt->suspended, 1);
+    (void)rt;
     MHD_resume_connection(conn);
+}
+
+static void taken_back(struct vr_http_rt *rt, bool *owed)
+{
+    if (*owed) {
+        *owed = false;
+        atomic_fetch_sub(&rt->suspended, 1);
+    }
 }
 
 /* A parked request joins the waiters once its handler has returned (so
@@ -915,6 +935,9 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     size_t n;
 
     (void)pos;
+    pthread_mutex_lock(&st->lock);
+    taken_back(rt, &st->owed);
+    pthread_mutex_unlock(&st->lock);
     while (st->sent >= st->out.len) {
         bool idle = vr_mono_ms() - st->last_out >= st->ops->keepalive_ms;
         int rc;
@@ -945,6 +968,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             continue;
         }
         st->suspended = true;
+        st->owed = true;
         atomic_fetch_add(&rt->suspended, 1);
         MHD_suspend_connection(st->conn);
         pthread_mutex_unlock(&st->lock);
@@ -964,6 +988,9 @@ static void stream_free(void *cls)
     struct stream *st = cls;
     struct vr_http_rt *rt = st->rt;
 
+    pthread_mutex_lock(&st->lock);
+    taken_back(rt, &st->owed);
+    pthread_mutex_unlock(&st->lock);
     pthread_mutex_lock(&rt->wait_lock);
     DL_UNLINK(rt->streams, st, prev, next);
     user_count(rt, st->user_id)->streams--;
@@ -1017,16 +1044,18 @@ enum MHD_Result vr_http_stream(struct vr_req *r, const char *content_type,
 }
 
 /* The event bus published (or shut down): every stream and parked
- * request looks again.  Runs in the publisher's thread: short. */
+ * request will look again.  Runs in the publisher's thread, after a
+ * commit: it only tells the waker, which wakes them all (many events in a
+ * row wake them once). */
 static void on_event(void *ctx, uint64_t head)
 {
     struct vr_http_rt *rt = ctx;
 
     (void)head;
-    wake_streams(rt, true, 0);
-    pthread_mutex_lock(&rt->wait_lock);
-    wake_parked(rt, true, 0);
-    pthread_mutex_unlock(&rt->wait_lock);
+    pthread_mutex_lock(&rt->wake_lock);
+    rt->event_seen = true;
+    pthread_cond_signal(&rt->wake_cond);
+    pthread_mutex_unlock(&rt->wake_lock);
 }
 
 /* ---- connections */
@@ -1082,8 +1111,9 @@ static void reap(struct vr_http_rt *rt, int64_t now)
 
     pthread_mutex_lock(&rt->conn_lock);
     for (struct vr_conn_info *ci = rt->conns; ci; ci = ci->next) {
-        int64_t age = now - atomic_load(&ci->since);
+        /* phase first: set_phase writes it last */
         int ph = atomic_load(&ci->phase);
+        int64_t age = now - atomic_load(&ci->since);
         bool cut = false;
         if (ci->cut || ci->fd < 0)
             continue;
@@ -1105,14 +1135,35 @@ static void *waker_main(void *arg)
 {
     struct vr_http_rt *rt = arg;
 
+    int64_t next_tick = 0;
+
     while (!atomic_load(&rt->stopping)) {
         int64_t now = vr_mono_ms();
+        bool all;
+
+        pthread_mutex_lock(&rt->wake_lock);
+        if (!rt->event_seen && now < next_tick) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += (long)(next_tick - now) * 1000000L;
+            while (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&rt->wake_cond, &rt->wake_lock, &ts);
+        }
+        all = rt->event_seen;
+        rt->event_seen = false;
+        pthread_mutex_unlock(&rt->wake_lock);
+        now = vr_mono_ms();
         pthread_mutex_lock(&rt->wait_lock);
-        wake_parked(rt, false, now);
+        wake_parked(rt, all, now);
         pthread_mutex_unlock(&rt->wait_lock);
-        wake_streams(rt, false, now);
-        reap(rt, now);
-        vr_sleep_ms(WAKER_MS);
+        wake_streams(rt, all, now);
+        if (now >= next_tick) {
+            reap(rt, now);
+            next_tick = now + WAKER_MS;
+        }
     }
     return NULL;
 }
@@ -1171,6 +1222,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         }
         return MHD_YES;
     }
+    taken_back(api->rt, &r->owed);
     if (r->pending) {
         /* back from a worker: hand its answer to MHD */
         enum MHD_Result ret = MHD_queue_response(conn,
@@ -1192,9 +1244,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
      * a worker would cost more than it does */
     if (strcmp(r->method, "GET") == 0 && !(r->route->flags & VR_R_WORKER))
         return r->route->handler(r);
-    /* the handler runs on a worker; the connection waits, suspended */
-    r->dispatched = true;
+    /* the handler runs on a worker; the connection waits, suspended
+     * (counted before `stopping` is read: the stop reads them the other
+     * way round, so one of the two sees the other) */
     atomic_fetch_add(&api->rt->suspended, 1);
+    if (atomic_load(&api->rt->stopping)) {
+        struct vr_error err;
+        atomic_fetch_sub(&api->rt->suspended, 1);
+        vr_err(&err, VR_E_UNAVAILABLE, "the server is stopping");
+        return vr_http_problem(r, &err);
+    }
+    r->dispatched = true;
+    r->owed = true;
     MHD_suspend_connection(conn);
     enqueue(api->rt, r);
     return MHD_YES;
@@ -1262,6 +1323,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     /* the connection may carry another request: its headers are due
      * within the header timeout from now */
     set_phase(r->ci, PH_HEADERS);
+    taken_back(r->api->rt, &r->owed);
     release_wait(r->api->rt, r);
     if (r->pending_resp)
         MHD_destroy_response(r->pending_resp);
@@ -1439,6 +1501,8 @@ static struct vr_http_rt *rt_new(struct vr_api *api)
     pthread_mutex_init(&rt->q_lock, NULL);
     pthread_cond_init(&rt->q_cond, NULL);
     pthread_mutex_init(&rt->wait_lock, NULL);
+    pthread_mutex_init(&rt->wake_lock, NULL);
+    pthread_cond_init(&rt->wake_cond, NULL);
     vr_map_init_int(&rt->users);
     return rt;
 }
@@ -1464,9 +1528,10 @@ static int rt_start(struct vr_http_rt *rt, struct vr_error *err)
  * and every stream is woken (and ends), then the workers drain. */
 static void rt_stop(struct vr_http_rt *rt)
 {
-    int64_t deadline = vr_mono_ms() + 15000;
+    int64_t warn_at = vr_mono_ms() + 5000;
 
     atomic_store(&rt->stopping, true);
+    /* waits until no notification is under way any more */
     vr_events_set_notify(rt->api->ctl->events, NULL, NULL);
     for (;;) {
         bool idle;
@@ -1478,14 +1543,17 @@ static void rt_stop(struct vr_http_rt *rt)
         idle = !rt->q_head && !rt->busy;
         pthread_cond_broadcast(&rt->q_cond);
         pthread_mutex_unlock(&rt->q_lock);
-        if ((idle && atomic_load(&rt->suspended) == 0) ||
-            vr_mono_ms() > deadline)
+        /* MHD must not stop while a connection is suspended (it aborts):
+         * a handler still running (a long import) is waited for */
+        if (idle && atomic_load(&rt->suspended) == 0)
             break;
+        if (vr_mono_ms() > warn_at) {
+            VR_WARN(MOD, "stopping: %d requests still being handled",
+                    atomic_load(&rt->suspended));
+            warn_at = vr_mono_ms() + 5000;
+        }
         vr_sleep_ms(20);
     }
-    if (atomic_load(&rt->suspended))
-        VR_WARN(MOD, "%d connections still suspended at stop",
-                atomic_load(&rt->suspended));
 }
 
 static void rt_free(struct vr_http_rt *rt)
@@ -1501,6 +1569,9 @@ static void rt_free(struct vr_http_rt *rt)
     pthread_mutex_unlock(&rt->q_lock);
     for (int i = 0; i < rt->nworkers; i++)
         pthread_join(rt->workers[i], NULL);
+    pthread_mutex_lock(&rt->wake_lock);
+    pthread_cond_signal(&rt->wake_cond);
+    pthread_mutex_unlock(&rt->wake_lock);
     if (rt->waker_started)
         pthread_join(rt->waker, NULL);
     free(rt->workers);
@@ -1511,6 +1582,8 @@ static void rt_free(struct vr_http_rt *rt)
     pthread_mutex_destroy(&rt->q_lock);
     pthread_cond_destroy(&rt->q_cond);
     pthread_mutex_destroy(&rt->wait_lock);
+    pthread_mutex_destroy(&rt->wake_lock);
+    pthread_cond_destroy(&rt->wake_cond);
     free(rt);
 }
 

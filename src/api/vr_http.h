@@ -96,6 +96,7 @@ struct vr_req {
     bool pending;                     /* a response waits for MHD */
     bool close_conn;                  /* the handler said MHD_NO */
     bool dispatched;                  /* handed to a worker */
+    bool owed;                        /* counted in the suspended */
     bool in_worker;
     bool parked;                      /* waits (vr_http_park) */
     bool counted_wait;                /* holds one of its user's waits */

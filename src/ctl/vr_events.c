@@ -23,9 +23,12 @@ struct vr_events {
     size_t cap;
     uint64_t head;             /* newest seq */
     bool shutdown;
-    /* set once at start-up, before any publish (vr_events_set_notify) */
+    /* vr_events_set_notify; `notifying` counts calls under way (made
+     * outside the lock), so that unsetting waits for them to end */
     void (*notify)(void *ctx, uint64_t head);
     void *notify_ctx;
+    int notifying;
+    pthread_cond_t notified;
 };
 
 struct vr_events *vr_events_new(size_t capacity)
@@ -40,6 +43,7 @@ struct vr_events *vr_events_new(size_t capacity)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&ev->cond, &ca);
     pthread_condattr_destroy(&ca);
+    pthread_cond_init(&ev->notified, NULL);
     return ev;
 }
 
@@ -58,6 +62,7 @@ void vr_events_free(struct vr_events *ev)
     free(ev->ring);
     pthread_mutex_destroy(&ev->lock);
     pthread_cond_destroy(&ev->cond);
+    pthread_cond_destroy(&ev->notified);
     free(ev);
 }
 
@@ -67,6 +72,23 @@ void vr_events_set_notify(struct vr_events *ev,
     pthread_mutex_lock(&ev->lock);
     ev->notify = fn;
     ev->notify_ctx = ctx;
+    /* a call to the old callback may be under way: it ends first */
+    while (ev->notifying)
+        pthread_cond_wait(&ev->notified, &ev->lock);
+    pthread_mutex_unlock(&ev->lock);
+}
+
+/* Call the callback copied under the lock (ev->notifying counted). */
+static void call_notify(struct vr_events *ev,
+                        void (*fn)(void *, uint64_t), void *ctx,
+                        uint64_t head)
+{
+    if (!fn)
+        return;
+    fn(ctx, head);
+    pthread_mutex_lock(&ev->lock);
+    if (--ev->notifying == 0)
+        pthread_cond_broadcast(&ev->notified);
     pthread_mutex_unlock(&ev->lock);
 }
 
@@ -97,11 +119,12 @@ uint64_t vr_events_publish(struct vr_events *ev, const char *name,
     ev->ring[seq % ev->cap] = e;
     notify = ev->notify;
     nctx = ev->notify_ctx;
+    if (notify)
+        ev->notifying++;
     pthread_cond_broadcast(&ev->cond);
     pthread_mutex_unlock(&ev->lock);
     vr_event_unref(old);
-    if (notify)
-        notify(nctx, seq);
+    call_notify(ev, notify, nctx, seq);
     return seq;
 }
 
@@ -241,10 +264,11 @@ void vr_events_shutdown(struct vr_events *ev)
     pthread_cond_broadcast(&ev->cond);
     notify = ev->notify;
     nctx = ev->notify_ctx;
+    if (notify)
+        ev->notifying++;
     head = ev->head;
     pthread_mutex_unlock(&ev->lock);
-    if (notify)
-        notify(nctx, head);
+    call_notify(ev, notify, nctx, head);
 }
 
 bool vr_events_is_shutdown(struct vr_events *ev)

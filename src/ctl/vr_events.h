@@ -62,7 +62,9 @@ const struct vr_event_meta *vr_event_meta(const struct vr_event *e);
 const char *vr_event_text(const struct vr_event *e, size_t *len);
 
 /* Called (outside the bus lock) after each publish and at shutdown:
- * streams and long-polls waiting for events hang here.  One callback. */
+ * streams and long-polls waiting for events hang here.  One callback;
+ * setting another (or NULL) returns once no call to the old one is under
+ * way, so its context may then be freed. */
 void vr_events_set_notify(struct vr_events *ev,
                           void (*fn)(void *ctx, uint64_t head), void *ctx);
 

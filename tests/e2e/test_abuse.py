@@ -11,6 +11,7 @@ import os
 import re
 import select
 import socket
+import threading
 import time
 
 from abuse import Abuse, Client, percentile, timed_reads, timed_writes
@@ -199,6 +200,76 @@ class ConnectionAbuse(DaemonTest):
         replayed = [g for g in got if 'event: reset' not in g]
         self.assertIn(len(replayed), (5, 6), [g[:80] for g in got])
         self.assertIn('more than a replay gives', got[-1])
+
+    def test_y_stop_under_load(self):
+        """SIGTERM with streams open, long-polls parked and writes coming
+        in: vireod stops cleanly (exit 0) and answers what it held."""
+        d = self.d
+        st, _, r = d.request('POST', '/api/v1/vms',
+                             {'name': 'stopwait', 'image': 'guest',
+                              'memory': 64, 'start': False,
+                              'requirements': 'HOST = "none"'},
+                             token=self.mal)
+        self.assertEqual(st, 202, r)
+        job = r['job']['id']
+        deadline = time.time() + 30
+        while d.get('/api/v1/jobs/%d' % job)['phase'] != 'waiting':
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.1)
+        streams = []
+        for _ in range(4):
+            c = d.connection(30, '127.0.0.14')
+            c.request('GET', '/api/v1/events',
+                      headers={'Authorization': 'Bearer ' + self.mal})
+            self.assertEqual(c.getresponse().status, 200)
+            streams.append(c)
+        stop = threading.Event()
+        answers = []
+
+        def poll():
+            try:
+                answers.append(d.request(
+                    'GET', '/api/v1/jobs/%d?wait=50&phase=waiting' % job,
+                    token=self.mal, source='127.0.0.15')[0])
+            except OSError:
+                answers.append('reset')
+
+        def writer():
+            c = Client(d, self.vic, source='127.0.0.16', timeout=10)
+            while not stop.is_set():
+                try:
+                    c.request('POST', '/api/v1/ownership',
+                              {'kind': 'image', 'ids': [self.vimg],
+                               'permissions': '640'})
+                except Exception:
+                    c.close()
+                    c = Client(d, self.vic, source='127.0.0.16', timeout=10)
+                    time.sleep(0.05)
+            c.close()
+        threads = [threading.Thread(target=poll) for _ in range(4)]
+        threads.append(threading.Thread(target=writer))
+        for t in threads:
+            t.start()
+        time.sleep(1)
+        t0 = time.monotonic()
+        d.proc.send_signal(15)
+        rc = d.wait_exit(60)
+        took = time.monotonic() - t0
+        stop.set()
+        for t in threads:
+            t.join(30)
+        for c in streams:
+            c.close()
+        self.assertEqual(rc, 0)
+        self.assertLess(took, 20)
+        # the parked polls were answered (the job as it was), not cut
+        self.assertEqual(answers, [200] * 4)
+        with open(d.stderr_path, errors='replace') as f:
+            self.assertNotIn('suspended connections', f.read())
+        d.start()
+        st, _, r = d.request('DELETE', '/api/v1/vms/stopwait')
+        self.assertEqual(st, 202, r)
+        d.wait_job(r['job']['id'])
 
     def test_z_unauthenticated_flood_is_summed_up(self):
         """500 refused requests without a token add no line to the audit

@@ -46,6 +46,23 @@ class ConnectionAbuse(DaemonTest):
                                  'permissions': '644'})
         assert st == 204, body
 
+    def waiting_job(self, name):
+        """The id of mal's create job of a VM that waits for a host (no
+        host meets its requirements): a job that stays unfinished."""
+        d = self.d
+        st, _, r = d.request('POST', '/api/v1/vms',
+                             {'name': name, 'image': 'guest',
+                              'memory': 64, 'start': False,
+                              'requirements': 'HOST = "none"'},
+                             token=self.mal)
+        self.assertEqual(st, 202, r)
+        job = r['job']['id']
+        deadline = time.time() + 30
+        while d.get('/api/v1/jobs/%d' % job)['phase'] != 'waiting':
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.1)
+        return job
+
     def test_writes_hold_under_abuse(self):
         d = self.d
         # a history for the storms to ask a replay of: 600 events of
@@ -126,17 +143,7 @@ class ConnectionAbuse(DaemonTest):
         for c in conns:
             c.close()
         # job long-polls: 16 per user at once, the rest told 429 at once
-        st, _, r = d.request('POST', '/api/v1/vms',
-                             {'name': 'nowhere', 'image': 'guest',
-                              'memory': 64, 'start': False,
-                              'requirements': 'HOST = "none"'},
-                             token=self.mal)
-        self.assertEqual(st, 202, r)
-        job = r['job']['id']
-        deadline = time.time() + 30
-        while d.get('/api/v1/jobs/%d' % job)['phase'] != 'waiting':
-            self.assertLess(time.time(), deadline)
-            time.sleep(0.1)
+        job = self.waiting_job('nowhere')
 
         def poll(_):
             t0 = time.monotonic()
@@ -205,17 +212,7 @@ class ConnectionAbuse(DaemonTest):
         """SIGTERM with streams open, long-polls parked and writes coming
         in: vireod stops cleanly (exit 0) and answers what it held."""
         d = self.d
-        st, _, r = d.request('POST', '/api/v1/vms',
-                             {'name': 'stopwait', 'image': 'guest',
-                              'memory': 64, 'start': False,
-                              'requirements': 'HOST = "none"'},
-                             token=self.mal)
-        self.assertEqual(st, 202, r)
-        job = r['job']['id']
-        deadline = time.time() + 30
-        while d.get('/api/v1/jobs/%d' % job)['phase'] != 'waiting':
-            self.assertLess(time.time(), deadline)
-            time.sleep(0.1)
+        job = self.waiting_job('stopwait')
         streams = []
         for _ in range(4):
             c = d.connection(30, '127.0.0.14')

@@ -110,6 +110,12 @@ class Security(DaemonTest):
         assert st == 201, u
         return u
 
+    def share_guest(self):
+        st, _, ans = self.d.request('POST', '/api/v1/ownership',
+                                    {'kind': 'image', 'ids': ['guest'],
+                                     'permissions': '644'})
+        self.assertEqual(st, 204, ans)
+
     def target(self, kind):
         Security.n += 1
         name = 'tgt-%s-%d' % (kind.replace('_', ''), Security.n)
@@ -320,10 +326,7 @@ class Security(DaemonTest):
         self.mkuser('cy', 'beta')
         ivy = d.login('ivy', PASSWORD)
         cy = d.login('cy', PASSWORD)
-        st, _, ans = d.request('POST', '/api/v1/ownership',
-                               {'kind': 'image', 'ids': ['guest'],
-                                'permissions': '644'})
-        self.assertEqual(st, 204, ans)
+        self.share_guest()
         # ivy's image and VM group, opened to everyone by an operator
         st, _, im = d.request('POST', '/api/v1/images',
                               {'name': 'ivy-img', 'format': 'qcow2'},
@@ -422,10 +425,7 @@ class Security(DaemonTest):
         d = self.d
         self.mkuser('pia', 'gamma')
         pia = d.login('pia', PASSWORD)
-        st, _, ans = d.request('POST', '/api/v1/ownership',
-                               {'kind': 'image', 'ids': ['guest'],
-                                'permissions': '644'})
-        self.assertEqual(st, 204, ans)
+        self.share_guest()
         st, _, r = d.request('POST', '/api/v1/vms',
                              {'name': 'pia-waits', 'image': 'guest',
                               'memory': 64, 'start': False,

@@ -626,6 +626,7 @@ struct vr_http_rt {
     struct vr_api *api;
     const struct vr_config *cfg;
     atomic_bool stopping;
+    atomic_bool quit;                   /* workers leave (after MHD stopped) */
     atomic_int suspended;               /* connections suspended now */
 
     pthread_mutex_t conn_lock;
@@ -787,12 +788,16 @@ static void *worker_main(void *arg)
     for (;;) {
         struct vr_req *r;
         pthread_mutex_lock(&rt->q_lock);
-        while (!rt->q_head && !atomic_load(&rt->stopping))
+        /* not `stopping`: a request that saw the daemon running just
+         * before the stop began is still enqueued after it, and must run
+         * (its connection stays suspended until then); the workers leave
+         * only once MHD has stopped and nothing can be enqueued */
+        while (!rt->q_head && !atomic_load(&rt->quit))
             pthread_cond_wait(&rt->q_cond, &rt->q_lock);
         r = rt->q_head;
         if (!r) {
             pthread_mutex_unlock(&rt->q_lock);
-            return NULL;    /* stopping, nothing left */
+            return NULL;    /* MHD stopped, nothing left */
         }
         rt->q_head = r->qnext;
         if (!rt->q_head)
@@ -1496,6 +1501,7 @@ static struct vr_http_rt *rt_new(struct vr_api *api)
     rt->api = api;
     rt->cfg = api->ctl->cfg;
     atomic_init(&rt->stopping, false);
+    atomic_init(&rt->quit, false);
     atomic_init(&rt->suspended, 0);
     pthread_mutex_init(&rt->conn_lock, NULL);
     pthread_mutex_init(&rt->q_lock, NULL);
@@ -1548,8 +1554,15 @@ static void rt_stop(struct vr_http_rt *rt)
         if (idle && atomic_load(&rt->suspended) == 0)
             break;
         if (vr_mono_ms() > warn_at) {
-            VR_WARN(MOD, "stopping: %d requests still being handled",
-                    atomic_load(&rt->suspended));
+            int queued = 0, busy;
+            pthread_mutex_lock(&rt->q_lock);
+            for (struct vr_req *q = rt->q_head; q; q = q->qnext)
+                queued++;
+            busy = rt->busy;
+            pthread_mutex_unlock(&rt->q_lock);
+            VR_WARN(MOD, "stopping: %d requests still suspended (%d being "
+                    "handled, %d queued)", atomic_load(&rt->suspended), busy,
+                    queued);
             warn_at = vr_mono_ms() + 5000;
         }
         vr_sleep_ms(20);
@@ -1565,6 +1578,7 @@ static void rt_free(struct vr_http_rt *rt)
         return;
     atomic_store(&rt->stopping, true);
     pthread_mutex_lock(&rt->q_lock);
+    atomic_store(&rt->quit, true);
     pthread_cond_broadcast(&rt->q_cond);
     pthread_mutex_unlock(&rt->q_lock);
     for (int i = 0; i < rt->nworkers; i++)

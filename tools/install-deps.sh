@@ -20,6 +20,8 @@ PKGS=(
   wrk nginx-light procps curl
   # LDAP tests (tests/e2e/test_ldap.py start a private slapd of their own)
   slapd ldap-utils
+  # a hung daemon in a test is reported with every thread's stack
+  gdb
 )
 
 missing=()

@@ -150,12 +150,7 @@ class Daemon:
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError('vireod did not stop on SIGTERM')
+            self.wait_exit(60)
         self.proc = None
 
     def kill9(self):
@@ -163,8 +158,29 @@ class Daemon:
         self.proc.wait()
         self.proc = None
 
+    def backtrace(self):
+        """Every thread's stack of the running daemon (gdb), or why not."""
+        try:
+            return subprocess.run(
+                ['gdb', '-p', str(self.proc.pid), '-batch', '-nx',
+                 '-ex', 'thread apply all bt'],
+                capture_output=True, text=True, timeout=60).stdout[-20000:]
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return 'no backtrace: %s' % e
+
     def wait_exit(self, timeout=120):
-        self.proc.wait(timeout)
+        """The exit status; a daemon still running after `timeout`
+        seconds is killed (a hung stop fails the test, with every
+        thread's stack, and never hangs the suite)."""
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            stacks = self.backtrace()
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+            raise AssertionError('vireod did not stop within %d s:\n%s\n'
+                                 '%s' % (timeout, self.log_tail(), stacks))
         rc = self.proc.returncode
         self.proc = None
         return rc
@@ -352,12 +368,16 @@ class Daemon:
         return out
 
     def cleanup(self):
-        """Stop the daemon and remove every domain and file it made."""
-        self.stop()
-        for uuid in list(self.domains()):
-            virsh('destroy', 'vireo-' + uuid, check=False)
-            virsh('undefine', '--managed-save', 'vireo-' + uuid, check=False)
-        subprocess.run(['rm', '-rf', self.dir])
+        """Stop the daemon and remove every domain and file it made
+        (also when the stop failed)."""
+        try:
+            self.stop()
+        finally:
+            for uuid in list(self.domains()):
+                virsh('destroy', 'vireo-' + uuid, check=False)
+                virsh('undefine', '--managed-save', 'vireo-' + uuid,
+                      check=False)
+            subprocess.run(['rm', '-rf', self.dir])
 
     # ---- CLI
 

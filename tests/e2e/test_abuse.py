@@ -243,20 +243,26 @@ class ConnectionAbuse(DaemonTest):
                     c = Client(d, self.vic, source='127.0.0.16', timeout=10)
                     time.sleep(0.05)
             c.close()
-        threads = [threading.Thread(target=poll) for _ in range(4)]
-        threads.append(threading.Thread(target=writer))
+        # four writers on their own connections: requests keep arriving
+        # while the stop drains the workers
+        threads = [threading.Thread(target=poll, daemon=True)
+                   for _ in range(4)]
+        threads += [threading.Thread(target=writer, daemon=True)
+                    for _ in range(4)]
         for t in threads:
             t.start()
-        time.sleep(1)
-        t0 = time.monotonic()
-        d.proc.send_signal(15)
-        rc = d.wait_exit(60)
-        took = time.monotonic() - t0
-        stop.set()
-        for t in threads:
-            t.join(30)
-        for c in streams:
-            c.close()
+        try:
+            time.sleep(1)
+            t0 = time.monotonic()
+            d.proc.send_signal(15)
+            rc = d.wait_exit(60)
+            took = time.monotonic() - t0
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+            for c in streams:
+                c.close()
         self.assertEqual(rc, 0)
         self.assertLess(took, 20)
         # the parked polls were answered (the job as it was), not cut

@@ -183,7 +183,7 @@ static enum MHD_Result h_health(struct vr_req *r)
 {
     json_t *j = json_pack("{s:s, s:s, s:s, s:I}", "status", "ok", "version",
                           VIREO_VERSION, "instance", r->ctl->instance,
-                          "host_id", (json_int_t)r->ctl->host_id);
+                          "host_id", (json_int_t)r->ctl->local_host);
     return vr_http_jsonj(r, 200, j);
 }
 
@@ -623,10 +623,12 @@ static enum MHD_Result h_vm_console(struct vr_req *r)
 {
     struct vr_error err = VR_ERROR_INIT;
     struct vr_vm vm;
+    struct vr_node *node;
     int64_t offset, limit;
     char *data = NULL;
     size_t len = 0;
     enum MHD_Result ret;
+    int rc;
 
     if (vr_pool_get(&r->ctl->db.vms, r->obj_id, &vm) < 0)
         return vr_api_fail_msg(r, VR_E_NOT_FOUND, "the vm was deleted");
@@ -635,8 +637,15 @@ static enum MHD_Result h_vm_console(struct vr_req *r)
         vr_http_query_int(r, "limit", 1, CONSOLE_MAX, CONSOLE_DEFAULT, &limit,
                           &err) < 0)
         return vr_api_fail(r, &err);
-    if (VR_NODE_CALL(r->ctl->node, console_read, &err, vm.hdr.uuid, offset,
-                     (size_t)limit, &data, &len) < 0)
+    if (!vm.host_id)
+        return vr_http_text(r, 200, "text/plain", "", 0); /* not placed */
+    node = vr_ctl_node(r->ctl, vm.host_id, &err);
+    if (!node)
+        return vr_api_fail(r, &err);
+    rc = VR_NODE_CALL(node, console_read, &err, vm.hdr.uuid, offset,
+                      (size_t)limit, &data, &len);
+    vr_node_close(node);
+    if (rc < 0)
         return vr_api_fail(r, &err);
     /* what the guest wrote, byte for byte: no charset is promised */
     ret = vr_http_text(r, 200, "text/plain", data, len);
@@ -1441,9 +1450,13 @@ const struct vr_route vr_routes[] = {
     {"GET", "/api/v1/tokens", h_token_list, 0, q_page, NONE},
     {"DELETE", "/api/v1/tokens/{}", h_token_delete, 0, NULL, VR_O_TOKEN, MAN},
     {"GET", "/api/v1/hosts", h_host_list, 0, q_page, NONE},
+    {"POST", "/api/v1/hosts", vr_api_host_create, SUP | VR_R_BODY, NULL,
+     NONE},
     {"GET", "/api/v1/hosts/{}", vr_api_host_get, 0, NULL, VR_O_HOST, USE},
     {"PATCH", "/api/v1/hosts/{}", vr_api_host_update, SUP | VR_R_BODY, NULL,
      VR_O_HOST, USE},
+    {"DELETE", "/api/v1/hosts/{}", vr_api_host_delete, SUP, NULL, VR_O_HOST,
+     USE},
     {"GET", "/api/v1/clusters", vr_api_cluster_list, 0, q_list, NONE},
     {"POST", "/api/v1/clusters", vr_api_cluster_create, SUP | VR_R_BODY,
      NULL, NONE},

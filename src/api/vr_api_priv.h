@@ -42,6 +42,8 @@ int vr_api_parse_placement(const json_t *body, struct vr_vm_create_req *req,
 
 /* ---- handlers in vr_api_sched.c */
 enum MHD_Result vr_api_host_update(struct vr_req *r);
+enum MHD_Result vr_api_host_create(struct vr_req *r);
+enum MHD_Result vr_api_host_delete(struct vr_req *r);
 enum MHD_Result vr_api_host_get(struct vr_req *r);
 enum MHD_Result vr_api_vmgroup_list(struct vr_req *r);
 enum MHD_Result vr_api_vmgroup_create(struct vr_req *r);

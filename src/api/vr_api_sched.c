@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "vr_api_priv.h"
+#include "vr_hosts.h"
 #include "vr_json.h"
 #include "vr_placement.h"
 
@@ -233,9 +234,38 @@ int vr_api_parse_placement(const json_t *body, struct vr_vm_create_req *req,
     return 0;
 }
 
+/* A cluster named in a body by name or id; null: the default cluster. */
+static int cluster_ref(struct vr_req *r, const json_t *v, int64_t *out,
+                       struct vr_error *err)
+{
+    if (!json_is_string(v) && !json_is_integer(v) && !json_is_null(v))
+        return vr_err(err, VR_E_INVALID, "field 'cluster' must be a "
+                      "cluster's name or id");
+    *out = json_is_null(v) ? vr_clusters_default(r->ctl)
+           : json_is_integer(v)
+               ? (vr_pool_has(&r->ctl->db.clusters, json_integer_value(v))
+                      ? json_integer_value(v)
+                      : 0)
+               : vr_pool_resolve(&r->ctl->db.clusters, json_string_value(v));
+    if (!*out)
+        return json_is_string(v)
+                   ? vr_err(err, VR_E_NOT_FOUND, "cluster '%.64s' not found",
+                            json_string_value(v))
+                   : vr_err(err, VR_E_NOT_FOUND, "cluster %lld not found",
+                            (long long)json_integer_value(v));
+    return 0;
+}
+
 /* ---- hosts */
 
+static enum MHD_Result vr_api_host_get_status(struct vr_req *r, int status);
+
 enum MHD_Result vr_api_host_get(struct vr_req *r)
+{
+    return vr_api_host_get_status(r, 200);
+}
+
+static enum MHD_Result vr_api_host_get_status(struct vr_req *r, int status)
 {
     char *text = vr_pool_get_json(&r->ctl->db.hosts, r->obj_id, NULL);
     json_t *j = text ? json_loads(text, 0, NULL) : NULL;
@@ -251,9 +281,76 @@ enum MHD_Result vr_api_host_get(struct vr_req *r)
     json_object_set_new(j, "allocation", usage ? usage : json_null());
     out = vr_json_dump(j);
     json_decref(j);
-    ret = vr_http_json(r, 200, out, strlen(out));
+    ret = vr_http_json(r, status, out, strlen(out));
     free(out);
     return ret;
+}
+
+/* Add a host reached through `transport` ("sim" today: a simulated
+ * host, its capabilities from a libvirt capabilities document or made
+ * up from cpus and memory). */
+enum MHD_Result vr_api_host_create(struct vr_req *r)
+{
+    static const char *const allowed[] = {"name", "transport", "capabilities",
+                                          "cpus", "memory", "cluster", NULL};
+    struct vr_error err = VR_ERROR_INIT;
+    struct vr_host_add_req req;
+    struct vr_host_caps *caps = NULL;
+    const char *xml = NULL;
+    const json_t *v;
+    int64_t cpus = 0, id = 0;
+    json_t *body;
+    int rc = -1;
+
+    memset(&req, 0, sizeof(req));
+    if (vr_api_body(r, true, allowed, &body, &err) < 0)
+        return vr_api_fail(r, &err);
+    if (vr_json_str(body, "name", true, &req.name, &err) < 0 ||
+        vr_json_str(body, "transport", true, &req.transport, &err) < 0 ||
+        vr_json_str(body, "capabilities", false, &xml, &err) < 0 ||
+        vr_json_int(body, "cpus", false, 2, VR_HOST_MAX_CPUS, &cpus, &err) <
+            0 ||
+        vr_api_size_mib(body, "memory", false, &req.memory_mib, &err) < 0)
+        goto out;
+    if ((v = json_object_get(body, "cluster")) != NULL &&
+        cluster_ref(r, v, &req.cluster_id, &err) < 0)
+        goto out;
+    if (xml && (cpus || req.memory_mib)) {
+        vr_err(&err, VR_E_INVALID, "give either 'capabilities' or "
+               "'cpus' and 'memory'");
+        goto out;
+    }
+    if (xml) {
+        caps = vr_malloc(sizeof(*caps));
+        if (vr_host_caps_from_xml(xml, caps, &err) < 0) {
+            vr_err_prefix(&err, "field 'capabilities'");
+            goto out;
+        }
+        req.caps = caps;
+    }
+    req.cpus = (int)cpus;
+    rc = vr_hosts_add(r->ctl, &req, &id, &err);
+    if (rc == 0) {
+        vr_strlcpy(r->audit_kind, "host", sizeof(r->audit_kind));
+        r->audit_id = id;
+        vr_strlcpy(r->audit_name, req.name, sizeof(r->audit_name));
+    }
+out:
+    json_decref(body);
+    free(caps);
+    if (rc < 0)
+        return vr_api_fail(r, &err);
+    r->obj_id = id;
+    return vr_api_host_get_status(r, 201);
+}
+
+enum MHD_Result vr_api_host_delete(struct vr_req *r)
+{
+    struct vr_error err = VR_ERROR_INIT;
+
+    if (vr_hosts_delete(r->ctl, r->obj_id, &err) < 0)
+        return vr_api_fail(r, &err);
+    return vr_http_empty(r, 204);
 }
 
 /* A ratio field: a number in range, or null (0: inherited). */
@@ -340,23 +437,8 @@ static int parse_host_patch(struct vr_req *r, const json_t *body,
         return -1;
     p->set_enabled = rc == 1;
     if ((v = json_object_get(body, "cluster")) != NULL) {
-        /* a name or an id; null: back to the default cluster */
-        if (!json_is_string(v) && !json_is_integer(v) && !json_is_null(v))
-            return vr_err(err, VR_E_INVALID, "field 'cluster' must be a "
-                          "cluster's name or id");
-        p->cluster_id =
-            json_is_null(v) ? vr_clusters_default(r->ctl)
-            : json_is_integer(v)
-                ? (vr_pool_has(&r->ctl->db.clusters, json_integer_value(v))
-                       ? json_integer_value(v)
-                       : 0)
-                : vr_pool_resolve(&r->ctl->db.clusters, json_string_value(v));
-        if (!p->cluster_id)
-            return json_is_string(v)
-                ? vr_err(err, VR_E_NOT_FOUND, "cluster '%.64s' not found",
-                         json_string_value(v))
-                : vr_err(err, VR_E_NOT_FOUND, "cluster %lld not found",
-                         (long long)json_integer_value(v));
+        if (cluster_ref(r, v, &p->cluster_id, err) < 0)
+            return -1;
         p->set_cluster = true;
     }
 

@@ -67,6 +67,11 @@ enum {
     OPT_NO_REQUIREMENTS,
     OPT_RANK,
     OPT_NO_RANK,
+    /* host add */
+    OPT_TRANSPORT,
+    OPT_CAPS,
+    OPT_CPUS,
+    OPT_MEMORY,
 };
 
 static const char main_help[] =
@@ -894,6 +899,38 @@ static const char host_help[] =
     "  show HOST     show one host (id, UUID or name) with its capabilities,\n"
     "                its placement settings and what VMs hold there\n"
     "  update HOST   change a host's placement settings (superusers)\n"
+    "  add NAME      add a host (superusers; today a simulated one)\n"
+    "  delete HOST   remove a host that holds no VM (superusers)\n"
+    "\n"
+    "Options:\n"
+    "  -o, --output FMT   table or json\n"
+    "  -h, --help         show this help\n";
+
+static const char host_add_help[] =
+    "Usage: vireo host add NAME --transport sim [--caps FILE | --cpus N\n"
+    "                      --memory SIZE] [--cluster CLUSTER]\n"
+    "\n"
+    "Add a host (superusers).  Transport 'sim' makes a simulated host inside\n"
+    "vireod: it keeps domains, reports states and events like a libvirt\n"
+    "host, but runs no guest (for tests, mixed installations and scale\n"
+    "benchmarks).  Its faults can be injected through the file\n"
+    "<state_dir>/sim/<host uuid>.faults (docs/operations.md).\n"
+    "\n"
+    "Options:\n"
+    "  --transport T      how the host is reached: sim\n"
+    "  --caps FILE        its capabilities: a libvirt capabilities document\n"
+    "                     (`virsh capabilities`): topology, NUMA cells, pages\n"
+    "  --cpus N           without --caps: CPUs (2-512, default 16)\n"
+    "  --memory SIZE      without --caps: memory (default 64G)\n"
+    "  --cluster CLUSTER  the cluster it joins (default: 'default')\n"
+    "  -o, --output FMT   table or json\n"
+    "  -h, --help         show this help\n";
+
+static const char host_delete_help[] =
+    "Usage: vireo host delete HOST\n"
+    "\n"
+    "Remove a host (id, UUID or name; superusers).  Refused while VMs are on\n"
+    "it, and for the host the vireod serves itself (disable it instead).\n"
     "\n"
     "Options:\n"
     "  -o, --output FMT   table or json\n"
@@ -1637,12 +1674,122 @@ static int host_update(struct cli *cli, int argc, char **argv)
     return CLI_OK;
 }
 
+static int host_add(struct cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"transport", required_argument, NULL, OPT_TRANSPORT},
+        {"caps", required_argument, NULL, OPT_CAPS},
+        {"cpus", required_argument, NULL, OPT_CPUS},
+        {"memory", required_argument, NULL, OPT_MEMORY},
+        {"cluster", required_argument, NULL, OPT_CLUSTER},
+        CLI_COMMON_OPTIONS,
+        {0}};
+    struct vr_error err = VR_ERROR_INIT;
+    json_t *body = json_object(), *h = NULL;
+    const char *caps = NULL;
+    int c, status = CLI_OK, ret;
+
+    cli_getopt_reset();
+    while ((c = cli_getopt(cli, argc, argv, "", opts, host_add_help,
+                           &status)) != -1) {
+        char *end = NULL;
+        long n;
+        uint64_t bytes;
+
+        switch (c) {
+        case CLI_OPT_EXIT:
+            break;
+        case OPT_TRANSPORT:
+            json_object_set_new(body, "transport", json_string(optarg));
+            break;
+        case OPT_CAPS:
+            caps = optarg;
+            break;
+        case OPT_CPUS:
+            n = strtol(optarg, &end, 10);
+            if (end == optarg || *end || n < 2 || n > 512)
+                status = cli_usage(cli, "--cpus must be a number from 2 to "
+                                   "512, not '%.32s'", optarg);
+            else
+                json_object_set_new(body, "cpus", json_integer(n));
+            break;
+        case OPT_MEMORY:
+            status = cli_parse_size(cli, "--memory", optarg, 1ULL << 20,
+                                    &bytes);
+            if (status == CLI_OK)
+                json_object_set_new(body, "memory",
+                                    json_integer((json_int_t)(bytes >> 20)));
+            break;
+        case OPT_CLUSTER:
+            json_object_set_new(body, "cluster", json_string(optarg));
+            break;
+        default:
+            break;
+        }
+        if (c == CLI_OPT_EXIT || status != CLI_OK) {
+            json_decref(body);
+            return status;
+        }
+    }
+    if ((status = cli_check_args(cli, argc - optind, 1, 1, "NAME")) ==
+            CLI_OK &&
+        !json_object_get(body, "transport"))
+        status = cli_usage(cli, "--transport is required (sim)");
+    if (status == CLI_OK && caps &&
+        (json_object_get(body, "cpus") || json_object_get(body, "memory")))
+        status = cli_usage(cli, "--caps excludes --cpus and --memory");
+    if (status == CLI_OK && caps) {
+        char *xml = NULL;
+        size_t len = 0;
+        if (vr_read_file(caps, 1 << 20, &xml, &len, &err) < 0) {
+            json_decref(body);
+            return cli_fail(&err);
+        }
+        json_object_set_new(body, "capabilities", json_string(xml));
+        free(xml);
+        if (!json_object_get(body, "capabilities")) {
+            json_decref(body);
+            return cli_failf("'%s' is not UTF-8 text", caps);
+        }
+    }
+    if (status != CLI_OK || (status = cli_connect(cli)) != CLI_OK) {
+        json_decref(body);
+        return status;
+    }
+    json_object_set_new(body, "name", json_string(argv[optind]));
+    ret = cli_http_call(cli->http, "POST", "/api/v1/hosts", body, 0, &h,
+                        &err);
+    json_decref(body);
+    if (ret < 0)
+        return cli_fail(&err);
+    if (cli->output == CLI_OUT_JSON) {
+        cli_print_json(h);
+    } else {
+        vr_autofree char *name = vr_strdup(cli_jstr(h, "name"));
+        char id[24];
+        cli_sanitize(name);
+        printf("host '%s' added (id %s): %s\n", name,
+               cli_jint(h, "id", id, sizeof(id)), cli_jstr(h, "state"));
+    }
+    json_decref(h);
+    return CLI_OK;
+}
+
+static int host_delete(struct cli *cli, int argc, char **argv)
+{
+    static const struct cli_delete d = {host_delete_help, "hosts", "HOST",
+                                        "host", "host", "removed"};
+    return cli_cmd_delete(cli, argc, argv, &d);
+}
+
 int cli_cmd_host(struct cli *cli, int argc, char **argv)
 {
     static const struct cli_subcmd cmds[] = {
         {"list", host_list},
         {"show", host_show},
         {"update", host_update},
+        {"add", host_add},
+        {"delete", host_delete},
     };
     return cli_dispatch(cli, argc, argv, cmds, VR_ARRAY_SIZE(cmds), host_help);
 }

@@ -58,6 +58,8 @@ static const struct {
     I("stop_timeout", stop_timeout_s, 1, 3600),
     I("token_ttl", token_ttl_s, 60, 365 * 86400),
     I("poll_interval", poll_interval_s, 1, 3600),
+    B("local_host", local_host),
+    I("node_timeout", node_timeout_s, 1, 3600),
     I("job_retention", job_retention_s, 60, 365 * 86400),
     S("sched_policy", sched_policy),
     S("host_cpu_ratio", host_cpu_ratio),
@@ -110,6 +112,8 @@ void vr_config_defaults(struct vr_config *cfg, const char *state_dir)
     cfg->stop_timeout_s = 60;
     cfg->token_ttl_s = 7 * 86400;
     cfg->poll_interval_s = 10;
+    cfg->local_host = true;
+    cfg->node_timeout_s = 30;
     cfg->job_retention_s = 7 * 86400;
     cfg->sched_policy = vr_strdup("packing");
     cfg->host_cpu_ratio = vr_strdup("4");

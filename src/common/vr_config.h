@@ -50,6 +50,8 @@ struct vr_config {
     int stop_timeout_s;     /* ACPI grace before power-off */
     int token_ttl_s;
     int poll_interval_s;    /* safety-net poll of libvirt and hosts */
+    bool local_host;        /* serve this machine's libvirt as a host */
+    int node_timeout_s;     /* deadline of a call to a node */
     int job_retention_s;    /* finished jobs kept this long */
     /* placement (vr_sched.h, docs/scheduler.md) */
     char *sched_policy;     /* "packing" | "striping" | "load" */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "vr_ctl.h"
+#include "vr_hosts.h"
 #include "vr_ldap.h"
 #include "vr_log.h"
 #include "vr_placement.h"
@@ -98,8 +99,8 @@ static void after_commit(void *opaque, const struct vr_kind *kind,
 
 /* ---- libvirt events: hints for the observer */
 
-static void on_node_event(void *opaque, const char *uuid,
-                          enum vr_dom_state state, const char *why)
+void vr_ctl_node_event(void *opaque, int64_t host_id, const char *uuid,
+                       enum vr_dom_state state, const char *why)
 {
     struct vr_ctl *ctl = opaque;
 
@@ -107,7 +108,8 @@ static void on_node_event(void *opaque, const char *uuid,
     (void)why;
     pthread_mutex_lock(&ctl->olock);
     for (size_t i = 0; i < ctl->nhints; i++) {
-        if (strcmp(ctl->hints[i], uuid) == 0) {
+        if (ctl->hints[i].host == host_id &&
+            strcmp(ctl->hints[i].uuid, uuid) == 0) {
             pthread_mutex_unlock(&ctl->olock);
             vr_orch_domain_changed(ctl);
             return;
@@ -117,10 +119,28 @@ static void on_node_event(void *opaque, const char *uuid,
         ctl->hcap = ctl->hcap ? ctl->hcap * 2 : 16;
         ctl->hints = vr_realloc(ctl->hints, ctl->hcap * sizeof(*ctl->hints));
     }
-    vr_strlcpy(ctl->hints[ctl->nhints++], uuid, VR_UUID_LEN);
+    ctl->hints[ctl->nhints].host = host_id;
+    vr_strlcpy(ctl->hints[ctl->nhints].uuid, uuid, VR_UUID_LEN);
+    ctl->nhints++;
     pthread_cond_signal(&ctl->ocond);
     pthread_mutex_unlock(&ctl->olock);
     vr_orch_domain_changed(ctl);
+}
+
+struct vr_node *vr_ctl_node(struct vr_ctl *ctl, int64_t host_id,
+                            struct vr_error *err)
+{
+    struct vr_node *n = host_id ? vr_nodes_get(&ctl->nodes, host_id) : NULL;
+
+    if (!n)
+        vr_err(err, VR_E_UNAVAILABLE, "host %lld is not connected",
+               (long long)host_id);
+    return n;
+}
+
+bool vr_ctl_unreachable(const struct vr_error *err)
+{
+    return err->code == VR_E_UNAVAILABLE || err->code == VR_E_TIMEOUT;
 }
 
 enum vr_vm_state vr_ctl_seen_state(const struct vr_dom_info *info,
@@ -153,7 +173,7 @@ enum vr_vm_state vr_ctl_seen_state(const struct vr_dom_info *info,
     return meant;
 }
 
-int vr_ctl_observe_vm(struct vr_ctl *ctl, int64_t vm_id,
+int vr_ctl_observe_vm(struct vr_ctl *ctl, int64_t vm_id, uint64_t rev,
                       const struct vr_dom_info *info)
 {
     struct vr_error err = VR_ERROR_INIT;
@@ -163,9 +183,12 @@ int vr_ctl_observe_vm(struct vr_ctl *ctl, int64_t vm_id,
 
     if (vr_tx_begin(&ctl->db, &tx, &err) < 0)
         return 0;
-    /* a job owns the VM, or it awaits recover, or is not created yet */
+    /* a job owns the VM, or it awaits recover, or is not created yet; or
+     * the record changed since the host was read (a job ran meanwhile:
+     * what was read may be older than what the job recorded) */
     if (vr_pool_get(&ctl->db.vms, vm_id, &vm) < 0 ||
-        vm.task.status != VR_TASK_NONE || vm.state == VR_VM_PENDING) {
+        vm.task.status != VR_TASK_NONE || vm.state == VR_VM_PENDING ||
+        vm.hdr.rev != rev) {
         vr_tx_abort(&tx);
         return 0;
     }
@@ -201,10 +224,13 @@ static void *observer_main(void *arg)
     struct vr_ctl *ctl = arg;
 
     for (;;) {
-        char uuid[VR_UUID_LEN];
+        struct vr_hint hint;
         struct vr_dom_info info;
         struct vr_error err = VR_ERROR_INIT;
-        int64_t vm_id;
+        struct vr_node *node;
+        int64_t vm_id, on_host;
+        uint64_t rev;
+        int rc;
 
         pthread_mutex_lock(&ctl->olock);
         while (ctl->nhints == 0 && !atomic_load(&ctl->stopping))
@@ -213,21 +239,36 @@ static void *observer_main(void *arg)
             pthread_mutex_unlock(&ctl->olock);
             return NULL;
         }
-        memcpy(uuid, ctl->hints[0], VR_UUID_LEN);
+        hint = ctl->hints[0];
         memmove(ctl->hints, ctl->hints + 1,
                 (ctl->nhints - 1) * sizeof(*ctl->hints));
         ctl->nhints--;
         pthread_mutex_unlock(&ctl->olock);
 
-        vm_id = vr_pool_id_by_uuid(&ctl->db.vms, uuid);
+        vm_id = vr_pool_id_by_uuid(&ctl->db.vms, hint.uuid);
         if (!vm_id)
             continue;
+        /* only the VM's own host speaks for it (the same UUID may be
+         * defined elsewhere: a migration's other end, a leftover) */
+        {
+            struct vr_vm *vm = vr_pool_dup(&ctl->db.vms, vm_id);
+            on_host = vm ? vm->host_id : 0;
+            rev = vm ? vm->hdr.rev : 0;
+            vr_obj_free(&vr_vm_kind, vm);
+        }
+        if (on_host != hint.host)
+            continue;
+        node = vr_nodes_get(&ctl->nodes, hint.host);
+        if (!node)
+            continue;
         /* the event is a hint: read the truth */
-        if (VR_NODE_CALL(ctl->node, dom_info, &err, uuid, &info) < 0) {
-            VR_WARN(MOD, "unable to read domain %s: %s", uuid, err.msg);
+        rc = VR_NODE_CALL(node, dom_info, &err, hint.uuid, &info);
+        vr_node_close(node);
+        if (rc < 0) {
+            VR_WARN(MOD, "unable to read domain %s: %s", hint.uuid, err.msg);
             continue;
         }
-        vr_ctl_observe_vm(ctl, vm_id, &info);
+        vr_ctl_observe_vm(ctl, vm_id, rev, &info);
     }
 }
 
@@ -275,9 +316,11 @@ static int host_store(struct vr_ctl *ctl, const struct vr_host *seen,
                    sizeof(cur->hypervisor_detail));
         vr_strlcpy(cur->error, seen->error, sizeof(cur->error));
         cur->monitored_at = seen->monitored_at;
-        cur->state = seen->state == VR_HOST_ERROR ? VR_HOST_ERROR
-                     : cur->enabled               ? VR_HOST_MONITORED
-                                                  : VR_HOST_DISABLED;
+        cur->state = seen->state == VR_HOST_ERROR ||
+                             seen->state == VR_HOST_OFFLINE
+                         ? seen->state
+                     : cur->enabled ? VR_HOST_MONITORED
+                                    : VR_HOST_DISABLED;
     } else {
         *cur = *seen;
     }
@@ -301,25 +344,17 @@ static int find_local(const void *obj, void *ctx)
     return 0;
 }
 
-static int update_host(struct vr_ctl *ctl, bool first, struct vr_error *err)
+/* Register the host served in this process (the first time: a new
+ * record, named after the machine, probed), or find its record again. */
+static int register_local_host(struct vr_ctl *ctl, struct vr_node *node,
+                               struct vr_error *err)
 {
     struct vr_host_caps caps;
     struct vr_host host;
-    struct vr_error nerr = VR_ERROR_INIT;
     int64_t id;
 
-    if (VR_NODE_CALL(ctl->node, host_info, &nerr, &caps) < 0) {
-        if (first)
-            return vr_err(err, nerr.code, "%s", nerr.msg);
-        if (vr_pool_get(&ctl->db.hosts, ctl->host_id, &host) == 0 &&
-            (host.state != VR_HOST_ERROR || strcmp(host.error, nerr.msg))) {
-            host.state = VR_HOST_ERROR;
-            vr_strlcpy(host.error, nerr.msg, sizeof(host.error));
-            host_store(ctl, &host, NULL);
-            VR_WARN(MOD, "host '%s' is in ERROR: %s", host.hdr.name, nerr.msg);
-        }
-        return 0;
-    }
+    if (VR_NODE_CALL(node, host_info, err, &caps) < 0)
+        return -1;
     id = vr_pool_id_by_uuid(&ctl->db.hosts, caps.uuid);
     if (!id) {
         /* libvirt without a stable host UUID (no SMBIOS, no host_uuid)
@@ -336,14 +371,14 @@ static int update_host(struct vr_ctl *ctl, bool first, struct vr_error *err)
                     "%s (set host_uuid_source = \"machine-id\" in "
                     "libvirtd.conf to keep it)", host.hdr.name,
                     host.hdr.uuid, caps.uuid);
-            vr_strlcpy(host.hdr.uuid, caps.uuid, sizeof(host.hdr.uuid));
             id = lid;
         }
     }
     if (id) {
-        if (vr_pool_get(&ctl->db.hosts, id, &host) == 0 &&
-            strcmp(host.hdr.uuid, caps.uuid) != 0)
-            vr_strlcpy(host.hdr.uuid, caps.uuid, sizeof(host.hdr.uuid));
+        if (vr_pool_get(&ctl->db.hosts, id, &host) < 0)
+            return vr_err(err, VR_E_INTERNAL, "host %lld vanished",
+                          (long long)id);
+        vr_strlcpy(host.hdr.uuid, caps.uuid, sizeof(host.hdr.uuid));
     } else {
         memset(&host, 0, sizeof(host));
         /* ratios inherited from the cluster, else the settings */
@@ -361,11 +396,11 @@ static int update_host(struct vr_ctl *ctl, bool first, struct vr_error *err)
         vr_strlcpy(host.transport, "local", sizeof(host.transport));
     }
     /* Probe when the host is new or the configuration forces a type. */
-    if (first && (!host.hypervisor[0] ||
-                  (ctl->cfg->hypervisor[0] &&
-                   strcmp(ctl->cfg->hypervisor, host.hypervisor) != 0))) {
+    if (!host.hypervisor[0] ||
+        (ctl->cfg->hypervisor[0] &&
+         strcmp(ctl->cfg->hypervisor, host.hypervisor) != 0)) {
         char hv[8], detail[256];
-        if (VR_NODE_CALL(ctl->node, probe_hypervisor, err, hv, detail,
+        if (VR_NODE_CALL(node, probe_hypervisor, err, hv, detail,
                          sizeof(detail)) < 0)
             return -1;
         vr_strlcpy(host.hypervisor, hv, sizeof(host.hypervisor));
@@ -374,19 +409,8 @@ static int update_host(struct vr_ctl *ctl, bool first, struct vr_error *err)
         VR_INFO(MOD, "host '%s': hypervisor %s (%s)", host.hdr.name, hv,
                 detail);
     }
-    {
-        /* Write only what changed, and live usage (free memory) at most
-         * once a minute: the store and the event stream stay quiet. */
-        enum vr_host_state st = host.enabled ? VR_HOST_MONITORED
-                                             : VR_HOST_DISABLED;
-        bool same = id && !first && host.state == st && !host.error[0] &&
-                    caps_same_shape(&caps, &host.caps) &&
-                    vr_now_ms() - host.monitored_at < 60 * 1000;
-        if (same)
-            return 0;
-        host.caps = caps;
-        host.state = st;
-    }
+    host.caps = caps;
+    host.state = host.enabled ? VR_HOST_MONITORED : VR_HOST_DISABLED;
     host.error[0] = '\0';
     host.monitored_at = vr_now_ms();
     if (host_store(ctl, &host, err) < 0)
@@ -400,18 +424,85 @@ static int update_host(struct vr_ctl *ctl, bool first, struct vr_error *err)
                 host.hdr.name, caps.cpu_model, caps.cpus,
                 (unsigned long long)(caps.memory_kib / 1024));
     }
-    ctl->host_id = host.hdr.id;
+    ctl->local_host = host.hdr.id;
     return 0;
 }
 
-/* ---- monitor: the safety net */
+/* ---- monitor: the safety net, per host */
+
+/* A host's node failed a call: the host goes OFFLINE (it does not
+ * answer) or ERROR (it answers with errors); its VMs' records stay as
+ * they are, and it is reconciled again once it answers. */
+static void host_failed(struct vr_ctl *ctl, int64_t host_id,
+                        const struct vr_error *nerr)
+{
+    struct vr_host *host = vr_pool_dup(&ctl->db.hosts, host_id);
+    enum vr_host_state st = vr_ctl_unreachable(nerr) ? VR_HOST_OFFLINE
+                                                     : VR_HOST_ERROR;
+
+    vr_nodes_set_reconciled(&ctl->nodes, host_id, false);
+    if (host && (host->state != st || strcmp(host->error, nerr->msg))) {
+        host->state = st;
+        vr_strlcpy(host->error, nerr->msg, sizeof(host->error));
+        host_store(ctl, host, NULL);
+        VR_WARN(MOD, "host '%s' is %s: %s", host->hdr.name,
+                vr_host_state_name(st), nerr->msg);
+    }
+    vr_obj_free(&vr_host_kind, host);
+}
+
+/* Read a host's capabilities and state through its node, write what
+ * changed (live usage at most once a minute). */
+static int refresh_host(struct vr_ctl *ctl, int64_t host_id,
+                        struct vr_node *node)
+{
+    struct vr_host_caps *caps = vr_malloc(sizeof(*caps));
+    struct vr_host *host = vr_pool_dup(&ctl->db.hosts, host_id);
+    struct vr_error nerr = VR_ERROR_INIT;
+    enum vr_host_state st;
+    int64_t age;
+    int rc = -1;
+
+    if (!host)
+        goto out;
+    if (VR_NODE_CALL(node, host_info, &nerr, caps) < 0) {
+        host_failed(ctl, host_id, &nerr);
+        goto out;
+    }
+    rc = 0;
+    /* Write only what changed, and live usage (free memory) at most once
+     * a minute: the store and the event stream stay quiet. */
+    st = host->enabled ? VR_HOST_MONITORED : VR_HOST_DISABLED;
+    age = vr_now_ms() - host->monitored_at;
+    if (host->state == st && !host->error[0] &&
+        strcmp(host->hdr.uuid, caps->uuid) == 0 &&
+        caps_same_shape(caps, &host->caps) && age < 60 * 1000)
+        goto out;
+    if (host->state != st && host->state != VR_HOST_INIT)
+        VR_INFO(MOD, "host '%s' answers again: %s", host->hdr.name,
+                vr_host_state_name(st));
+    vr_strlcpy(host->hdr.uuid, caps->uuid, sizeof(host->hdr.uuid));
+    host->caps = *caps;
+    host->state = st;
+    host->error[0] = '\0';
+    host->monitored_at = vr_now_ms();
+    rc = host_store(ctl, host, &nerr);
+    if (rc < 0)
+        VR_WARN(MOD, "host '%s': unable to record its state: %s",
+                host->hdr.name, nerr.msg);
+out:
+    vr_obj_free(&vr_host_kind, host);
+    free(caps);
+    return rc;
+}
 
 struct poll_ctx {
-    struct vr_ctl *ctl;
-    struct vr_dom_info *doms;
-    size_t ndoms;
-    int64_t *ids;
-    struct vr_dom_info *infos;
+    int64_t host_id;
+    struct vr_vm_snap {
+        int64_t id;
+        uint64_t rev;
+        char uuid[VR_UUID_LEN];
+    } *vms;
     size_t n, cap;
 };
 
@@ -419,48 +510,86 @@ static int collect_vm(const void *obj, void *opaque)
 {
     const struct vr_vm *vm = obj;
     struct poll_ctx *pc = opaque;
-    struct vr_dom_info info;
 
-    if (vm->task.status != VR_TASK_NONE || vm->state == VR_VM_PENDING)
+    if (vm->host_id != pc->host_id || vm->task.status != VR_TASK_NONE ||
+        vm->state == VR_VM_PENDING)
         return 0;
-    memset(&info, 0, sizeof(info));
-    vr_strlcpy(info.uuid, vm->hdr.uuid, sizeof(info.uuid));
-    info.state = VR_DOM_NONE;
-    for (size_t i = 0; i < pc->ndoms; i++) {
-        if (strcmp(pc->doms[i].uuid, vm->hdr.uuid) == 0) {
-            info = pc->doms[i];
-            break;
-        }
-    }
     if (pc->n == pc->cap) {
         pc->cap = pc->cap ? pc->cap * 2 : 64;
-        pc->ids = vr_realloc(pc->ids, pc->cap * sizeof(*pc->ids));
-        pc->infos = vr_realloc(pc->infos, pc->cap * sizeof(*pc->infos));
+        pc->vms = vr_realloc(pc->vms, pc->cap * sizeof(*pc->vms));
     }
-    pc->ids[pc->n] = vm->hdr.id;
-    pc->infos[pc->n] = info;
+    pc->vms[pc->n].id = vm->hdr.id;
+    pc->vms[pc->n].rev = vm->hdr.rev;
+    memcpy(pc->vms[pc->n].uuid, vm->hdr.uuid, VR_UUID_LEN);
     pc->n++;
     return 0;
 }
 
-static void poll_domains(struct vr_ctl *ctl)
+int vr_ctl_observe_host(struct vr_ctl *ctl, int64_t host_id,
+                        struct vr_node *node, struct vr_dom_info **doms_out,
+                        size_t *ndoms_out, struct vr_error *err)
 {
     struct poll_ctx pc;
+    struct vr_map by_uuid;
+    struct vr_dom_info *doms = NULL;
+    size_t ndoms = 0;
+    int changed = 0;
+
+    /* the records first, then the host: a VM whose record changes after
+     * this is not judged on what the host said before */
+    memset(&pc, 0, sizeof(pc));
+    pc.host_id = host_id;
+    vr_pool_foreach(&ctl->db.vms, collect_vm, &pc);
+    if (VR_NODE_CALL(node, dom_list, err, ctl->instance, &doms, &ndoms) < 0) {
+        free(pc.vms);
+        return -1;
+    }
+    vr_map_init_str(&by_uuid);
+    for (size_t i = 0; i < ndoms; i++)
+        vr_map_put_str(&by_uuid, doms[i].uuid, &doms[i]);
+    for (size_t i = 0; i < pc.n; i++) {
+        const struct vr_dom_info *dom = vr_map_get_str(&by_uuid,
+                                                       pc.vms[i].uuid);
+        struct vr_dom_info none;
+        if (!dom) {
+            memset(&none, 0, sizeof(none));
+            vr_strlcpy(none.uuid, pc.vms[i].uuid, sizeof(none.uuid));
+            none.state = VR_DOM_NONE;
+            dom = &none;
+        }
+        changed += vr_ctl_observe_vm(ctl, pc.vms[i].id, pc.vms[i].rev, dom);
+    }
+    vr_map_release(&by_uuid);
+    free(pc.vms);
+    if (doms_out) {
+        *doms_out = doms;
+        *ndoms_out = ndoms;
+    } else {
+        free(doms);
+    }
+    return changed;
+}
+
+/* One host: its state, then its VMs (a host not reconciled since it last
+ * answered is reconciled, which observes them too). */
+static void monitor_host(struct vr_ctl *ctl, int64_t host_id)
+{
+    struct vr_node *node = vr_nodes_get(&ctl->nodes, host_id);
     struct vr_error err = VR_ERROR_INIT;
 
-    memset(&pc, 0, sizeof(pc));
-    pc.ctl = ctl;
-    if (VR_NODE_CALL(ctl->node, dom_list, &err, ctl->instance, &pc.doms,
-                     &pc.ndoms) < 0) {
-        VR_WARN(MOD, "poll: %s", err.msg);
+    if (!node)
         return;
+    if (refresh_host(ctl, host_id, node) < 0)
+        goto out;
+    if (!vr_nodes_reconciled(&ctl->nodes, host_id)) {
+        if (vr_ctl_reconcile_host(ctl, host_id, node, &err) < 0)
+            host_failed(ctl, host_id, &err);
+        goto out;
     }
-    vr_pool_foreach(&ctl->db.vms, collect_vm, &pc);
-    for (size_t i = 0; i < pc.n; i++)
-        vr_ctl_observe_vm(ctl, pc.ids[i], &pc.infos[i]);
-    free(pc.doms);
-    free(pc.ids);
-    free(pc.infos);
+    if (vr_ctl_observe_host(ctl, host_id, node, NULL, NULL, &err) < 0)
+        host_failed(ctl, host_id, &err);
+out:
+    vr_node_close(node);
 }
 
 /* A job finished before the cutoff *(int64_t *)ctx. */
@@ -496,8 +625,11 @@ static void *monitor_main(void *arg)
 
     while (!atomic_load(&ctl->stopping)) {
         if (vr_mono_ms() >= next) {
-            update_host(ctl, false, NULL);
-            poll_domains(ctl);
+            size_t n;
+            int64_t *hosts = vr_nodes_hosts(&ctl->nodes, &n);
+            for (size_t i = 0; i < n && !atomic_load(&ctl->stopping); i++)
+                monitor_host(ctl, hosts[i]);
+            free(hosts);
             vr_auth_expire(ctl);
             prune_jobs(ctl);
             vr_audit_flush(ctl->audit, vr_now_ms());
@@ -717,6 +849,7 @@ int vr_ctl_init(struct vr_ctl *ctl, const struct vr_config *cfg,
                 struct vr_error *err)
 {
     struct vr_node_local_cfg ncfg;
+    struct vr_node *node;
     char *inst;
     pthread_condattr_t ca;
 
@@ -733,6 +866,7 @@ int vr_ctl_init(struct vr_ctl *ctl, const struct vr_config *cfg,
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&ctl->ulock, NULL);
     vr_map_init_int(&ctl->uploads);
+    vr_nodes_init(&ctl->nodes);
     vr_authz_init(&ctl->authz);
     /* per user: 5 failures free, then 1 s, 2 s, 4 s ... up to 5 minutes;
      * per address (many users may share one): 30 free */
@@ -795,19 +929,28 @@ int vr_ctl_init(struct vr_ctl *ctl, const struct vr_config *cfg,
         return -1;
     vr_db_set_listeners(&ctl->db, on_commit, after_commit, ctl);
 
-    memset(&ncfg, 0, sizeof(ncfg));
-    ncfg.libvirt_uri = cfg->libvirt_uri;
-    ncfg.system_dir = cfg->system_dir;
-    ncfg.probe_kernel = cfg->probe_kernel;
-    ncfg.probe_initrd = cfg->probe_initrd;
-    ncfg.probe_timeout_s = cfg->probe_timeout_s;
-    ncfg.force_hypervisor = cfg->hypervisor;
-    ncfg.instance = ctl->instance;
-    ctl->node = vr_node_local_open(&ncfg, on_node_event, ctl, err);
-    if (!ctl->node)
+    if (vr_clusters_bootstrap(ctl, err) < 0)
         return -1;
-    if (vr_clusters_bootstrap(ctl, err) < 0 || update_host(ctl, true, err) < 0)
-        return -1;
+    if (cfg->local_host) {
+        memset(&ncfg, 0, sizeof(ncfg));
+        ncfg.libvirt_uri = cfg->libvirt_uri;
+        ncfg.system_dir = cfg->system_dir;
+        ncfg.probe_kernel = cfg->probe_kernel;
+        ncfg.probe_initrd = cfg->probe_initrd;
+        ncfg.probe_timeout_s = cfg->probe_timeout_s;
+        ncfg.force_hypervisor = cfg->hypervisor;
+        ncfg.instance = ctl->instance;
+        node = vr_node_local_open(&ncfg, vr_ctl_node_event, ctl, err);
+        if (!node)
+            return -1;
+        if (register_local_host(ctl, node, err) < 0) {
+            vr_node_close(node);
+            return -1;
+        }
+        vr_nodes_add(&ctl->nodes, ctl->local_host, node);
+    }
+    /* the other hosts' nodes (one that cannot be opened is OFFLINE) */
+    vr_hosts_open_all(ctl);
     if (vr_auth_bootstrap(ctl, err) < 0)
         return -1;
     if (ctl->ldap && !vr_pool_resolve(&ctl->db.groups, ctl->ldap->group))
@@ -854,8 +997,7 @@ void vr_ctl_shutdown(struct vr_ctl *ctl)
         ctl->threads_started = false;
     }
     vr_placement_release_all(ctl);
-    vr_node_close(ctl->node);
-    ctl->node = NULL;
+    vr_nodes_release(&ctl->nodes);
     if (ctl->db.users.kind)
         vr_db_close(&ctl->db);
     vr_events_free(ctl->events);

@@ -18,6 +18,7 @@
 #include "vr_db.h"
 #include "vr_events.h"
 #include "vr_node.h"
+#include "vr_nodes.h"
 #include "vr_sched.h"
 #include "vr_throttle.h"
 
@@ -25,8 +26,9 @@ struct vr_ctl {
     const struct vr_config *cfg;
     struct vr_db db;
     struct vr_events *events;
-    struct vr_node *node;          /* the local node */
-    int64_t host_id;               /* the local host's record */
+    struct vr_nodes nodes;         /* a node per host (vr_nodes.h) */
+    int64_t local_host;            /* the host served in this process
+                                    * (0: none) */
     char instance[VR_UUID_LEN];    /* this installation's id */
     atomic_bool stopping;
 
@@ -45,7 +47,10 @@ struct vr_ctl {
     /* domain hints from node events, served by the observer thread */
     pthread_mutex_t olock;
     pthread_cond_t ocond;
-    char (*hints)[VR_UUID_LEN];
+    struct vr_hint {
+        int64_t host;              /* the host whose node sent it */
+        char uuid[VR_UUID_LEN];
+    } *hints;
     size_t nhints, hcap;
     pthread_t observer;
     pthread_t monitor;
@@ -96,19 +101,46 @@ void vr_ctl_stop_begin(struct vr_ctl *ctl);
 /* Stop threads (running jobs are left to resume at next start) and free. */
 void vr_ctl_shutdown(struct vr_ctl *ctl);
 
-/* Reconciler (vr_reconcile.c): compare jobs, records and libvirt; requeue
- * interrupted jobs, correct states, remove orphan domains and disks. */
+/* Reconciler (vr_reconcile.c): compare jobs, records and the hosts;
+ * requeue interrupted jobs, then reconcile every host that answers (a
+ * host that does not is reconciled by the monitor when it answers). */
 int vr_ctl_reconcile(struct vr_ctl *ctl, struct vr_error *err);
+/* Reconcile one host through its node: its VMs take the state the host
+ * reports, and this installation's domains and VM directories on it that
+ * no VM record names are removed.  Other hosts' VMs are not looked at. */
+int vr_ctl_reconcile_host(struct vr_ctl *ctl, int64_t host_id,
+                          struct vr_node *node, struct vr_error *err);
+/* A node's event (vr_node_event_fn): a hint for the observer. */
+void vr_ctl_node_event(void *ctl, int64_t host_id, const char *uuid,
+                       enum vr_dom_state state, const char *why);
+/* The node of a host, with a reference (vr_node_close it); NULL with
+ * VR_E_UNAVAILABLE if the host has none. */
+struct vr_node *vr_ctl_node(struct vr_ctl *ctl, int64_t host_id,
+                            struct vr_error *err);
+/* Whether a node call failed because the host could not be reached (or
+ * did not answer in time), rather than answering with an error. */
+bool vr_ctl_unreachable(const struct vr_error *err);
 
 /* The VM state a domain's state means, for a VM meant to be in `meant`
  * (which is kept when the domain is in transition). */
 enum vr_vm_state vr_ctl_seen_state(const struct vr_dom_info *info,
                                    enum vr_vm_state meant);
 
-/* Bring a VM record in line with what libvirt says, when no job owns it.
- * Returns 1 if the record changed. */
-int vr_ctl_observe_vm(struct vr_ctl *ctl, int64_t vm_id,
+/* Bring a VM record in line with what its host says, when no job owns
+ * it and the record is still at revision `rev` (as read before the host
+ * was asked: a record written since may be newer than `info`).  Returns
+ * 1 if the record changed. */
+int vr_ctl_observe_vm(struct vr_ctl *ctl, int64_t vm_id, uint64_t rev,
                       const struct vr_dom_info *info);
+
+/* Observe the VMs recorded on host `host_id` (but those a job owns)
+ * against the domains its node lists (a VM whose domain is not listed is
+ * seen as VR_DOM_NONE).  Returns how many records changed, or -1 with
+ * err if the node could not list them; the list goes to *doms (caller
+ * frees) when doms is not NULL. */
+int vr_ctl_observe_host(struct vr_ctl *ctl, int64_t host_id,
+                        struct vr_node *node, struct vr_dom_info **doms,
+                        size_t *ndoms, struct vr_error *err);
 
 /* ---- orchestrator (vr_orch.c) */
 struct vr_vm_create_req {

@@ -14,6 +14,7 @@
  *    outcome discarded.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -40,10 +41,15 @@ struct job_ctx {
     bool remove_record;           /* delete: drop the VM on success */
 };
 
-static struct vr_node *node_for(struct vr_ctl *ctl, int64_t host_id)
+/* The job talks to the node of its VM's host (a reference held until
+ * the job ends, or until the VM moves to another host). */
+static void jc_node(struct job_ctx *jc)
 {
-    (void)host_id; /* one node today; remote nodes are looked up by host */
-    return ctl->node;
+    if (jc->node && atomic_load(&jc->node->host_id) == jc->vm.host_id)
+        return;
+    vr_node_close(jc->node);
+    jc->node = jc->vm.host_id ? vr_nodes_get(&jc->ctl->nodes, jc->vm.host_id)
+                              : NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -221,14 +227,26 @@ static int resolve_want(struct vr_ctl *ctl, const struct vr_vm_create_req *req,
 static int uuid_known(struct vr_ctl *ctl, const char *uuid,
                       struct vr_error *err)
 {
-    struct vr_dom_info info;
+    size_t n;
+    int64_t *hosts = vr_nodes_hosts(&ctl->nodes, &n);
+    int rc = 0;
 
-    if (VR_NODE_CALL(ctl->node, dom_info, err, uuid, &info) < 0)
-        return -1;
-    if (info.state != VR_DOM_NONE || info.foreign)
-        return vr_err(err, VR_E_CONFLICT, "uuid '%s' is already in use by a "
-                      "domain on the host; choose another", uuid);
-    return 0;
+    /* every host that answers (one that does not refuses the UUID when
+     * the VM is defined there: a node never defines over a domain that
+     * is not this installation's) */
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        struct vr_node *node = vr_nodes_get(&ctl->nodes, hosts[i]);
+        struct vr_dom_info info;
+        struct vr_error e = VR_ERROR_INIT;
+
+        if (node && VR_NODE_CALL(node, dom_info, &e, uuid, &info) == 0 &&
+            (info.state != VR_DOM_NONE || info.foreign))
+            rc = vr_err(err, VR_E_CONFLICT, "uuid '%s' is already in use by "
+                        "a domain on a host; choose another", uuid);
+        vr_node_close(node);
+    }
+    free(hosts);
+    return rc;
 }
 
 int vr_orch_vm_create(struct vr_ctl *ctl, const struct vr_vm_create_req *req,
@@ -500,9 +518,21 @@ static int jc_update(struct job_ctx *jc, const char *phase, int progress,
 
 #define NODE(jc, op, err, ...)                                             \
     do {                                                                   \
+        if (!(jc)->node)                                                   \
+            return no_node((jc), (err));                                   \
         if (VR_NODE_CALL((jc)->node, op, (err), __VA_ARGS__) < 0)          \
             return JOB_FAILED;                                             \
     } while (0)
+
+static int no_node(struct job_ctx *jc, struct vr_error *err)
+{
+    if (!jc->vm.host_id)
+        vr_err(err, VR_E_STATE, "vm '%s' is on no host", jc->vm.hdr.name);
+    else
+        vr_err(err, VR_E_UNAVAILABLE, "host %lld of vm '%s' is not "
+               "connected", (long long)jc->vm.host_id, jc->vm.hdr.name);
+    return JOB_FAILED;
+}
 
 static bool job_cancelled(struct job_ctx *jc)
 {
@@ -675,7 +705,7 @@ static int op_create(struct job_ctx *jc, struct vr_error *err)
         VR_INFO(MOD, "vm '%s' placed on host '%s'", jc->vm.hdr.name,
                 pa.host_name);
     }
-    jc->node = node_for(ctl, jc->vm.host_id);
+    jc_node(jc);
 
     PHASE(jc, "disks", 20, err);
     if (vr_pool_get(&ctl->db.images, jc->vm.image_id, &image) < 0 &&
@@ -795,6 +825,8 @@ static int op_simple(struct job_ctx *jc, const char *phase,
     bool resumed = once && jc->job.attempts > 1 &&
                    strcmp(jc->job.phase, phase) == 0;
 
+    if (!jc->node)
+        return no_node(jc, err);
     if (!fn)
         return vr_err(err, VR_E_INTERNAL, "node transport '%s' cannot %s",
                       jc->node->ops->name, phase), JOB_FAILED;
@@ -823,6 +855,11 @@ static int op_resume(struct job_ctx *jc, struct vr_error *err)
 
 static int op_delete(struct job_ctx *jc, struct vr_error *err)
 {
+    if (!jc->vm.host_id) {
+        /* never placed: nothing of it is on any host */
+        jc->remove_record = true;
+        return JOB_OK;
+    }
     PHASE(jc, "poweroff", 20, err);
     NODE(jc, dom_destroy, err, jc->vm.hdr.uuid);
     PHASE(jc, "undefine", 50, err);
@@ -850,8 +887,11 @@ static int op_recover(struct job_ctx *jc, struct vr_error *err)
         PHASE(jc, "success", 50, err);
         if (target == VR_OP_DELETE) {
             /* as if deleted: make it so, best effort, and drop the record */
-            VR_NODE_CALL(jc->node, dom_undefine, NULL, jc->vm.hdr.uuid);
-            VR_NODE_CALL(jc->node, vm_storage_remove, NULL, jc->vm.hdr.uuid);
+            if (jc->node) {
+                VR_NODE_CALL(jc->node, dom_undefine, NULL, jc->vm.hdr.uuid);
+                VR_NODE_CALL(jc->node, vm_storage_remove, NULL,
+                             jc->vm.hdr.uuid);
+            }
             jc->remove_record = true;
             return JOB_OK;
         }
@@ -889,7 +929,10 @@ static int op_recover(struct job_ctx *jc, struct vr_error *err)
 
 static int run_op(struct job_ctx *jc, enum vr_vm_op op, struct vr_error *err)
 {
-    jc->node = node_for(jc->ctl, jc->vm.host_id);
+    const struct vr_node_ops *ops;
+
+    jc_node(jc);
+    ops = jc->node ? jc->node->ops : NULL;
     switch (op) {
     case VR_OP_CREATE:
         return op_create(jc, err);
@@ -900,18 +943,18 @@ static int run_op(struct job_ctx *jc, enum vr_vm_op op, struct vr_error *err)
     case VR_OP_POWEROFF:
         return op_poweroff(jc, err);
     case VR_OP_REBOOT:
-        return op_simple(jc, "reboot", jc->node->ops->dom_reboot, true,
+        return op_simple(jc, "reboot", ops ? ops->dom_reboot : NULL, true,
                          VR_VM_RUNNING, err);
     case VR_OP_RESET:
-        return op_simple(jc, "reset", jc->node->ops->dom_reset, true,
+        return op_simple(jc, "reset", ops ? ops->dom_reset : NULL, true,
                          VR_VM_RUNNING, err);
     case VR_OP_PAUSE:
-        return op_simple(jc, "pause", jc->node->ops->dom_pause, false,
+        return op_simple(jc, "pause", ops ? ops->dom_pause : NULL, false,
                          VR_VM_PAUSED, err);
     case VR_OP_RESUME:
         return op_resume(jc, err);
     case VR_OP_SUSPEND:
-        return op_simple(jc, "save", jc->node->ops->dom_save, false,
+        return op_simple(jc, "save", ops ? ops->dom_save : NULL, false,
                          VR_VM_SUSPENDED, err);
     case VR_OP_DELETE:
         return op_delete(jc, err);
@@ -1105,16 +1148,15 @@ static void run_job(struct vr_ctl *ctl, int64_t job_id)
 
     jc.op = jc.job.op;
     rc = run_op(&jc, jc.job.op, &err);
-    if (rc == JOB_INTERRUPTED) {
+    if (rc == JOB_INTERRUPTED)
         VR_INFO(MOD, "job %lld interrupted in phase '%s'; it resumes later",
                 (long long)job_id, jc.job.phase);
-        return;
+    if (rc != JOB_INTERRUPTED && rc != JOB_PARKED) {
+        if (rc == JOB_FAILED && err.code == VR_E_NONE)
+            vr_err(&err, VR_E_INTERNAL, "failed without a message");
+        finish_job(&jc, rc, &err);
     }
-    if (rc == JOB_PARKED)
-        return;
-    if (rc == JOB_FAILED && err.code == VR_E_NONE)
-        vr_err(&err, VR_E_INTERNAL, "failed without a message");
-    finish_job(&jc, rc, &err);
+    vr_node_close(jc.node);
     return;
 early_fail:
     VR_ERROR(MOD, "job %lld: %s", (long long)job_id, err.msg);

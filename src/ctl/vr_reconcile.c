@@ -1,15 +1,19 @@
 /*
  * vr_reconcile.c - after a start (clean or after kill -9), make records,
- * jobs and libvirt agree before any new work is accepted:
+ * jobs and the hosts agree before any new work is accepted:
  *
  *   1. a VM whose task points to a finished or missing job loses the task;
  *   2. every unfinished job is queued again, in id order (its phases are
  *      idempotent, so it converges: finished or failed, never doubled);
- *   3. a VM with no job takes the state libvirt reports;
+ *   3. a VM with no job takes the state its host reports;
  *   4. a domain of this installation with no VM record is destroyed and
  *      undefined, and a VM directory marked as this installation's with
  *      no VM record is removed.  What is not provably this installation's
  *      (another instance's metadata or mark, or none) is never touched.
+ *
+ * Steps 3 and 4 run per host (vr_ctl_reconcile_host): at start for every
+ * host that answers, and later for a host when it answers again after it
+ * could not be reached.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -92,46 +96,18 @@ static void fix_stale_task(struct vr_ctl *ctl, int64_t vm_id)
     vr_tx_commit(&tx, NULL);
 }
 
-int vr_ctl_reconcile(struct vr_ctl *ctl, struct vr_error *err)
+int vr_ctl_reconcile_host(struct vr_ctl *ctl, int64_t host_id,
+                          struct vr_node *node, struct vr_error *err)
 {
-    struct scan sc;
     struct vr_dom_info *doms = NULL;
     size_t ndoms = 0, nuuids = 0;
     char **uuids = NULL;
-    int removed_doms = 0, removed_dirs = 0, requeued = 0, corrected = 0;
+    int removed_doms = 0, removed_dirs = 0, corrected;
 
-    memset(&sc, 0, sizeof(sc));
-    sc.ctl = ctl;
-    if (VR_NODE_CALL(ctl->node, dom_list, err, ctl->instance, &doms,
-                     &ndoms) < 0)
+    /* 3 */
+    corrected = vr_ctl_observe_host(ctl, host_id, node, &doms, &ndoms, err);
+    if (corrected < 0)
         return -1;
-    vr_pool_foreach(&ctl->db.vms, scan_vm, &sc);
-
-    /* 1 and 3 */
-    for (size_t i = 0; i < sc.nvms; i++) {
-        struct vr_vm vm;
-        struct vr_dom_info info;
-
-        fix_stale_task(ctl, sc.vm_ids[i]);
-        if (vr_pool_get(&ctl->db.vms, sc.vm_ids[i], &vm) < 0)
-            continue;
-        memset(&info, 0, sizeof(info));
-        vr_strlcpy(info.uuid, vm.hdr.uuid, sizeof(info.uuid));
-        info.state = VR_DOM_NONE;
-        for (size_t k = 0; k < ndoms; k++)
-            if (strcmp(doms[k].uuid, vm.hdr.uuid) == 0)
-                info = doms[k];
-        corrected += vr_ctl_observe_vm(ctl, vm.hdr.id, &info);
-    }
-
-    /* 2 */
-    vr_pool_foreach(&ctl->db.jobs, scan_job, &sc);
-    if (sc.njobs)
-        qsort(sc.job_ids, sc.njobs, sizeof(*sc.job_ids), cmp_id);
-    for (size_t i = 0; i < sc.njobs; i++) {
-        vr_orch_enqueue(ctl, sc.job_ids[i]);
-        requeued++;
-    }
 
     /* 4: domains */
     for (size_t k = 0; k < ndoms; k++) {
@@ -140,7 +116,7 @@ int vr_ctl_reconcile(struct vr_ctl *ctl, struct vr_error *err)
             continue;
         VR_WARN(MOD, "domain %s (vm id %lld) has no vm record: removing it",
                 doms[k].uuid, (long long)doms[k].vm_id);
-        if (VR_NODE_CALL(ctl->node, dom_undefine, &e, doms[k].uuid) < 0)
+        if (VR_NODE_CALL(node, dom_undefine, &e, doms[k].uuid) < 0)
             VR_WARN(MOD, "unable to remove domain %s: %s", doms[k].uuid, e.msg);
         else
             removed_doms++;
@@ -150,18 +126,15 @@ int vr_ctl_reconcile(struct vr_ctl *ctl, struct vr_error *err)
     /* 4: storage (only directories marked as this installation's; an
      * unmarked one from before marks is marked when a record of ours has
      * its UUID, else it is not ours to remove) */
-    if (VR_NODE_CALL(ctl->node, vm_storage_list, err, has_record, ctl,
-                     &uuids, &nuuids) < 0) {
-        free(sc.vm_ids);
-        free(sc.job_ids);
+    if (VR_NODE_CALL(node, vm_storage_list, err, has_record, ctl, &uuids,
+                     &nuuids) < 0)
         return -1;
-    }
     for (size_t k = 0; k < nuuids; k++) {
         struct vr_error e = VR_ERROR_INIT;
         if (!vr_pool_id_by_uuid(&ctl->db.vms, uuids[k])) {
             VR_WARN(MOD, "vm directory %s has no vm record: removing it",
                     uuids[k]);
-            if (VR_NODE_CALL(ctl->node, vm_storage_remove, &e, uuids[k]) < 0)
+            if (VR_NODE_CALL(node, vm_storage_remove, &e, uuids[k]) < 0)
                 VR_WARN(MOD, "unable to remove %s: %s", uuids[k], e.msg);
             else
                 removed_dirs++;
@@ -169,9 +142,52 @@ int vr_ctl_reconcile(struct vr_ctl *ctl, struct vr_error *err)
         free(uuids[k]);
     }
     free(uuids);
-    VR_INFO(MOD, "%zu vms, %d states corrected, %d jobs resumed, %d orphan "
-            "domains and %d orphan directories removed", sc.nvms, corrected,
-            requeued, removed_doms, removed_dirs);
+    vr_nodes_set_reconciled(&ctl->nodes, host_id, true);
+    VR_INFO(MOD, "host %lld: %d states corrected, %d orphan domains and %d "
+            "orphan directories removed", (long long)host_id, corrected,
+            removed_doms, removed_dirs);
+    return 0;
+}
+
+int vr_ctl_reconcile(struct vr_ctl *ctl, struct vr_error *err)
+{
+    struct scan sc;
+    size_t nhosts;
+    int64_t *hosts;
+    int requeued = 0;
+
+    (void)err;
+    memset(&sc, 0, sizeof(sc));
+    sc.ctl = ctl;
+    vr_pool_foreach(&ctl->db.vms, scan_vm, &sc);
+
+    /* 1 */
+    for (size_t i = 0; i < sc.nvms; i++)
+        fix_stale_task(ctl, sc.vm_ids[i]);
+
+    /* 3 and 4, host by host: one that does not answer now is reconciled
+     * by the monitor when it does (its VMs' records stay as they are) */
+    hosts = vr_nodes_hosts(&ctl->nodes, &nhosts);
+    for (size_t i = 0; i < nhosts; i++) {
+        struct vr_node *node = vr_nodes_get(&ctl->nodes, hosts[i]);
+        struct vr_error e = VR_ERROR_INIT;
+        if (node && vr_ctl_reconcile_host(ctl, hosts[i], node, &e) < 0)
+            VR_WARN(MOD, "host %lld: not reconciled now (%s); it will be "
+                    "when it answers", (long long)hosts[i], e.msg);
+        vr_node_close(node);
+    }
+    free(hosts);
+
+    /* 2 */
+    vr_pool_foreach(&ctl->db.jobs, scan_job, &sc);
+    if (sc.njobs)
+        qsort(sc.job_ids, sc.njobs, sizeof(*sc.job_ids), cmp_id);
+    for (size_t i = 0; i < sc.njobs; i++) {
+        vr_orch_enqueue(ctl, sc.job_ids[i]);
+        requeued++;
+    }
+    VR_INFO(MOD, "%zu vms, %zu hosts, %d jobs resumed", sc.nvms, nhosts,
+            requeued);
     free(sc.vm_ids);
     free(sc.job_ids);
     return 0;

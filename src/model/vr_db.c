@@ -190,6 +190,7 @@ int vr_tx_put(struct vr_tx *tx, struct vr_pool *pool, void *obj,
     if (!h->created_at)
         h->created_at = now;
     h->updated_at = now;
+    h->rev++;
     j = kind->to_json(obj, true);
     body = vr_json_dump(j);
     json_decref(j);

@@ -14,8 +14,9 @@
 #define VR_HOST_STATES(X)                                                  \
     X(VR_HOST_INIT, "INIT")                                                \
     X(VR_HOST_MONITORED, "MONITORED")                                      \
-    X(VR_HOST_ERROR, "ERROR")                                              \
-    X(VR_HOST_DISABLED, "DISABLED")
+    X(VR_HOST_ERROR, "ERROR")          /* its node answers with errors */  \
+    X(VR_HOST_DISABLED, "DISABLED")                                        \
+    X(VR_HOST_OFFLINE, "OFFLINE")      /* its node does not answer */
 
 enum vr_host_state {
 #define VR_X(e, s) e,

@@ -36,6 +36,9 @@ struct vr_obj {
     unsigned perms;            /* 9 bits, see VR_PERM_* */
     int64_t created_at;        /* ms since the epoch */
     int64_t updated_at;
+    uint64_t rev;              /* bumped at every write; in memory only
+                                * (a reader that acts on what it read
+                                * earlier checks that it is unchanged) */
 };
 
 /* Where a name must be unique. */

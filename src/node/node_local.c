@@ -58,18 +58,6 @@ struct local_node {
 
 #define WARN_INTERVAL_MS (10 * 60 * 1000)
 
-static const char *const dom_state_names[] = {
-#define VR_X(e, s) [e] = s,
-    VR_DOM_STATES(VR_X)
-#undef VR_X
-};
-_Static_assert(VR_ARRAY_SIZE(dom_state_names) == VR_DOM__LAST, "names");
-
-const char *vr_dom_state_name(enum vr_dom_state s)
-{
-    return (unsigned)s < VR_DOM__LAST ? dom_state_names[s] : "unknown";
-}
-
 /* libvirt's default loop must be registered once per process, before the
  * first connection; a process-wide flag guarded by pthread_once. */
 static pthread_once_t ev_once = PTHREAD_ONCE_INIT;
@@ -186,8 +174,7 @@ static int lifecycle_cb(virConnectPtr conn, virDomainPtr dom, int event,
         return 0;
     snprintf(why, sizeof(why), "libvirt event %d/%d", event, detail);
     VR_DEBUG(MOD, "domain %s: %s (%s)", uuid, vr_dom_state_name(s), why);
-    if (ln->node->on_event)
-        ln->node->on_event(ln->node->on_event_ctx, uuid, s, why);
+    vr_node_emit(ln->node, uuid, s, why);
     return 0;
 }
 
@@ -1193,15 +1180,11 @@ struct vr_node *vr_node_local_open(const struct vr_node_local_cfg *cfg,
                                    vr_node_event_fn on_event, void *ctx,
                                    struct vr_error *err)
 {
-    struct vr_node *n = vr_calloc(1, sizeof(*n));
     struct local_node *ln = vr_calloc(1, sizeof(*ln));
+    struct vr_node *n = vr_node_new(&local_ops, ln, on_event, ctx);
     virConnectPtr c;
 
     pthread_once(&ev_once, ev_register);
-    n->ops = &local_ops;
-    n->priv = ln;
-    n->on_event = on_event;
-    n->on_event_ctx = ctx;
     ln->node = n;
     ln->uri = vr_strdup(cfg->libvirt_uri ? cfg->libvirt_uri : "qemu:///system");
     ln->system_dir = vr_strdup(cfg->system_dir);
@@ -1240,12 +1223,4 @@ struct vr_node *vr_node_local_open(const struct vr_node_local_cfg *cfg,
     }
     virConnectClose(c);
     return n;
-}
-
-void vr_node_close(struct vr_node *n)
-{
-    if (!n)
-        return;
-    n->ops->close(n);
-    free(n);
 }

@@ -25,6 +25,7 @@
 #ifndef VR_NODE_H
 #define VR_NODE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -125,8 +126,10 @@ struct vr_dom_info {
 
 struct vr_node;
 
-/* Called (from the node's event thread) when a domain changes state. */
-typedef void (*vr_node_event_fn)(void *ctx, const char *uuid,
+/* Called (from the node's event thread) when a domain changes state on
+ * the host `host_id` (the node's, as the registry set it).  An event is
+ * a hint: the controller reads the domain's state again before acting. */
+typedef void (*vr_node_event_fn)(void *ctx, int64_t host_id, const char *uuid,
                                  enum vr_dom_state state, const char *why);
 
 struct vr_node_ops {
@@ -188,12 +191,26 @@ struct vr_node_ops {
     void (*close)(struct vr_node *n);
 };
 
+/* A node handle.  Shared: the registry holds one reference, and every
+ * caller that uses it beyond the registry's lock takes its own
+ * (vr_node_ref); the last vr_node_close closes the transport. */
 struct vr_node {
     const struct vr_node_ops *ops;
     void *priv;
     vr_node_event_fn on_event;
     void *on_event_ctx;
+    atomic_int refs;                  /* 1 when opened */
+    atomic_int_least64_t host_id;     /* the host it serves (0: not yet
+                                       * registered), set by the registry */
 };
+
+/* A new handle of transport `ops` (one reference). */
+struct vr_node *vr_node_new(const struct vr_node_ops *ops, void *priv,
+                            vr_node_event_fn on_event, void *ctx);
+struct vr_node *vr_node_ref(struct vr_node *n);  /* NULL-safe */
+/* Hand a domain event to the controller, with the node's host id. */
+void vr_node_emit(struct vr_node *n, const char *uuid, enum vr_dom_state state,
+                  const char *why);
 
 /* Settings of the local (libvirt) node. */
 struct vr_node_local_cfg {
@@ -210,7 +227,8 @@ struct vr_node_local_cfg {
 struct vr_node *vr_node_local_open(const struct vr_node_local_cfg *cfg,
                                    vr_node_event_fn on_event, void *ctx,
                                    struct vr_error *err);
-void vr_node_close(struct vr_node *n); /* NULL-safe */
+/* Drop a reference; the last one closes the transport (NULL-safe). */
+void vr_node_close(struct vr_node *n);
 
 /* Dispatch helpers: call the op or fail with "unsupported". */
 #define VR_NODE_CALL(n, op, err, ...)                                      \

@@ -47,6 +47,10 @@ EXPECT = {
     # placement settings: superusers only, decided before the host is
     # looked up
     ('PATCH', '/api/v1/hosts/{host}'): SUPER,
+    # adding and removing hosts: superusers only, decided before the body
+    # or the host is looked at
+    ('POST', '/api/v1/hosts'): SUPER,
+    ('DELETE', '/api/v1/hosts/{host}'): SUPER,
     # clusters are the system's, like hosts: superusers (or ACL rules)
     ('GET', '/api/v1/clusters'): ALL,
     ('POST', '/api/v1/clusters'): SUPER,
@@ -172,6 +176,12 @@ class AuthzMatrix(DaemonTest):
                     body['permissions']) == (self.ids['alice'],
                                              self.ids['t1'], '640'), body
             return body['id']
+        if what == 'host':
+            st, _, body = d.request('POST', '/api/v1/hosts',
+                                    {'name': 'mx-h%d' % n, 'transport': 'sim',
+                                     'cpus': 2, 'memory': 32})
+            assert st == 201, body
+            return body['id']
         if what == 'cluster':
             st, _, body = d.request('POST', '/api/v1/clusters',
                                     {'name': 'mx-cl-%d' % n})
@@ -206,6 +216,12 @@ class AuthzMatrix(DaemonTest):
         elif key == ('PATCH', '/api/v1/hosts/{host}'):
             # changes nothing: the host is enabled
             body = {'enabled': True}
+        elif key == ('POST', '/api/v1/hosts'):
+            # a simulated host too small for any VM of the matrix
+            body = {'name': 'mx-h-new-%s' % uuid.uuid4().hex[:8],
+                    'transport': 'sim', 'cpus': 2, 'memory': 32}
+        elif key == ('DELETE', '/api/v1/hosts/{host}'):
+            params['host'] = str(self.fresh('host'))
         elif key == ('POST', '/api/v1/clusters'):
             body = {'name': 'mx-cl-new-%s' % uuid.uuid4().hex[:8]}
         elif key == ('PATCH', '/api/v1/clusters/{cluster}'):

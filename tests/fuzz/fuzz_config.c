@@ -51,6 +51,7 @@ static const struct {
     {offsetof(struct vr_config, stop_timeout_s), 1, 3600},
     {offsetof(struct vr_config, token_ttl_s), 60, 365 * 86400},
     {offsetof(struct vr_config, poll_interval_s), 1, 3600},
+    {offsetof(struct vr_config, node_timeout_s), 1, 3600},
     {offsetof(struct vr_config, job_retention_s), 60, 365 * 86400},
 };
 

@@ -22,6 +22,8 @@ PKGS=(
   slapd ldap-utils
   # a hung daemon in a test is reported with every thread's stack
   gdb
+  # clock steps under a running vireod (tests/e2e/test_faults.py)
+  libfaketime
 )
 
 missing=()

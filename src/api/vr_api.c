@@ -790,14 +790,14 @@ static enum MHD_Result h_user_create(struct vr_req *r)
     snprintf(pkey, sizeof(pkey), "n:%lld", (long long)r->who.user_id);
     if (!r->who.super &&
         (wait = vr_throttle_wait(&r->ctl->throttle_names, pkey,
-                                 vr_now_ms()))) {
+                                 vr_mono_ms()))) {
         vr_err(&err, VR_E_THROTTLED, "too many user names found taken; try "
                "again in %lld s", (long long)(wait + 999) / 1000);
         goto fail;
     }
     if (vr_users_create(r->ctl, &req, &id, &err) < 0) {
         if (err.code == VR_E_CONFLICT && !r->who.super)
-            vr_throttle_fail(&r->ctl->throttle_names, pkey, vr_now_ms());
+            vr_throttle_fail(&r->ctl->throttle_names, pkey, vr_mono_ms());
         goto fail;
     }
     free(groups);

@@ -303,7 +303,7 @@ int vr_auth_login(struct vr_ctl *ctl, const char *user, const char *password,
 {
     char ukey[96], skey[96];
     struct vr_user u;
-    int64_t now = vr_now_ms(), wait, gid;
+    int64_t now = vr_mono_ms(), wait, gid;  /* throttles: monotonic */
     int rc;
 
     *retry_ms = 0;
@@ -359,7 +359,7 @@ int vr_auth_check_current(struct vr_ctl *ctl, int64_t user_id,
         return vr_err(err, VR_E_CONFLICT, "user '%s' authenticates with %s; "
                       "change the password there", u.hdr.name, u.auth);
     snprintf(ukey, sizeof(ukey), "u:%.64s", u.hdr.name);
-    wait = vr_throttle_try(&ctl->throttle_user, ukey, vr_now_ms());
+    wait = vr_throttle_try(&ctl->throttle_user, ukey, vr_mono_ms());
     if (wait)
         return vr_err(err, VR_E_THROTTLED, "too many failed attempts; try "
                       "again in %lld s", (long long)(wait + 999) / 1000);

@@ -474,9 +474,11 @@ static int refresh_host(struct vr_ctl *ctl, int64_t host_id,
      * a minute: the store and the event stream stay quiet. */
     st = host->enabled ? VR_HOST_MONITORED : VR_HOST_DISABLED;
     age = vr_now_ms() - host->monitored_at;
+    /* (a wall clock stepped back gives a negative age: written now, not
+     * an hour from now) */
     if (host->state == st && !host->error[0] &&
         strcmp(host->hdr.uuid, caps->uuid) == 0 &&
-        caps_same_shape(caps, &host->caps) && age < 60 * 1000)
+        caps_same_shape(caps, &host->caps) && age >= 0 && age < 60 * 1000)
         goto out;
     if (host->state != st && host->state != VR_HOST_INIT)
         VR_INFO(MOD, "host '%s' answers again: %s", host->hdr.name,

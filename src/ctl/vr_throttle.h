@@ -34,7 +34,8 @@ void vr_throttle_init(struct vr_throttle *t, int burst, int64_t base_ms,
                       int64_t max_ms);
 void vr_throttle_release(struct vr_throttle *t);
 
-/* 0 if `key` may try now, else the milliseconds to wait.  Counts
+/* Times (`now`) are vr_mono_ms(): a wall clock step changes no wait.
+ * 0 if `key` may try now, else the milliseconds to wait.  Counts
  * nothing. */
 int64_t vr_throttle_wait(struct vr_throttle *t, const char *key, int64_t now);
 /* Start an attempt: 0 if `key` may try now, and the attempt is counted as

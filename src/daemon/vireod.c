@@ -127,6 +127,17 @@ int main(int argc, char **argv)
     FILE *logf = NULL;
     sigset_t sigs;
 
+    /* Signals are taken synchronously by main(), blocked before anything
+     * else (a SIGHUP or SIGTERM during start-up waits for the start to
+     * end instead of killing a half-started daemon); every thread
+     * inherits the mask. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
     memset(&ov, 0, sizeof(ov));
     ov.sets = vr_calloc((size_t)argc, sizeof(char *));
     while ((opt = getopt_long(argc, argv, "c:s:l:o:dhV", longopts, NULL)) != -1) {
@@ -233,15 +244,6 @@ int main(int argc, char **argv)
     /* nothing vireod makes is for other local users (docs/security.md);
      * what QEMU must reach is opened up explicitly */
     umask(077);
-
-    /* Signals are taken synchronously by main(); every thread started
-     * from here on inherits the blocked mask. */
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     lock_fd = lock_state_dir(cfg.state_dir, &err);
     if (lock_fd < 0)

@@ -39,6 +39,9 @@ struct job_ctx {
     enum vr_vm_op op;             /* the operation carried out */
     enum vr_vm_state final;       /* state on success */
     bool remove_record;           /* delete: drop the VM on success */
+    bool have_plan;               /* a waiting create found a host before
+                                   * it ran: `plan` is held for it */
+    struct vr_sched_plan plan;
 };
 
 /* The job talks to the node of its VM's host (a reference held until
@@ -679,7 +682,14 @@ static int op_create(struct job_ctx *jc, struct vr_error *err)
         struct vr_placement_why why;
         uint64_t gen = 0;
 
-        rc = vr_placement_place(ctl, &jc->vm, &plan, &why, &gen, err);
+        if (jc->have_plan) {
+            /* decided by retry_parked() before the job ran */
+            plan = jc->plan;
+            jc->have_plan = false;
+            rc = 0;
+        } else {
+            rc = vr_placement_place(ctl, &jc->vm, &plan, &why, &gen, err);
+        }
         if (rc < 0)
             return JOB_FAILED;
         if (rc == 1) {
@@ -1107,6 +1117,40 @@ fail:
              (long long)jc->job.hdr.id, err.msg);
 }
 
+/* A create waiting for a host, woken by a capacity change: try to place
+ * it before anything is written.  Still no host, for the same reasons:
+ * it waits again with no transaction (a capacity change costs nothing to
+ * the creates it does not help).  1: parked again; 0: run the job (with
+ * jc->plan held if a host was found). */
+static int retry_parked(struct job_ctx *jc)
+{
+    struct vr_ctl *ctl = jc->ctl;
+    struct vr_placement_why why;
+    struct vr_error err = VR_ERROR_INIT;
+    uint64_t gen = 0;
+    struct vr_vm *vm;
+    bool same;
+    int rc;
+
+    if (jc->job.op != VR_OP_CREATE || jc->job.status != VR_JOB_RUNNING ||
+        strcmp(jc->job.phase, "waiting") != 0)
+        return 0;
+    vm = vr_pool_dup(&ctl->db.vms, jc->job.object_id);
+    if (!vm || vm->placed || vm->task.job_id != jc->job.hdr.id) {
+        vr_obj_free(&vr_vm_kind, vm);
+        return 0;
+    }
+    rc = vr_placement_place(ctl, vm, &jc->plan, &why, &gen, &err);
+    same = rc == 1 && strcmp(why.detail, vm->placement_detail) == 0;
+    vr_obj_free(&vr_vm_kind, vm);
+    if (rc == 0)
+        jc->have_plan = true;
+    if (!same)
+        return 0;
+    vr_placement_park(ctl, jc->job.hdr.id, gen);
+    return 1;
+}
+
 static void run_job(struct vr_ctl *ctl, int64_t job_id)
 {
     struct job_ctx jc;
@@ -1116,12 +1160,15 @@ static void run_job(struct vr_ctl *ctl, int64_t job_id)
 
     memset(&jc, 0, sizeof(jc));
     jc.ctl = ctl;
+    if (vr_pool_get(&ctl->db.jobs, job_id, &jc.job) == 0 &&
+        retry_parked(&jc) == 1)
+        return;
     if (vr_tx_begin(&ctl->db, &tx, &err) < 0)
         goto early_fail;
     if (vr_pool_get(&ctl->db.jobs, job_id, &jc.job) < 0 ||
         vr_job_finished(&jc.job)) {
         vr_tx_abort(&tx);
-        return;
+        goto out;
     }
     if (vr_pool_get(&ctl->db.vms, jc.job.object_id, &jc.vm) < 0) {
         jc.job.status = VR_JOB_FAILED;
@@ -1133,7 +1180,7 @@ static void run_job(struct vr_ctl *ctl, int64_t job_id)
             goto early_fail;
         }
         vr_tx_commit(&tx, &err);
-        return;
+        goto out;
     }
     jc.job.status = VR_JOB_RUNNING;
     jc.job.attempts++;
@@ -1156,10 +1203,14 @@ static void run_job(struct vr_ctl *ctl, int64_t job_id)
             vr_err(&err, VR_E_INTERNAL, "failed without a message");
         finish_job(&jc, rc, &err);
     }
-    vr_node_close(jc.node);
-    return;
+    goto out;
 early_fail:
     VR_ERROR(MOD, "job %lld: %s", (long long)job_id, err.msg);
+out:
+    /* a plan found before the job ran and never recorded goes back */
+    if (jc.have_plan)
+        vr_sched_release_plan(&ctl->sched, &jc.plan, jc.job.object_id);
+    vr_node_close(jc.node);
 }
 
 static void *worker_main(void *arg)

@@ -19,6 +19,7 @@
 #include "vr_hosts.h"
 #include "vr_log.h"
 #include "vr_node_sim.h"
+#include "vr_placement.h"
 
 struct fx {
     char dir[64];
@@ -558,6 +559,69 @@ static void test_crash_between_phases(void **state)
     }
 }
 
+/* A create that waits for a host is retried at each capacity change, and
+ * one that does not help it writes nothing (no transaction, no fsync). */
+static void test_parked_create(void **state)
+{
+    struct fx *f = *state;
+    struct vr_vm_create_req req;
+    struct vr_error err = VR_ERROR_INIT;
+    struct vr_host_add_req big = {.name = "big", .transport = "sim",
+                                  .cpus = 4, .memory_mib = 262144};
+    int64_t vm, job, h;
+    struct vr_job j;
+    struct vr_vm v;
+    uint64_t rev;
+    int attempts;
+
+    memset(&req, 0, sizeof(req));
+    req.name = "patient";
+    req.image = "img";
+    req.vcpus = 1;
+    req.memory_mib = 256;
+    req.start = true;
+    vr_strlcpy(req.want.requirements, "MEMORY > 100G",
+               sizeof(req.want.requirements));
+    if (vr_orch_vm_create(&f->ctl, &req, &f->admin, &vm, &job, &err) < 0)
+        fail_msg("create: %s", err.msg);
+    for (int i = 0; i < 500; i++) {
+        assert_int_equal(vr_pool_get(&f->ctl.db.jobs, job, &j), 0);
+        if (strcmp(j.phase, "waiting") == 0)
+            break;
+        vr_sleep_ms(5);
+    }
+    assert_string_equal(j.phase, "waiting");
+    vr_sleep_ms(100);
+    assert_int_equal(vr_pool_get(&f->ctl.db.jobs, job, &j), 0);
+    attempts = j.attempts;
+    v = vm_get(f, vm);
+    rev = v.hdr.rev;
+    assert_non_null(strstr(v.placement_why, "requirements"));
+    /* a capacity change that does not help (more CPU overcommit on the
+     * host): the create is tried, and writes nothing */
+    {
+        struct vr_host_patch p;
+        memset(&p, 0, sizeof(p));
+        vr_host_conf_defaults(&p.conf);
+        p.set_cpu_ratio = true;
+        p.conf.cpu_ratio = 8;
+        assert_int_equal(vr_placement_host_configure(&f->ctl, f->host, &p,
+                                                     &err), 0);
+    }
+    vr_sleep_ms(300);
+    assert_int_equal(vr_pool_get(&f->ctl.db.jobs, job, &j), 0);
+    assert_int_equal(j.attempts, attempts);
+    assert_string_equal(j.phase, "waiting");
+    assert_true(vm_get(f, vm).hdr.rev == rev);
+    /* one that does: placed there, at once */
+    assert_int_equal(vr_hosts_add(&f->ctl, &big, &h, &err), 0);
+    j = wait_job(f, job);
+    assert_int_equal(j.status, VR_JOB_SUCCEEDED);
+    v = vm_get(f, vm);
+    assert_int_equal(v.host_id, h);
+    expect_state(f, vm, VR_VM_RUNNING);
+}
+
 /* A host is removed only when no VM is on it, and never the host served
  * in this process. */
 static void test_host_remove(void **state)
@@ -589,6 +653,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_crash_between_phases, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_parked_create, setup, teardown),
         cmocka_unit_test_setup_teardown(test_host_remove, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

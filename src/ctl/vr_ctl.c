@@ -99,13 +99,23 @@ static void after_commit(void *opaque, const struct vr_kind *kind,
 
 /* ---- libvirt events: hints for the observer */
 
-void vr_ctl_node_event(void *opaque, int64_t host_id, const char *uuid,
-                       enum vr_dom_state state, const char *why)
+void vr_ctl_node_event(void *opaque, int64_t host_id, uint64_t seq,
+                       const char *uuid, enum vr_dom_state state,
+                       const char *why)
 {
     struct vr_ctl *ctl = opaque;
+    uint64_t expected = 0;
 
     (void)state;
     (void)why;
+    if (vr_nodes_event_gap(&ctl->nodes, host_id, seq, &expected)) {
+        /* events were lost: the host is read again at once (the monitor
+         * reconciles a host not reconciled since) */
+        VR_WARN(MOD, "host %lld: events %llu to %llu were lost; reading "
+                "the host again", (long long)host_id,
+                (unsigned long long)expected, (unsigned long long)seq - 1);
+        atomic_store(&ctl->monitor_kick, true);
+    }
     pthread_mutex_lock(&ctl->olock);
     for (size_t i = 0; i < ctl->nhints; i++) {
         if (ctl->hints[i].host == host_id &&
@@ -626,6 +636,16 @@ static void *monitor_main(void *arg)
     int64_t next = vr_mono_ms();
 
     while (!atomic_load(&ctl->stopping)) {
+        if (atomic_exchange(&ctl->monitor_kick, false) &&
+            vr_mono_ms() < next) {
+            /* a host lost events: reconcile the hosts that need it now */
+            size_t n;
+            int64_t *hosts = vr_nodes_hosts(&ctl->nodes, &n);
+            for (size_t i = 0; i < n && !atomic_load(&ctl->stopping); i++)
+                if (!vr_nodes_reconciled(&ctl->nodes, hosts[i]))
+                    monitor_host(ctl, hosts[i]);
+            free(hosts);
+        }
         if (vr_mono_ms() >= next) {
             size_t n;
             int64_t *hosts = vr_nodes_hosts(&ctl->nodes, &n);
@@ -865,6 +885,9 @@ int vr_ctl_init(struct vr_ctl *ctl, const struct vr_config *cfg,
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&ctl->dcond, &ca);
+    pthread_mutex_init(&ctl->hlock, NULL);
+    pthread_cond_init(&ctl->hcond, &ca);
+    vr_map_init_int(&ctl->holders);
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&ctl->ulock, NULL);
     vr_map_init_int(&ctl->uploads);
@@ -1022,5 +1045,8 @@ void vr_ctl_shutdown(struct vr_ctl *ctl)
     pthread_cond_destroy(&ctl->ocond);
     pthread_mutex_destroy(&ctl->dlock);
     pthread_cond_destroy(&ctl->dcond);
+    pthread_mutex_destroy(&ctl->hlock);
+    pthread_cond_destroy(&ctl->hcond);
+    vr_map_release(&ctl->holders);
     pthread_mutex_destroy(&ctl->ulock);
 }

@@ -31,6 +31,7 @@ struct vr_ctl {
                                     * (0: none) */
     char instance[VR_UUID_LEN];    /* this installation's id */
     atomic_bool stopping;
+    atomic_bool monitor_kick;      /* reconcile hosts that lost events */
 
     /* job queue, served by `nworkers` threads */
     pthread_mutex_t qlock;
@@ -39,6 +40,13 @@ struct vr_ctl {
     size_t qhead, qlen, qcap;
     pthread_t *workers;
     int nworkers;
+
+    /* the job that holds each VM for its whole run (vr_orch.c
+     * hold_object): a VM is worked on by one worker at a time; recover
+     * and delete wait for the job they cancelled to stop */
+    pthread_mutex_t hlock;
+    pthread_cond_t hcond;
+    struct vr_map holders;         /* vm id -> job id (intptr_t) */
 
     /* jobs waiting for a domain to change wait on dcond (node events) */
     pthread_mutex_t dlock;
@@ -110,9 +118,11 @@ int vr_ctl_reconcile(struct vr_ctl *ctl, struct vr_error *err);
  * no VM record names are removed.  Other hosts' VMs are not looked at. */
 int vr_ctl_reconcile_host(struct vr_ctl *ctl, int64_t host_id,
                           struct vr_node *node, struct vr_error *err);
-/* A node's event (vr_node_event_fn): a hint for the observer. */
-void vr_ctl_node_event(void *ctl, int64_t host_id, const char *uuid,
-                       enum vr_dom_state state, const char *why);
+/* A node's event (vr_node_event_fn): a hint for the observer; a gap in
+ * the host's event numbers has the monitor reconcile it at once. */
+void vr_ctl_node_event(void *ctl, int64_t host_id, uint64_t seq,
+                       const char *uuid, enum vr_dom_state state,
+                       const char *why);
 /* The node of a host, with a reference (vr_node_close it); NULL with
  * VR_E_UNAVAILABLE if the host has none. */
 struct vr_node *vr_ctl_node(struct vr_ctl *ctl, int64_t host_id,

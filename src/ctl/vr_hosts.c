@@ -12,12 +12,6 @@
 
 #define MOD "hosts"
 
-static void on_event(void *ctx, int64_t host_id, const char *uuid,
-                     enum vr_dom_state state, const char *why)
-{
-    vr_ctl_node_event(ctx, host_id, uuid, state, why);
-}
-
 static char *sim_path(struct vr_ctl *ctl, const char *uuid, const char *ext)
 {
     return vr_asprintf("%s/sim/%s.%s", ctl->cfg->state_dir, uuid, ext);
@@ -45,7 +39,7 @@ static struct vr_node *open_sim(struct vr_ctl *ctl, const char *uuid,
     cfg.state_file = state;
     cfg.fault_file = faults;
     cfg.timeout_ms = ctl->cfg->node_timeout_s * 1000;
-    return vr_node_sim_open(&cfg, on_event, ctl, err);
+    return vr_node_sim_open(&cfg, vr_ctl_node_event, ctl, err);
 }
 
 int vr_hosts_add(struct vr_ctl *ctl, const struct vr_host_add_req *req,

@@ -8,6 +8,7 @@
 struct vr_node_slot {
     struct vr_node *node;
     bool reconciled;
+    uint64_t last_seq;         /* the last event number seen */
 };
 
 void vr_nodes_init(struct vr_nodes *r)
@@ -35,6 +36,8 @@ void vr_nodes_add(struct vr_nodes *r, int64_t host_id, struct vr_node *n)
 
     atomic_store(&n->host_id, host_id);
     s->node = n;
+    /* events sent before it was registered went to no host */
+    s->last_seq = atomic_load(&n->seq);
     pthread_mutex_lock(&r->lock);
     old = vr_map_put_int(&r->by_host, host_id, s);
     pthread_mutex_unlock(&r->lock);
@@ -123,4 +126,24 @@ void vr_nodes_set_reconciled(struct vr_nodes *r, int64_t host_id, bool yes)
     if (s)
         s->reconciled = yes;
     pthread_mutex_unlock(&r->lock);
+}
+
+bool vr_nodes_event_gap(struct vr_nodes *r, int64_t host_id, uint64_t seq,
+                        uint64_t *expected)
+{
+    struct vr_node_slot *s;
+    bool gap = false;
+
+    pthread_mutex_lock(&r->lock);
+    s = vr_map_get_int(&r->by_host, host_id);
+    if (s) {
+        *expected = s->last_seq + 1;
+        gap = seq > s->last_seq + 1;
+        if (seq > s->last_seq)
+            s->last_seq = seq;
+        if (gap)
+            s->reconciled = false;
+    }
+    pthread_mutex_unlock(&r->lock);
+    return gap;
 }

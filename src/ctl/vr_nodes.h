@@ -43,6 +43,10 @@ size_t vr_nodes_count(struct vr_nodes *r);
 /* Whether the host was reconciled since it last answered; set by the
  * reconciler, cleared when a call to the host finds it unreachable. */
 bool vr_nodes_reconciled(struct vr_nodes *r, int64_t host_id);
+/* A host's event number `seq` arrived: true if events before it were
+ * lost (the host is then marked not reconciled). */
+bool vr_nodes_event_gap(struct vr_nodes *r, int64_t host_id, uint64_t seq,
+                        uint64_t *expected);
 void vr_nodes_set_reconciled(struct vr_nodes *r, int64_t host_id, bool yes);
 
 #endif

@@ -14,6 +14,7 @@
  *    outcome discarded.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -407,15 +408,20 @@ int vr_orch_vm_request(struct vr_ctl *ctl, int64_t vm_id, enum vr_vm_op op,
     }
     job_init(ctl, &job, op, &vm, user_id);
     job.timeout_s = timeout_s;
-    if (op == VR_OP_DELETE && vr_vm_waiting_for_host(&vm) &&
-        vr_pool_get(&ctl->db.jobs, vm.task.job_id, &old) == 0) {
-        /* a create still waiting for a host: it ends here */
+    if (op == VR_OP_DELETE && vm.task.status == VR_TASK_ACTIVE &&
+        vr_pool_get(&ctl->db.jobs, vm.task.job_id, &old) == 0 &&
+        !vr_job_finished(&old)) {
+        /* what runs (a create in flight, a stop waiting for the guest, a
+         * create waiting for a host) ends here: its worker stops at its
+         * next step, and the delete waits for it (hold_object) */
         have_old = true;
         old.status = VR_JOB_CANCELLED;
         old.finished_at = vr_now_ms();
         snprintf(old.error, sizeof(old.error),
-                 "cancelled: the vm was deleted while waiting for a host "
-                 "(job %lld)", (long long)job.hdr.id);
+                 "cancelled: the vm was deleted%s (job %lld)",
+                 vr_vm_waiting_for_host(&vm) ? " while waiting for a host"
+                                             : "",
+                 (long long)job.hdr.id);
     }
     if (op == VR_OP_RECOVER) {
         job.recover = mode;
@@ -461,6 +467,8 @@ int vr_orch_vm_request(struct vr_ctl *ctl, int64_t vm_id, enum vr_vm_op op,
 /* job side                                                            */
 
 typedef void (*vm_mutator)(struct vr_vm *vm, const void *arg);
+
+static bool job_cancelled(struct job_ctx *jc);
 
 /* Record a phase (job and VM task) and optionally change VM fields, in one
  * transaction.  Refreshes jc->vm.  Returns JOB_INTERRUPTED when the job
@@ -508,6 +516,9 @@ static int jc_update(struct job_ctx *jc, const char *phase, int progress,
     if (phase) {
         snprintf(point, sizeof(point), "%s.%s", vr_vm_op_name(jc->op), phase);
         vr_fault_point(point);
+        /* a job cancelled while it was held up here does not act */
+        if (job_cancelled(jc))
+            return JOB_INTERRUPTED;
     }
     return JOB_OK;
 }
@@ -1117,6 +1128,67 @@ fail:
              (long long)jc->job.hdr.id, err.msg);
 }
 
+/* ---- one job at a time per VM
+ *
+ * A worker holds its job's VM for the whole run.  Another job of the same
+ * VM (a recover or a delete that cancelled it: the state machine lets no
+ * other through) waits until the holder stops: the holder sees its job
+ * cancelled at its next step and leaves; a call to a host it is inside
+ * ends by the node's deadline.  A holder that does not stop in time (a
+ * host call with no deadline) fails the waiting job, which may be asked
+ * again. */
+
+static int hold_object(struct vr_ctl *ctl, const struct vr_job *job,
+                       struct vr_error *err)
+{
+    int64_t deadline =
+        vr_mono_ms() + ((int64_t)ctl->cfg->node_timeout_s * 2 + 10) * 1000;
+    int64_t holder, said = 0;
+    int rc = 0;
+
+    pthread_mutex_lock(&ctl->hlock);
+    while ((holder = (int64_t)(intptr_t)vr_map_get_int(&ctl->holders,
+                                                       job->object_id))) {
+        struct timespec ts;
+        if (atomic_load(&ctl->stopping)) {
+            rc = JOB_INTERRUPTED;
+            break;
+        }
+        if (vr_mono_ms() > deadline) {
+            rc = vr_err(err, VR_E_CONFLICT, "job %lld of vm '%s' does not "
+                        "stop (it waits for its host); try again later",
+                        (long long)holder, job->object_name);
+            break;
+        }
+        if (said != holder) {
+            VR_INFO(MOD, "job %lld waits for job %lld of vm '%s' to stop",
+                    (long long)job->hdr.id, (long long)holder,
+                    job->object_name);
+            said = holder;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 200 * 1000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&ctl->hcond, &ctl->hlock, &ts);
+    }
+    if (rc == 0)
+        vr_map_put_int(&ctl->holders, job->object_id,
+                       (void *)(intptr_t)job->hdr.id);
+    pthread_mutex_unlock(&ctl->hlock);
+    return rc;
+}
+
+static void release_object(struct vr_ctl *ctl, const struct vr_job *job)
+{
+    pthread_mutex_lock(&ctl->hlock);
+    if ((int64_t)(intptr_t)vr_map_get_int(&ctl->holders, job->object_id) ==
+        job->hdr.id)
+        vr_map_del_int(&ctl->holders, job->object_id);
+    pthread_cond_broadcast(&ctl->hcond);
+    pthread_mutex_unlock(&ctl->hlock);
+}
+
 /* A create waiting for a host, woken by a capacity change: try to place
  * it before anything is written.  Still no host, for the same reasons:
  * it waits again with no transaction (a capacity change costs nothing to
@@ -1156,13 +1228,24 @@ static void run_job(struct vr_ctl *ctl, int64_t job_id)
     struct job_ctx jc;
     struct vr_error err = VR_ERROR_INIT;
     struct vr_tx tx;
+    bool held = false, held_fail = false;
     int rc;
 
     memset(&jc, 0, sizeof(jc));
     jc.ctl = ctl;
-    if (vr_pool_get(&ctl->db.jobs, job_id, &jc.job) == 0 &&
-        retry_parked(&jc) == 1)
+    if (vr_pool_get(&ctl->db.jobs, job_id, &jc.job) < 0 ||
+        vr_job_finished(&jc.job))
         return;
+    if ((rc = hold_object(ctl, &jc.job, &err)) != 0) {
+        if (rc == JOB_INTERRUPTED)
+            return;
+        /* recorded as failed below, with the VM left as it is */
+        held_fail = true;
+    } else {
+        held = true;
+    }
+    if (held && retry_parked(&jc) == 1)
+        goto out;
     if (vr_tx_begin(&ctl->db, &tx, &err) < 0)
         goto early_fail;
     if (vr_pool_get(&ctl->db.jobs, job_id, &jc.job) < 0 ||
@@ -1194,7 +1277,7 @@ static void run_job(struct vr_ctl *ctl, int64_t job_id)
         goto early_fail;
 
     jc.op = jc.job.op;
-    rc = run_op(&jc, jc.job.op, &err);
+    rc = held_fail ? JOB_FAILED : run_op(&jc, jc.job.op, &err);
     if (rc == JOB_INTERRUPTED)
         VR_INFO(MOD, "job %lld interrupted in phase '%s'; it resumes later",
                 (long long)job_id, jc.job.phase);
@@ -1211,6 +1294,8 @@ out:
     if (jc.have_plan)
         vr_sched_release_plan(&ctl->sched, &jc.plan, jc.job.object_id);
     vr_node_close(jc.node);
+    if (held)
+        release_object(ctl, &jc.job);
 }
 
 static void *worker_main(void *arg)

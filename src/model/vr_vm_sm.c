@@ -129,11 +129,14 @@ int vr_vm_sm_check(const struct vr_vm *vm, enum vr_vm_op op,
 {
     const char *st = vr_vm_state_name(vm->state);
 
+    /* delete is taken in every state: it stops what runs (but another
+     * delete) and cleans up */
     if (vm->task.status == VR_TASK_ACTIVE && op != VR_OP_RECOVER &&
-        !(op == VR_OP_DELETE && vr_vm_waiting_for_host(vm)))
+        (op != VR_OP_DELETE || vm->task.op == VR_OP_DELETE))
         return vr_err(err, VR_E_STATE,
                       "vm '%s' is %s and busy: '%s' is in progress "
-                      "(job %lld, phase '%s'); wait for it or use recover",
+                      "(job %lld, phase '%s'); wait for it, delete it or "
+                      "use recover",
                       vm->hdr.name, st, vr_vm_op_name(vm->task.op),
                       (long long)vm->task.job_id, vm->task.phase);
     if (vm->task.status == VR_TASK_FAILED && op != VR_OP_RECOVER &&

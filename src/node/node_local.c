@@ -184,6 +184,8 @@ static void close_cb(virConnectPtr conn, int reason, void *opaque)
     (void)conn;
     VR_WARN(MOD, "libvirt connection closed (reason %d); will reconnect",
             reason);
+    /* events may have been lost meanwhile: the next one shows the gap */
+    vr_node_lose_event(ln->node);
     atomic_store(&ln->conn_dead, true);
 }
 

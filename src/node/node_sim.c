@@ -327,8 +327,12 @@ static int leave(struct sim_node *sn, enum sim_op op, int rc, bool changed,
     if (changed)
         save(sn);
     pthread_mutex_unlock(&sn->lock);
-    if (rc == 0 && uuid && ev != VR_DOM__LAST && !lose_event)
-        vr_node_emit(sn->node, uuid, ev, op_names[op]);
+    if (rc == 0 && uuid && ev != VR_DOM__LAST) {
+        if (lose_event)
+            vr_node_lose_event(sn->node);
+        else
+            vr_node_emit(sn->node, uuid, ev, op_names[op]);
+    }
     if (rc == 0 && late)
         return vr_err(err, VR_E_TIMEOUT, "%s: the host answered too late "
                       "(simulated; it was done)", op_names[op]);
@@ -969,7 +973,9 @@ int vr_node_sim_crash(struct vr_node *n, const char *uuid, bool quiet)
     d->state = VR_DOM_CRASHED;
     save(sn);
     pthread_mutex_unlock(&sn->lock);
-    if (!quiet)
+    if (quiet)
+        vr_node_lose_event(n);
+    else
         vr_node_emit(n, uuid, VR_DOM_CRASHED, "the guest crashed");
     return 0;
 }

@@ -29,6 +29,7 @@ struct vr_node *vr_node_new(const struct vr_node_ops *ops, void *priv,
     n->on_event_ctx = ctx;
     atomic_init(&n->refs, 1);
     atomic_init(&n->host_id, 0);
+    atomic_init(&n->seq, 0);
     return n;
 }
 
@@ -42,9 +43,16 @@ struct vr_node *vr_node_ref(struct vr_node *n)
 void vr_node_emit(struct vr_node *n, const char *uuid, enum vr_dom_state state,
                   const char *why)
 {
+    uint64_t seq = atomic_fetch_add(&n->seq, 1) + 1;
+
     if (n->on_event)
-        n->on_event(n->on_event_ctx, atomic_load(&n->host_id), uuid, state,
-                    why);
+        n->on_event(n->on_event_ctx, atomic_load(&n->host_id), seq, uuid,
+                    state, why);
+}
+
+void vr_node_lose_event(struct vr_node *n)
+{
+    atomic_fetch_add(&n->seq, 1);
 }
 
 void vr_node_close(struct vr_node *n)

@@ -128,9 +128,12 @@ struct vr_node;
 
 /* Called (from the node's event thread) when a domain changes state on
  * the host `host_id` (the node's, as the registry set it).  An event is
- * a hint: the controller reads the domain's state again before acting. */
-typedef void (*vr_node_event_fn)(void *ctx, int64_t host_id, const char *uuid,
-                                 enum vr_dom_state state, const char *why);
+ * a hint: the controller reads the domain's state again before acting.
+ * `seq` numbers the node's events from 1 without gaps: a gap means
+ * events were lost, and the host must be read again (resync). */
+typedef void (*vr_node_event_fn)(void *ctx, int64_t host_id, uint64_t seq,
+                                 const char *uuid, enum vr_dom_state state,
+                                 const char *why);
 
 struct vr_node_ops {
     const char *name;
@@ -202,15 +205,20 @@ struct vr_node {
     atomic_int refs;                  /* 1 when opened */
     atomic_int_least64_t host_id;     /* the host it serves (0: not yet
                                        * registered), set by the registry */
+    atomic_uint_least64_t seq;        /* the last event's number */
 };
 
 /* A new handle of transport `ops` (one reference). */
 struct vr_node *vr_node_new(const struct vr_node_ops *ops, void *priv,
                             vr_node_event_fn on_event, void *ctx);
 struct vr_node *vr_node_ref(struct vr_node *n);  /* NULL-safe */
-/* Hand a domain event to the controller, with the node's host id. */
+/* Hand a domain event to the controller, with the node's host id and
+ * the event's number. */
 void vr_node_emit(struct vr_node *n, const char *uuid, enum vr_dom_state state,
                   const char *why);
+/* An event that will never arrive (the transport lost it, or may have):
+ * its number is used, so the next event shows the gap. */
+void vr_node_lose_event(struct vr_node *n);
 
 /* Settings of the local (libvirt) node. */
 struct vr_node_local_cfg {

@@ -410,6 +410,29 @@ static void test_lost_event(void **state)
     expect_state(f, vm, VR_VM_POWEROFF);
 }
 
+/* Events are numbered: a lost one shows as a gap at the next event, and
+ * the host is read again at once (the safety-net poll is an hour away
+ * here). */
+static void test_event_gap_resyncs(void **state)
+{
+    struct fx *f = *state;
+    int64_t a, b;
+
+    ctl_down(f);
+    f->cfg.poll_interval_s = 3600;
+    ctl_up(f);
+    a = create(f, "gap-a", true);
+    b = create(f, "gap-b", true);
+    /* a crash whose event is lost: nobody knows yet */
+    assert_int_equal(vr_node_sim_crash(f->sim, vm_get(f, a).hdr.uuid, true),
+                     0);
+    vr_sleep_ms(300);
+    expect_state(f, a, VR_VM_RUNNING);
+    /* the next event (b powered off) carries a number one too far */
+    assert_int_equal(op(f, b, VR_OP_POWEROFF, 0), VR_JOB_SUCCEEDED);
+    assert_true(wait_for(vm_is_failed, f, a, 3000));
+}
+
 /* A host that cannot be reached goes OFFLINE; its VMs keep their records
  * until it answers, then it is reconciled. */
 static void test_unreachable_host(void **state)
@@ -622,6 +645,107 @@ static void test_parked_create(void **state)
     expect_state(f, vm, VR_VM_RUNNING);
 }
 
+/* recover --retry while the create's worker is inside a call to the host
+ * (held open): the recover waits for that worker to stop, and never
+ * calls the host beside it. */
+static void test_recover_waits_for_the_worker(void **state)
+{
+    struct fx *f = *state;
+    struct vr_vm_create_req req;
+    struct vr_error err = VR_ERROR_INIT;
+    int64_t vm, job, rjob;
+    int prepares, defines;
+
+    memset(&req, 0, sizeof(req));
+    req.name = "held";
+    req.image = "img";
+    req.vcpus = 1;
+    req.memory_mib = 256;
+    req.start = true;
+    vr_node_sim_fault(f->sim, "dom_start", VR_SIM_HANG, 1);
+    assert_int_equal(vr_orch_vm_create(&f->ctl, &req, &f->admin, &vm, &job,
+                                       &err), 0);
+    for (int i = 0; i < 200 && vr_node_sim_active(f->sim) == 0; i++)
+        vr_sleep_ms(5);
+    assert_int_equal(vr_node_sim_active(f->sim), 1);
+    prepares = vr_node_sim_calls(f->sim, "disk_prepare");
+    defines = vr_node_sim_calls(f->sim, "dom_define");
+    assert_int_equal(vr_orch_vm_request(&f->ctl, vm, VR_OP_RECOVER, 0,
+                                        VR_RECOVER_RETRY, &f->admin, &rjob,
+                                        &err), 0);
+    vr_sleep_ms(400);
+    /* the recover waits: no call of its own while the create is inside */
+    assert_int_equal(vr_node_sim_calls(f->sim, "disk_prepare"), prepares);
+    assert_int_equal(vr_node_sim_calls(f->sim, "dom_define"), defines);
+    vr_node_sim_release(f->sim);
+    assert_int_equal(wait_job(f, rjob).status, VR_JOB_SUCCEEDED);
+    assert_int_equal(wait_job(f, job).status, VR_JOB_CANCELLED);
+    expect_state(f, vm, VR_VM_RUNNING);
+    no_orphans(f);
+}
+
+/* Delete is taken in every state: during a create in flight, during a
+ * stop that waits for a guest that ignores ACPI, and of a VM waiting for
+ * a host.  Nothing is left on the host. */
+static void test_delete_in_any_state(void **state)
+{
+    struct fx *f = *state;
+    struct vr_vm_create_req req;
+    struct vr_error err = VR_ERROR_INIT;
+    int64_t vm, job, djob, stop;
+
+    memset(&req, 0, sizeof(req));
+    req.image = "img";
+    req.vcpus = 1;
+    req.memory_mib = 256;
+    req.start = true;
+
+    /* a create in flight (inside its define) */
+    req.name = "in-flight";
+    vr_node_sim_fault(f->sim, "dom_define", VR_SIM_HANG, 1);
+    assert_int_equal(vr_orch_vm_create(&f->ctl, &req, &f->admin, &vm, &job,
+                                       &err), 0);
+    for (int i = 0; i < 200 && vr_node_sim_active(f->sim) == 0; i++)
+        vr_sleep_ms(5);
+    assert_int_equal(vr_orch_vm_request(&f->ctl, vm, VR_OP_DELETE, 0, 0,
+                                        &f->admin, &djob, &err), 0);
+    vr_node_sim_release(f->sim);
+    assert_int_equal(wait_job(f, djob).status, VR_JOB_SUCCEEDED);
+    assert_int_equal(wait_job(f, job).status, VR_JOB_CANCELLED);
+    assert_false(vr_pool_has(&f->ctl.db.vms, vm));
+
+    /* a stop waiting for a guest that ignores ACPI (stop_timeout 2 s) */
+    req.name = "stubborn";
+    vm = create(f, "stubborn", true);
+    vr_node_sim_shutdown_ms(f->sim, -1);
+    assert_int_equal(vr_orch_vm_request(&f->ctl, vm, VR_OP_STOP, 0, 0,
+                                        &f->admin, &stop, &err), 0);
+    vr_sleep_ms(300);
+    assert_int_equal(vm_get(f, vm).task.op, VR_OP_STOP);
+    assert_int_equal(vr_orch_vm_request(&f->ctl, vm, VR_OP_DELETE, 0, 0,
+                                        &f->admin, &djob, &err), 0);
+    assert_int_equal(wait_job(f, djob).status, VR_JOB_SUCCEEDED);
+    assert_int_equal(wait_job(f, stop).status, VR_JOB_CANCELLED);
+    assert_false(vr_pool_has(&f->ctl.db.vms, vm));
+    vr_node_sim_shutdown_ms(f->sim, 50);
+
+    /* a second delete while one runs is refused (busy) */
+    vm = create(f, "twice", true);
+    vr_node_sim_fault(f->sim, "dom_destroy", VR_SIM_HANG, 1);
+    assert_int_equal(vr_orch_vm_request(&f->ctl, vm, VR_OP_DELETE, 0, 0,
+                                        &f->admin, &djob, &err), 0);
+    for (int i = 0; i < 200 && vr_node_sim_active(f->sim) == 0; i++)
+        vr_sleep_ms(5);
+    assert_int_equal(vr_orch_vm_request(&f->ctl, vm, VR_OP_DELETE, 0, 0,
+                                        &f->admin, &job, &err), -1);
+    assert_int_equal(err.code, VR_E_STATE);
+    vr_node_sim_release(f->sim);
+    assert_int_equal(wait_job(f, djob).status, VR_JOB_SUCCEEDED);
+
+    assert_int_equal(vr_node_sim_domains(f->sim), 0);
+    assert_int_equal(vr_node_sim_dirs(f->sim), 0);
+}
+
 /* A host is removed only when no VM is on it, and never the host served
  * in this process. */
 static void test_host_remove(void **state)
@@ -649,11 +773,17 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lost_event, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreachable_host, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_event_gap_resyncs, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_reconcile_orphans, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_crash_between_phases, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_parked_create, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recover_waits_for_the_worker,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_in_any_state, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_host_remove, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

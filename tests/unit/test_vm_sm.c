@@ -53,7 +53,8 @@ static void test_busy_and_failed(void **state)
     vr_vm_task_begin(&vm, VR_OP_STOP, 7);
     for (int op = VR_OP_START; op < VR_OP__LAST; op++) {
         int rc = vr_vm_sm_check(&vm, (enum vr_vm_op)op, &err);
-        if (op == VR_OP_RECOVER) {
+        if (op == VR_OP_RECOVER || op == VR_OP_DELETE) {
+            /* recover and delete take over from a running job */
             assert_int_equal(rc, 0);
         } else {
             assert_int_equal(rc, -1);
@@ -62,6 +63,10 @@ static void test_busy_and_failed(void **state)
             assert_non_null(strstr(err.msg, "'stop'"));
         }
     }
+    /* but not a delete from another delete */
+    vr_vm_task_begin(&vm, VR_OP_DELETE, 8);
+    assert_int_equal(vr_vm_sm_check(&vm, VR_OP_DELETE, &err), -1);
+    assert_non_null(strstr(err.msg, "busy"));
     vm = vm_in(VR_VM_FAILED);
     vm.task.op = VR_OP_CREATE;
     vm.task.status = VR_TASK_FAILED;

@@ -1192,7 +1192,8 @@ static void release_object(struct vr_ctl *ctl, const struct vr_job *job)
 /* A create waiting for a host, woken by a capacity change: try to place
  * it before anything is written.  Still no host, for the same reasons:
  * it waits again with no transaction (a capacity change costs nothing to
- * the creates it does not help).  1: parked again; 0: run the job (with
+ * the creates it does not help); for new reasons: one transaction that
+ * records them on the VM.  1: parked again; 0: run the job (with
  * jc->plan held if a host was found). */
 static int retry_parked(struct job_ctx *jc)
 {
@@ -1217,8 +1218,30 @@ static int retry_parked(struct job_ctx *jc)
     vr_obj_free(&vr_vm_kind, vm);
     if (rc == 0)
         jc->have_plan = true;
-    if (!same)
+    if (rc != 1)
         return 0;
+    if (!same) {
+        /* new reasons: the VM says them (one transaction, the job's
+         * record untouched), and waits again */
+        struct vr_tx tx;
+        struct vr_vm cur;
+        if (vr_tx_begin(&ctl->db, &tx, &err) < 0)
+            return 0;
+        if (vr_pool_get(&ctl->db.vms, jc->job.object_id, &cur) < 0 ||
+            cur.placed || cur.task.job_id != jc->job.hdr.id) {
+            vr_tx_abort(&tx);
+            return 0;
+        }
+        mut_why(&cur, &why);
+        if (vr_tx_put(&tx, &ctl->db.vms, &cur, &err) < 0) {
+            vr_tx_abort(&tx);
+            return 0;
+        }
+        if (vr_tx_commit(&tx, &err) < 0)
+            return 0;
+        VR_INFO(MOD, "vm '%s' waits for a host: %s", cur.hdr.name,
+                why.detail);
+    }
     vr_placement_park(ctl, jc->job.hdr.id, gen);
     return 1;
 }

@@ -589,6 +589,8 @@ static void test_parked_create(void **state)
     struct fx *f = *state;
     struct vr_vm_create_req req;
     struct vr_error err = VR_ERROR_INIT;
+    struct vr_host_add_req small = {.name = "small", .transport = "sim",
+                                    .cpus = 4, .memory_mib = 8192};
     struct vr_host_add_req big = {.name = "big", .transport = "sim",
                                   .cpus = 4, .memory_mib = 262144};
     int64_t vm, job, h;
@@ -636,7 +638,18 @@ static void test_parked_create(void **state)
     assert_int_equal(j.attempts, attempts);
     assert_string_equal(j.phase, "waiting");
     assert_true(vm_get(f, vm).hdr.rev == rev);
-    /* one that does: placed there, at once */
+    /* one that changes its reasons (a second host, failing too): the VM
+     * says so, in one write, and the job is not run for it */
+    assert_int_equal(vr_hosts_add(&f->ctl, &small, &h, &err), 0);
+    for (int i = 0; i < 300 &&
+                    !strstr(vm_get(f, vm).placement_detail, "2 hosts");
+         i++)
+        vr_sleep_ms(5);
+    assert_non_null(strstr(vm_get(f, vm).placement_detail, "2 hosts"));
+    assert_int_equal(vr_pool_get(&f->ctl.db.jobs, job, &j), 0);
+    assert_int_equal(j.attempts, attempts);
+    assert_string_equal(j.phase, "waiting");
+    /* one that helps: placed there, at once */
     assert_int_equal(vr_hosts_add(&f->ctl, &big, &h, &err), 0);
     j = wait_job(f, job);
     assert_int_equal(j.status, VR_JOB_SUCCEEDED);

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 vr_ensure_libvirt
 tools/mkguest.sh /var/cache/vireo/guest >/dev/null
-for b in create-vs-virsh get-throughput rss authz sched abuse; do
+for b in create-vs-virsh get-throughput rss authz sched abuse scale; do
   echo "== $b"
   bench/$b "$BUILD" | tail -1
 done

@@ -17,7 +17,7 @@ PKGS=(
   # guest image (tools/mkguest.sh)
   busybox-static syslinux syslinux-common mtools dosfstools cpio fdisk
   # benchmarks
-  wrk nginx-light procps curl
+  wrk nginx-light procps curl strace
   # LDAP tests (tests/e2e/test_ldap.py start a private slapd of their own)
   slapd ldap-utils
   # a hung daemon in a test is reported with every thread's stack

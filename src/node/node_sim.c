@@ -4,8 +4,10 @@
  * One mutex guards the host's domains, storage and faults; a call takes
  * it to decide and to act, never while it waits (a hung call waits on a
  * condition variable) or sends an event (events go out after the lock is
- * released, from the calling thread or from the guest thread that
- * finishes ACPI shutdowns).
+ * released, from the calling thread).  No thread of its own: a guest's
+ * ACPI stop completes when it is due, at the first call that comes after
+ * (the stop job and the monitor keep asking), so a thousand simulated
+ * hosts cost no thread and no wake-up.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -89,7 +91,9 @@ struct sim_node {
     int calls[OP__LAST];
     int active;
 
-    pthread_t guest_thread;      /* finishes ACPI stops */
+    /* guests whose ACPI stop completed, their events still to send */
+    char (*stopped)[VR_UUID_LEN];
+    size_t nstopped;
     bool stop;
 };
 
@@ -270,6 +274,44 @@ static int64_t deadline_ts(int ms, struct timespec *ts)
     return 0;
 }
 
+/* Complete the ACPI stops that are due (lock held): their events go out
+ * when the lock is released (leave). */
+static void settle(struct sim_node *sn)
+{
+    int64_t now = vr_mono_ms();
+    size_t pos = 0;
+    struct sim_dom *d;
+
+    while ((d = vr_map_next(&sn->doms, &pos))) {
+        if (!d->stop_at || d->stop_at > now)
+            continue;
+        d->stop_at = 0;
+        if (d->state != VR_DOM_RUNNING)
+            continue;
+        d->state = VR_DOM_SHUTOFF;
+        sn->stopped = vr_realloc(sn->stopped,
+                                 (sn->nstopped + 1) * sizeof(*sn->stopped));
+        memcpy(sn->stopped[sn->nstopped++], d->uuid, VR_UUID_LEN);
+    }
+}
+
+/* Release the lock (held) and send the events of completed stops. */
+static void unlock_and_send(struct sim_node *sn, bool changed)
+{
+    char (*stopped)[VR_UUID_LEN] = sn->stopped;
+    size_t n = sn->nstopped;
+
+    sn->stopped = NULL;
+    sn->nstopped = 0;
+    if (changed || n)
+        save(sn);
+    pthread_mutex_unlock(&sn->lock);
+    for (size_t i = 0; i < n; i++)
+        vr_node_emit(sn->node, stopped[i], VR_DOM_SHUTOFF,
+                     "the guest shut down");
+    free(stopped);
+}
+
 /* Enter an operation: count it, apply a fault.  Returns with the lock
  * held and 0 to go on (*lose_event set for a lost event, *late for a
  * late answer), or -1 with err and the lock released. */
@@ -280,6 +322,7 @@ static int enter(struct sim_node *sn, enum sim_op op, bool *lose_event,
 
     pthread_mutex_lock(&sn->lock);
     sn->calls[op]++;
+    settle(sn);
     read_fault_file(sn);
     kind = take_fault(sn->faults, &sn->nfaults, op);
     if (kind < 0)
@@ -324,9 +367,7 @@ static int leave(struct sim_node *sn, enum sim_op op, int rc, bool changed,
                  const char *uuid, enum vr_dom_state ev, bool lose_event,
                  bool late, struct vr_error *err)
 {
-    if (changed)
-        save(sn);
-    pthread_mutex_unlock(&sn->lock);
+    unlock_and_send(sn, changed);
     if (rc == 0 && uuid && ev != VR_DOM__LAST) {
         if (lose_event)
             vr_node_lose_event(sn->node);
@@ -693,46 +734,6 @@ static int sim_console_read(struct vr_node *n, const char *uuid,
                  late, err);
 }
 
-/* ---- guests: ACPI stops complete after shutdown_ms */
-
-static void *guest_main(void *arg)
-{
-    struct sim_node *sn = arg;
-
-    pthread_mutex_lock(&sn->lock);
-    while (!sn->stop) {
-        struct timespec ts;
-        char (*done)[VR_UUID_LEN] = NULL;
-        size_t ndone = 0, pos = 0;
-        struct sim_dom *d;
-        int64_t now = vr_mono_ms();
-
-        while ((d = vr_map_next(&sn->doms, &pos)))
-            if (d->stop_at && d->stop_at <= now) {
-                d->stop_at = 0;
-                if (d->state != VR_DOM_RUNNING)
-                    continue;
-                d->state = VR_DOM_SHUTOFF;
-                done = vr_realloc(done, (ndone + 1) * sizeof(*done));
-                memcpy(done[ndone++], d->uuid, VR_UUID_LEN);
-            }
-        if (ndone) {
-            save(sn);
-            pthread_mutex_unlock(&sn->lock);
-            for (size_t i = 0; i < ndone; i++)
-                vr_node_emit(sn->node, done[i], VR_DOM_SHUTOFF,
-                             "the guest shut down");
-            free(done);
-            pthread_mutex_lock(&sn->lock);
-            continue;
-        }
-        deadline_ts(20, &ts);
-        pthread_cond_timedwait(&sn->cond, &sn->lock, &ts);
-    }
-    pthread_mutex_unlock(&sn->lock);
-    return NULL;
-}
-
 static void sim_close(struct vr_node *n)
 {
     struct sim_node *sn = SN(n);
@@ -745,7 +746,7 @@ static void sim_close(struct vr_node *n)
     sn->stop = true;
     pthread_cond_broadcast(&sn->cond);
     pthread_mutex_unlock(&sn->lock);
-    pthread_join(sn->guest_thread, NULL);
+    free(sn->stopped);
     while ((v = vr_map_next(&sn->doms, &pos)))
         free(v);
     pos = 0;
@@ -862,12 +863,7 @@ struct vr_node *vr_node_sim_open(const struct vr_node_sim_cfg *cfg,
     vr_map_init_str(&sn->dirs);
     n = vr_node_new(&sim_ops, sn, on_event, ctx);
     sn->node = n;
-    if (load(sn, err) < 0 ||
-        pthread_create(&sn->guest_thread, NULL, guest_main, sn) != 0) {
-        if (err && err->code == VR_E_NONE)
-            vr_err(err, VR_E_INTERNAL, "unable to start a thread");
-        /* no guest thread to join: mark it stopped and free by hand */
-        sn->stop = true;
+    if (load(sn, err) < 0) {
         {
             size_t pos = 0;
             void *v;

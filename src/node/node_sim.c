@@ -734,18 +734,12 @@ static int sim_console_read(struct vr_node *n, const char *uuid,
                  late, err);
 }
 
-static void sim_close(struct vr_node *n)
+/* Free everything of a simulated host (no call may be inside it). */
+static void sim_free(struct sim_node *sn)
 {
-    struct sim_node *sn = SN(n);
     size_t pos = 0;
     void *v;
 
-    if (!sn)
-        return;
-    pthread_mutex_lock(&sn->lock);
-    sn->stop = true;
-    pthread_cond_broadcast(&sn->cond);
-    pthread_mutex_unlock(&sn->lock);
     free(sn->stopped);
     while ((v = vr_map_next(&sn->doms, &pos)))
         free(v);
@@ -759,6 +753,19 @@ static void sim_close(struct vr_node *n)
     free(sn->state_file);
     free(sn->fault_file);
     free(sn);
+}
+
+static void sim_close(struct vr_node *n)
+{
+    struct sim_node *sn = SN(n);
+
+    if (!sn)
+        return;
+    pthread_mutex_lock(&sn->lock);
+    sn->stop = true;
+    pthread_cond_broadcast(&sn->cond);
+    pthread_mutex_unlock(&sn->lock);
+    sim_free(sn);
     n->priv = NULL;
 }
 
@@ -864,22 +871,7 @@ struct vr_node *vr_node_sim_open(const struct vr_node_sim_cfg *cfg,
     n = vr_node_new(&sim_ops, sn, on_event, ctx);
     sn->node = n;
     if (load(sn, err) < 0) {
-        {
-            size_t pos = 0;
-            void *v;
-            while ((v = vr_map_next(&sn->doms, &pos)))
-                free(v);
-            pos = 0;
-            while ((v = vr_map_next(&sn->dirs, &pos)))
-                free(v);
-        }
-        vr_map_release(&sn->doms);
-        vr_map_release(&sn->dirs);
-        pthread_mutex_destroy(&sn->lock);
-        pthread_cond_destroy(&sn->cond);
-        free(sn->state_file);
-        free(sn->fault_file);
-        free(sn);
+        sim_free(sn);
         free(n);
         return NULL;
     }

@@ -166,12 +166,10 @@ static struct vr_vm vm_get(struct fx *f, int64_t id)
     return vm;
 }
 
-static int64_t create(struct fx *f, const char *name, bool expect_ok)
+/* A create request of the tests: 1 vCPU, 256 MiB, started. */
+static struct vr_vm_create_req small_vm(const char *name)
 {
     struct vr_vm_create_req req;
-    struct vr_error err = VR_ERROR_INIT;
-    int64_t vm, job;
-    struct vr_job j;
 
     memset(&req, 0, sizeof(req));
     req.name = name;
@@ -179,6 +177,16 @@ static int64_t create(struct fx *f, const char *name, bool expect_ok)
     req.vcpus = 1;
     req.memory_mib = 256;
     req.start = true;
+    return req;
+}
+
+static int64_t create(struct fx *f, const char *name, bool expect_ok)
+{
+    struct vr_vm_create_req req = small_vm(name);
+    struct vr_error err = VR_ERROR_INIT;
+    int64_t vm, job;
+    struct vr_job j;
+
     if (vr_orch_vm_create(&f->ctl, &req, &f->admin, &vm, &job, &err) < 0)
         fail_msg("create: %s", err.msg);
     j = wait_job(f, job);
@@ -529,13 +537,7 @@ static void test_crash_between_phases(void **state)
             setenv("VIREO_FAULT_POINT", cases[i].point, 1);
             ctl_up(f);
             if (cases[i].op == VR_OP_CREATE) {
-                struct vr_vm_create_req req;
-                memset(&req, 0, sizeof(req));
-                req.name = name;
-                req.image = "img";
-                req.vcpus = 1;
-                req.memory_mib = 256;
-                req.start = true;
+                struct vr_vm_create_req req = small_vm(name);
                 if (vr_orch_vm_create(&f->ctl, &req, &f->admin, &vm, &job,
                                       &err) < 0) {
                     fprintf(stderr, "child: create: %s\n", err.msg);
@@ -599,12 +601,7 @@ static void test_parked_create(void **state)
     uint64_t rev;
     int attempts;
 
-    memset(&req, 0, sizeof(req));
-    req.name = "patient";
-    req.image = "img";
-    req.vcpus = 1;
-    req.memory_mib = 256;
-    req.start = true;
+    req = small_vm("patient");
     vr_strlcpy(req.want.requirements, "MEMORY > 100G",
                sizeof(req.want.requirements));
     if (vr_orch_vm_create(&f->ctl, &req, &f->admin, &vm, &job, &err) < 0)
@@ -669,12 +666,7 @@ static void test_recover_waits_for_the_worker(void **state)
     int64_t vm, job, rjob;
     int prepares, defines;
 
-    memset(&req, 0, sizeof(req));
-    req.name = "held";
-    req.image = "img";
-    req.vcpus = 1;
-    req.memory_mib = 256;
-    req.start = true;
+    req = small_vm("held");
     vr_node_sim_fault(f->sim, "dom_start", VR_SIM_HANG, 1);
     assert_int_equal(vr_orch_vm_create(&f->ctl, &req, &f->admin, &vm, &job,
                                        &err), 0);
@@ -707,14 +699,8 @@ static void test_delete_in_any_state(void **state)
     struct vr_error err = VR_ERROR_INIT;
     int64_t vm, job, djob, stop;
 
-    memset(&req, 0, sizeof(req));
-    req.image = "img";
-    req.vcpus = 1;
-    req.memory_mib = 256;
-    req.start = true;
-
     /* a create in flight (inside its define) */
-    req.name = "in-flight";
+    req = small_vm("in-flight");
     vr_node_sim_fault(f->sim, "dom_define", VR_SIM_HANG, 1);
     assert_int_equal(vr_orch_vm_create(&f->ctl, &req, &f->admin, &vm, &job,
                                        &err), 0);
@@ -728,7 +714,6 @@ static void test_delete_in_any_state(void **state)
     assert_false(vr_pool_has(&f->ctl.db.vms, vm));
 
     /* a stop waiting for a guest that ignores ACPI (stop_timeout 2 s) */
-    req.name = "stubborn";
     vm = create(f, "stubborn", true);
     vr_node_sim_shutdown_ms(f->sim, -1);
     assert_int_equal(vr_orch_vm_request(&f->ctl, vm, VR_OP_STOP, 0, 0,

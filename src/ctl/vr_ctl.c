@@ -518,6 +518,8 @@ struct poll_ctx {
     size_t n, cap;
 };
 
+static void push_vm(struct poll_ctx *pc, const struct vr_vm *vm);
+
 static int collect_vm(const void *obj, void *opaque)
 {
     const struct vr_vm *vm = obj;
@@ -526,6 +528,12 @@ static int collect_vm(const void *obj, void *opaque)
     if (vm->host_id != pc->host_id || vm->task.status != VR_TASK_NONE ||
         vm->state == VR_VM_PENDING)
         return 0;
+    push_vm(pc, vm);
+    return 0;
+}
+
+static void push_vm(struct poll_ctx *pc, const struct vr_vm *vm)
+{
     if (pc->n == pc->cap) {
         pc->cap = pc->cap ? pc->cap * 2 : 64;
         pc->vms = vr_realloc(pc->vms, pc->cap * sizeof(*pc->vms));
@@ -534,45 +542,38 @@ static int collect_vm(const void *obj, void *opaque)
     pc->vms[pc->n].rev = vm->hdr.rev;
     memcpy(pc->vms[pc->n].uuid, vm->hdr.uuid, VR_UUID_LEN);
     pc->n++;
-    return 0;
 }
 
-int vr_ctl_observe_host(struct vr_ctl *ctl, int64_t host_id,
-                        struct vr_node *node, struct vr_dom_info **doms_out,
-                        size_t *ndoms_out, struct vr_error *err)
+/* Observe the VMs collected in `pc` (taken before the host is asked)
+ * against the domains the host lists. */
+static int observe_collected(struct vr_ctl *ctl, struct vr_node *node,
+                             const struct poll_ctx *pc,
+                             struct vr_dom_info **doms_out, size_t *ndoms_out,
+                             struct vr_error *err)
 {
-    struct poll_ctx pc;
     struct vr_map by_uuid;
     struct vr_dom_info *doms = NULL;
     size_t ndoms = 0;
     int changed = 0;
 
-    /* the records first, then the host: a VM whose record changes after
-     * this is not judged on what the host said before */
-    memset(&pc, 0, sizeof(pc));
-    pc.host_id = host_id;
-    vr_pool_foreach(&ctl->db.vms, collect_vm, &pc);
-    if (VR_NODE_CALL(node, dom_list, err, ctl->instance, &doms, &ndoms) < 0) {
-        free(pc.vms);
+    if (VR_NODE_CALL(node, dom_list, err, ctl->instance, &doms, &ndoms) < 0)
         return -1;
-    }
     vr_map_init_str(&by_uuid);
     for (size_t i = 0; i < ndoms; i++)
         vr_map_put_str(&by_uuid, doms[i].uuid, &doms[i]);
-    for (size_t i = 0; i < pc.n; i++) {
+    for (size_t i = 0; i < pc->n; i++) {
         const struct vr_dom_info *dom = vr_map_get_str(&by_uuid,
-                                                       pc.vms[i].uuid);
+                                                       pc->vms[i].uuid);
         struct vr_dom_info none;
         if (!dom) {
             memset(&none, 0, sizeof(none));
-            vr_strlcpy(none.uuid, pc.vms[i].uuid, sizeof(none.uuid));
+            vr_strlcpy(none.uuid, pc->vms[i].uuid, sizeof(none.uuid));
             none.state = VR_DOM_NONE;
             dom = &none;
         }
-        changed += vr_ctl_observe_vm(ctl, pc.vms[i].id, pc.vms[i].rev, dom);
+        changed += vr_ctl_observe_vm(ctl, pc->vms[i].id, pc->vms[i].rev, dom);
     }
     vr_map_release(&by_uuid);
-    free(pc.vms);
     if (doms_out) {
         *doms_out = doms;
         *ndoms_out = ndoms;
@@ -582,9 +583,49 @@ int vr_ctl_observe_host(struct vr_ctl *ctl, int64_t host_id,
     return changed;
 }
 
+int vr_ctl_observe_host(struct vr_ctl *ctl, int64_t host_id,
+                        struct vr_node *node, struct vr_dom_info **doms_out,
+                        size_t *ndoms_out, struct vr_error *err)
+{
+    struct poll_ctx pc;
+    int changed;
+
+    /* the records first, then the host: a VM whose record changes after
+     * this is not judged on what the host said before */
+    memset(&pc, 0, sizeof(pc));
+    pc.host_id = host_id;
+    vr_pool_foreach(&ctl->db.vms, collect_vm, &pc);
+    changed = observe_collected(ctl, node, &pc, doms_out, ndoms_out, err);
+    free(pc.vms);
+    return changed;
+}
+
+/* The VMs of every host, in one walk of the pool (a monitor pass): host
+ * id -> struct poll_ctx. */
+static int index_vm(const void *obj, void *opaque)
+{
+    const struct vr_vm *vm = obj;
+    struct vr_map *by_host = opaque;
+    struct poll_ctx *pc;
+
+    if (!vm->host_id || vm->task.status != VR_TASK_NONE ||
+        vm->state == VR_VM_PENDING)
+        return 0;
+    pc = vr_map_get_int(by_host, vm->host_id);
+    if (!pc) {
+        pc = vr_calloc(1, sizeof(*pc));
+        pc->host_id = vm->host_id;
+        vr_map_put_int(by_host, vm->host_id, pc);
+    }
+    push_vm(pc, vm);
+    return 0;
+}
+
 /* One host: its state, then its VMs (a host not reconciled since it last
- * answered is reconciled, which observes them too). */
-static void monitor_host(struct vr_ctl *ctl, int64_t host_id)
+ * answered is reconciled, which observes them too).  `pc`: its VMs as
+ * collected at the start of the monitor's pass (NULL: collect them). */
+static void monitor_host(struct vr_ctl *ctl, int64_t host_id,
+                         const struct poll_ctx *pc)
 {
     struct vr_node *node = vr_nodes_get(&ctl->nodes, host_id);
     struct vr_error err = VR_ERROR_INIT;
@@ -598,7 +639,8 @@ static void monitor_host(struct vr_ctl *ctl, int64_t host_id)
             host_failed(ctl, host_id, &err);
         goto out;
     }
-    if (vr_ctl_observe_host(ctl, host_id, node, NULL, NULL, &err) < 0)
+    if ((pc ? observe_collected(ctl, node, pc, NULL, NULL, &err)
+            : vr_ctl_observe_host(ctl, host_id, node, NULL, NULL, &err)) < 0)
         host_failed(ctl, host_id, &err);
 out:
     vr_node_close(node);
@@ -643,14 +685,29 @@ static void *monitor_main(void *arg)
             int64_t *hosts = vr_nodes_hosts(&ctl->nodes, &n);
             for (size_t i = 0; i < n && !atomic_load(&ctl->stopping); i++)
                 if (!vr_nodes_reconciled(&ctl->nodes, hosts[i]))
-                    monitor_host(ctl, hosts[i]);
+                    monitor_host(ctl, hosts[i], NULL);
             free(hosts);
         }
         if (vr_mono_ms() >= next) {
-            size_t n;
+            /* every host's VMs in one walk of the pool, before any host
+             * is asked (not one walk per host) */
+            static const struct poll_ctx none;
+            struct vr_map by_host;
+            size_t n, pos = 0;
             int64_t *hosts = vr_nodes_hosts(&ctl->nodes, &n);
-            for (size_t i = 0; i < n && !atomic_load(&ctl->stopping); i++)
-                monitor_host(ctl, hosts[i]);
+            struct poll_ctx *pc;
+
+            vr_map_init_int(&by_host);
+            vr_pool_foreach(&ctl->db.vms, index_vm, &by_host);
+            for (size_t i = 0; i < n && !atomic_load(&ctl->stopping); i++) {
+                pc = vr_map_get_int(&by_host, hosts[i]);
+                monitor_host(ctl, hosts[i], pc ? pc : &none);
+            }
+            while ((pc = vr_map_next(&by_host, &pos))) {
+                free(pc->vms);
+                free(pc);
+            }
+            vr_map_release(&by_host);
             free(hosts);
             vr_auth_expire(ctl);
             prune_jobs(ctl);

@@ -29,7 +29,8 @@
     X(VR_E_INTERNAL, 500, "internal", "Internal error")                    \
     X(VR_E_HYPERVISOR, 502, "hypervisor", "Hypervisor error")              \
     X(VR_E_UNAVAILABLE, 503, "unavailable", "Service unavailable")         \
-    X(VR_E_TIMEOUT, 504, "timeout", "Operation timed out")
+    X(VR_E_TIMEOUT, 504, "timeout", "Operation timed out")                 \
+    X(VR_E_STORAGE_FULL, 507, "insufficient-storage", "Insufficient storage")
 
 enum vr_error_code {
 #define VR_X_ENUM(c, s, slug, title) c,

@@ -678,6 +678,7 @@ static void *monitor_main(void *arg)
     int64_t next = vr_mono_ms();
 
     while (!atomic_load(&ctl->stopping)) {
+        vr_orch_requeue_due(ctl);
         if (atomic_exchange(&ctl->monitor_kick, false) &&
             vr_mono_ms() < next) {
             /* a host lost events: reconcile the hosts that need it now */
@@ -1085,6 +1086,7 @@ void vr_ctl_shutdown(struct vr_ctl *ctl)
     vr_events_free(ctl->events);
     ctl->events = NULL;
     free(ctl->queue);
+    free(ctl->later);
     free(ctl->hints);
     vr_map_release(&ctl->uploads);
     if (ctl->ldap && ctl->ldap->close)

@@ -38,6 +38,11 @@ struct vr_ctl {
     pthread_cond_t qcond;
     int64_t *queue;
     size_t qhead, qlen, qcap;
+    struct {                       /* jobs the store could not record,
+                                    * run again when due (vr_orch.c) */
+        int64_t job, due;
+    } *later;
+    size_t nlater, later_cap;
     pthread_t *workers;
     int nworkers;
 
@@ -191,6 +196,8 @@ int vr_orch_vm_request(struct vr_ctl *ctl, int64_t vm_id, enum vr_vm_op op,
                        struct vr_error *err);
 /* Queue a persisted job id for the workers. */
 void vr_orch_enqueue(struct vr_ctl *ctl, int64_t job_id);
+/* Queue the jobs whose retry (after the store refused them) is due. */
+void vr_orch_requeue_due(struct vr_ctl *ctl);
 int vr_orch_start_workers(struct vr_ctl *ctl, struct vr_error *err);
 void vr_orch_stop_workers(struct vr_ctl *ctl);
 /* Signal waiters that some domain changed (from node events). */

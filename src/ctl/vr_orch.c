@@ -995,7 +995,9 @@ static bool failure_is_partial(enum vr_vm_op op)
     return op == VR_OP_CREATE || op == VR_OP_DELETE;
 }
 
-static void finish_job(struct job_ctx *jc, int rc, const struct vr_error *jerr)
+/* Record a job's end.  -1 if it could not be (the store refused: the job
+ * is run again later, see retry_later). */
+static int finish_job(struct job_ctx *jc, int rc, const struct vr_error *jerr)
 {
     struct vr_ctl *ctl = jc->ctl;
     struct vr_error err = VR_ERROR_INIT;
@@ -1021,7 +1023,7 @@ static void finish_job(struct job_ctx *jc, int rc, const struct vr_error *jerr)
     if (vr_tx_begin(&ctl->db, &tx, &err) < 0) {
         VR_ERROR(MOD, "job %lld: unable to record its end: %s",
                  (long long)jc->job.hdr.id, err.msg);
-        return;
+        return -1;
     }
     if (vr_pool_get(&ctl->db.jobs, jc->job.hdr.id, &job) < 0 ||
         job.status != VR_JOB_RUNNING) {
@@ -1029,7 +1031,7 @@ static void finish_job(struct job_ctx *jc, int rc, const struct vr_error *jerr)
         vr_tx_abort(&tx);
         VR_INFO(MOD, "job %lld was cancelled; discarding its outcome",
                 (long long)jc->job.hdr.id);
-        return;
+        return 0;
     }
     now = vr_now_ms();
     have_vm = vr_pool_get(&ctl->db.vms, job.object_id, &vm) == 0;
@@ -1108,7 +1110,8 @@ static void finish_job(struct job_ctx *jc, int rc, const struct vr_error *jerr)
     if (vr_tx_commit(&tx, &err) < 0) {
         VR_ERROR(MOD, "job %lld: unable to record its end: %s",
                  (long long)job.hdr.id, err.msg);
-        return;
+        free(removed);
+        return -1;
     }
     if (removed)
         vr_placement_release(ctl, removed);
@@ -1120,12 +1123,60 @@ static void finish_job(struct job_ctx *jc, int rc, const struct vr_error *jerr)
         VR_WARN(MOD, "job %lld: %s of vm '%s' failed in phase '%s': %s",
                 (long long)job.hdr.id, vr_vm_op_name(job.op),
                 job.object_name, job.phase, jerr->msg);
-    return;
+    return 0;
 fail:
     vr_tx_abort(&tx);
     free(removed);
     VR_ERROR(MOD, "job %lld: unable to record its end: %s",
              (long long)jc->job.hdr.id, err.msg);
+    return -1;
+}
+
+/* ---- jobs the store could not record
+ *
+ * A job whose progress or end the store refuses (its disk is full) is
+ * not lost: it runs again from the start a few seconds later, and again,
+ * until the store takes it (its phases are idempotent, as after a
+ * crash). */
+
+#define RETRY_MS 5000
+
+static void retry_later(struct vr_ctl *ctl, int64_t job_id,
+                        const struct vr_error *why)
+{
+    pthread_mutex_lock(&ctl->qlock);
+    for (size_t i = 0; i < ctl->nlater; i++)
+        if (ctl->later[i].job == job_id) {
+            pthread_mutex_unlock(&ctl->qlock);
+            return;
+        }
+    if (ctl->nlater == ctl->later_cap) {
+        ctl->later_cap = ctl->later_cap ? ctl->later_cap * 2 : 16;
+        ctl->later =
+            vr_realloc(ctl->later, ctl->later_cap * sizeof(*ctl->later));
+    }
+    ctl->later[ctl->nlater].job = job_id;
+    ctl->later[ctl->nlater].due = vr_mono_ms() + RETRY_MS;
+    ctl->nlater++;
+    pthread_mutex_unlock(&ctl->qlock);
+    VR_WARN(MOD, "job %lld could not be recorded (%s); it runs again in %d s",
+            (long long)job_id, why->msg, RETRY_MS / 1000);
+}
+
+void vr_orch_requeue_due(struct vr_ctl *ctl)
+{
+    int64_t now = vr_mono_ms(), due[64];
+    size_t n = 0;
+
+    pthread_mutex_lock(&ctl->qlock);
+    for (size_t i = 0; i < ctl->nlater && n < VR_ARRAY_SIZE(due); i++)
+        if (ctl->later[i].due <= now) {
+            due[n++] = ctl->later[i].job;
+            ctl->later[i--] = ctl->later[--ctl->nlater];
+        }
+    pthread_mutex_unlock(&ctl->qlock);
+    for (size_t i = 0; i < n; i++)
+        vr_orch_enqueue(ctl, due[i]);
 }
 
 /* ---- one job at a time per VM
@@ -1304,14 +1355,19 @@ static void run_job(struct vr_ctl *ctl, int64_t job_id)
     if (rc == JOB_INTERRUPTED)
         VR_INFO(MOD, "job %lld interrupted in phase '%s'; it resumes later",
                 (long long)job_id, jc.job.phase);
-    if (rc != JOB_INTERRUPTED && rc != JOB_PARKED) {
+    if (rc == JOB_FAILED && err.code == VR_E_STORAGE_FULL) {
+        /* a phase could not be recorded: not the operation's failure */
+        retry_later(ctl, job_id, &err);
+    } else if (rc != JOB_INTERRUPTED && rc != JOB_PARKED) {
         if (rc == JOB_FAILED && err.code == VR_E_NONE)
             vr_err(&err, VR_E_INTERNAL, "failed without a message");
-        finish_job(&jc, rc, &err);
+        if (finish_job(&jc, rc, &err) < 0)
+            retry_later(ctl, job_id, &err);
     }
     goto out;
 early_fail:
     VR_ERROR(MOD, "job %lld: %s", (long long)job_id, err.msg);
+    retry_later(ctl, job_id, &err);
 out:
     /* a plan found before the job ran and never recorded goes back */
     if (jc.have_plan)

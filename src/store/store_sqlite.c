@@ -16,6 +16,7 @@
 struct sqlite_store {
     sqlite3 *db;
     bool in_txn;
+    char path[256];            /* for messages */
 };
 
 #define OBJECT_TABLE(name, ref0, ref1)                                     \
@@ -77,6 +78,10 @@ static int sql_err(struct sqlite_store *s, struct vr_error *err,
 
     if ((code & 0xff) == SQLITE_CONSTRAINT)
         ec = VR_E_CONFLICT;
+    if ((code & 0xff) == SQLITE_FULL)
+        return vr_err(err, VR_E_STORAGE_FULL, "the store's disk is full "
+                      "(%s): nothing can be changed until space is freed; "
+                      "reads still work", s->path);
     return vr_err(err, ec, "store: %s: %s", what, sqlite3_errmsg(s->db));
 }
 
@@ -84,7 +89,10 @@ static int exec(struct sqlite_store *s, const char *sql, struct vr_error *err)
 {
     char *msg = NULL;
     if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        vr_err(err, VR_E_INTERNAL, "store: %s", msg ? msg : "error");
+        if ((sqlite3_extended_errcode(s->db) & 0xff) == SQLITE_FULL)
+            sql_err(s, err, "exec");
+        else
+            vr_err(err, VR_E_INTERNAL, "store: %s", msg ? msg : "error");
         sqlite3_free(msg);
         return -1;
     }
@@ -369,6 +377,7 @@ struct vr_store *vr_store_sqlite_open(const char *path, struct vr_error *err)
 
     st->ops = &sqlite_ops;
     st->priv = s;
+    vr_strlcpy(s->path, path, sizeof(s->path));
     if (sqlite3_open_v2(path, &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                             SQLITE_OPEN_FULLMUTEX,

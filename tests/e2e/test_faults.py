@@ -1,9 +1,11 @@
 """Faults the controller must survive: signals during start-up and a wall
 clock stepped back (libfaketime)."""
+import errno
 import glob
 import os
 import signal
 import stat
+import subprocess
 import time
 import unittest
 
@@ -98,6 +100,58 @@ class ClockStep(unittest.TestCase):
             self.assertEqual(after['state'], 'MONITORED')
         finally:
             d.cleanup()
+
+
+class DiskFull(unittest.TestCase):
+    """The state directory on a small tmpfs, filled while a stop runs."""
+
+    def test_store_full(self):
+        d = Daemon('diskfull', {'stop_timeout': '6', 'poll_interval': '1'})
+        subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=96m,mode=0755',
+                        'tmpfs', d.dir], check=True)
+        filler = os.path.join(d.dir, 'filler')
+        try:
+            d.start()
+            d.upload_image('guest')
+            d.create_vm('full', memory='128M')
+            vm = d.wait_vm('full', 'RUNNING')
+            st, _, r = d.request('POST', '/api/v1/vms/full/stop', {})
+            self.assertEqual(st, 202, r)
+            job = r['job']['id']
+            # the disk fills up while the stop runs
+            with open(filler, 'wb') as f:
+                try:
+                    while True:
+                        f.write(b'\0' * (1 << 20))
+                        f.flush()
+                except OSError as e:
+                    self.assertEqual(e.errno, errno.ENOSPC)
+            # a change is refused with 507 and what is full; reads work
+            st, _, r = d.request('POST', '/api/v1/ownership',
+                                 {'kind': 'vm', 'ids': [vm['id']],
+                                  'permissions': '600'})
+            self.assertEqual(st, 507, r)
+            self.assertEqual(r['type'],
+                             'https://vireo.dev/problems/insufficient-storage')
+            self.assertIn('disk is full', r['detail'])
+            self.assertEqual(d.get('/api/v1/vms/full')['permissions'], '640')
+            # the stop cannot record its end: it is not lost, it waits
+            time.sleep(10)
+            self.assertEqual(d.get('/api/v1/jobs/%d' % job)['status'],
+                             'running')
+            self.assertEqual(d.get('/api/v1/vms/full')['task']['op'], 'stop')
+            # space comes back: the stop ends, the guest is off
+            os.unlink(filler)
+            done = d.wait_job(job, timeout=90)
+            self.assertEqual(done['status'], 'succeeded', done)
+            d.wait_vm('full', 'POWEROFF')
+            self.assertEqual(d.domains()[vm['uuid']], 'shut off')
+        finally:
+            try:
+                d.stop()
+            finally:
+                subprocess.run(['umount', d.dir])
+                d.cleanup()
 
 
 if __name__ == '__main__':

@@ -7,6 +7,7 @@
 
 #include "vr_api_priv.h"
 #include "vr_hosts.h"
+#include "vr_node_sim.h"
 #include "vr_json.h"
 #include "vr_placement.h"
 
@@ -322,7 +323,7 @@ enum MHD_Result vr_api_host_create(struct vr_req *r)
     }
     if (xml) {
         caps = vr_malloc(sizeof(*caps));
-        if (vr_host_caps_from_xml(xml, caps, &err) < 0) {
+        if (vr_node_sim_caps_from_xml(xml, caps, &err) < 0) {
             vr_err_prefix(&err, "field 'capabilities'");
             goto out;
         }

@@ -27,6 +27,7 @@
     X(VR_E_UNPROCESSABLE, 422, "unprocessable", "Unprocessable content")   \
     X(VR_E_THROTTLED, 429, "throttled", "Too many requests")               \
     X(VR_E_INTERNAL, 500, "internal", "Internal error")                    \
+    X(VR_E_UNSUPPORTED, 501, "unsupported", "Not supported")               \
     X(VR_E_HYPERVISOR, 502, "hypervisor", "Hypervisor error")              \
     X(VR_E_UNAVAILABLE, 503, "unavailable", "Service unavailable")         \
     X(VR_E_TIMEOUT, 504, "timeout", "Operation timed out")                 \

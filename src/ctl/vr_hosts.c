@@ -120,32 +120,6 @@ out:
     return rc;
 }
 
-int vr_host_caps_from_xml(const char *xml, struct vr_host_caps *caps,
-                          struct vr_error *err)
-{
-    uint64_t mem = 0;
-
-    memset(caps, 0, sizeof(*caps));
-    if (vr_caps_parse(xml, caps, err) < 0)
-        return -1;
-    for (int i = 0; i < caps->ncells; i++)
-        mem += caps->cells[i].memory_kib;
-    caps->cpus = caps->ncpu_topo;
-    caps->memory_kib = mem;
-    if (!caps->cpus || !caps->memory_kib)
-        return vr_err(err, VR_E_INVALID, "the document names no CPU or no "
-                      "memory (a <host><topology> with cells is needed)");
-    if (!caps->sockets)
-        caps->sockets = 1;
-    if (!caps->threads)
-        caps->threads = 1;
-    if (!caps->cores)
-        caps->cores = caps->cpus / caps->sockets / caps->threads;
-    caps->free_memory_kib = caps->memory_kib;
-    caps->disk_free_mib = 1024 * 1024;
-    return 0;
-}
-
 static bool vm_on_host(const void *obj, void *ctx)
 {
     return ((const struct vr_vm *)obj)->host_id == *(const int64_t *)ctx;

@@ -31,11 +31,6 @@ int vr_hosts_delete(struct vr_ctl *ctl, int64_t host_id, struct vr_error *err);
 /* At start: open the node of every recorded host but the local one (a
  * host whose node cannot be opened is OFFLINE, with the reason). */
 void vr_hosts_open_all(struct vr_ctl *ctl);
-/* Capabilities from a libvirt capabilities document (what a simulated
- * host is given): topology, cells, huge pages; CPUs and memory summed
- * from the cells.  -1 with err (VR_E_INVALID) if it cannot be read. */
-int vr_host_caps_from_xml(const char *xml, struct vr_host_caps *caps,
-                          struct vr_error *err);
 /* The node of a simulated host (tests reach it to inject faults). */
 struct vr_node *vr_hosts_sim_node(struct vr_ctl *ctl, int64_t host_id);
 

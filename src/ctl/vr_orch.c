@@ -849,7 +849,7 @@ static int op_simple(struct job_ctx *jc, const char *phase,
     if (!jc->node)
         return no_node(jc, err);
     if (!fn)
-        return vr_err(err, VR_E_INTERNAL, "node transport '%s' cannot %s",
+        return vr_err(err, VR_E_UNSUPPORTED, "node transport '%s' cannot %s",
                       jc->node->ops->name, phase), JOB_FAILED;
     PHASE(jc, phase, 50, err);
     if (!resumed && fn(jc->node, jc->vm.hdr.uuid, err) < 0)

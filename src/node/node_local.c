@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "vr_log.h"
-#include "vr_node.h"
+#include "node_priv.h"
 #include "vr_qimg.h"
 
 #define MOD "node"

@@ -22,6 +22,7 @@
 #include "vr_log.h"
 #include "vr_map.h"
 #include "vr_node_sim.h"
+#include "node_priv.h"
 
 #define MOD "sim"
 
@@ -829,6 +830,32 @@ void vr_node_sim_caps(struct vr_host_caps *caps, int cpus,
     vr_strlcpy(caps->libvirt_version, "sim", sizeof(caps->libvirt_version));
     vr_strlcpy(caps->hv_version, "sim", sizeof(caps->hv_version));
     caps->disk_free_mib = 1024 * 1024;
+}
+
+int vr_node_sim_caps_from_xml(const char *xml, struct vr_host_caps *caps,
+                          struct vr_error *err)
+{
+    uint64_t mem = 0;
+
+    memset(caps, 0, sizeof(*caps));
+    if (vr_caps_parse(xml, caps, err) < 0)
+        return -1;
+    for (int i = 0; i < caps->ncells; i++)
+        mem += caps->cells[i].memory_kib;
+    caps->cpus = caps->ncpu_topo;
+    caps->memory_kib = mem;
+    if (!caps->cpus || !caps->memory_kib)
+        return vr_err(err, VR_E_INVALID, "the document names no CPU or no "
+                      "memory (a <host><topology> with cells is needed)");
+    if (!caps->sockets)
+        caps->sockets = 1;
+    if (!caps->threads)
+        caps->threads = 1;
+    if (!caps->cores)
+        caps->cores = caps->cpus / caps->sockets / caps->threads;
+    caps->free_memory_kib = caps->memory_kib;
+    caps->disk_free_mib = 1024 * 1024;
+    return 0;
 }
 
 struct vr_node *vr_node_sim_open(const struct vr_node_sim_cfg *cfg,

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vr_node.h"
+#include "node_priv.h"
 
 static char *xp_str(xmlXPathContextPtr ctx, const char *expr)
 {

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "vr_node.h"
+#include "node_priv.h"
 
 #define W_START(w, name) xmlTextWriterStartElement(w, BAD_CAST(name))
 #define W_END(w) xmlTextWriterEndElement(w)

@@ -238,28 +238,12 @@ struct vr_node *vr_node_local_open(const struct vr_node_local_cfg *cfg,
 /* Drop a reference; the last one closes the transport (NULL-safe). */
 void vr_node_close(struct vr_node *n);
 
-/* Dispatch helpers: call the op or fail with "unsupported". */
+/* Dispatch helpers: call the op or fail with VR_E_UNSUPPORTED (a caller
+ * may fall back; it is not a failure of the host). */
 #define VR_NODE_CALL(n, op, err, ...)                                      \
     ((n)->ops->op ? (n)->ops->op((n), __VA_ARGS__, (err))                  \
-                  : vr_err((err), VR_E_INTERNAL,                           \
+                  : vr_err((err), VR_E_UNSUPPORTED,                        \
                            "node transport '%s' does not support '%s'",    \
                            (n)->ops->name, #op))
-
-/* Domain XML (libxml2 writer).  Returns a new string or NULL with err. */
-char *vr_domxml_render(const struct vr_dom_spec *spec, struct vr_error *err);
-
-/* Namespace of Vireo's metadata element in domain XML. */
-#define VR_DOMXML_NS "https://vireo.dev/xmlns/domain/1"
-
-/* Parse libvirt capabilities XML into caps (topology, cells, model). */
-int vr_caps_parse(const char *xml, struct vr_host_caps *caps,
-                  struct vr_error *err);
-
-/* Parse one libvirt PCI node device XML (virNodeDeviceGetXMLDesc) into
- * *out.  Returns 1 for a device worth offering to guests, 0 for one to
- * skip (not PCI, a host or PCI bridge, no usable address; *out is then
- * zeroed), -1 with err if the XML cannot be read. */
-int vr_nodedev_parse(const char *xml, struct vr_host_dev *out,
-                     struct vr_error *err);
 
 #endif

@@ -51,6 +51,13 @@ struct vr_node *vr_node_sim_open(const struct vr_node_sim_cfg *cfg,
 void vr_node_sim_caps(struct vr_host_caps *caps, int cpus,
                       uint64_t memory_mib);
 
+/* Capabilities from a libvirt capabilities document (`virsh
+ * capabilities`; what a simulated host may be given): topology, cells,
+ * huge pages; CPUs and memory summed from the cells.  -1 with err
+ * (VR_E_INVALID) if it cannot be read or names no CPU or memory. */
+int vr_node_sim_caps_from_xml(const char *xml, struct vr_host_caps *caps,
+                              struct vr_error *err);
+
 /* ---- faults and probes (tests) */
 
 enum vr_sim_fault {

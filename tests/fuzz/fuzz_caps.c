@@ -1,7 +1,7 @@
 /*
  * fuzz_caps.c - the capabilities document a superuser gives a simulated
  * host (POST /api/v1/hosts, field `capabilities`): libvirt capabilities
- * XML read by vr_host_caps_from_xml (libxml2 underneath, no network, no
+ * XML read by vr_node_sim_caps_from_xml (libxml2 underneath, no network, no
  * entities).
  *
  * Checked: a refusal has a message; an accepted document gives CPUs and
@@ -13,7 +13,7 @@
 
 #include "fuzz.h"
 #include "vr_host.h"
-#include "vr_hosts.h"
+#include "vr_node_sim.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct vr_error err = VR_ERROR_INIT;
     uint64_t mem = 0;
 
-    if (vr_host_caps_from_xml(xml, caps, &err) < 0) {
+    if (vr_node_sim_caps_from_xml(xml, caps, &err) < 0) {
         FUZZ_CHECK(fuzz_err_ok(&err));
     } else {
         json_t *j, *k;

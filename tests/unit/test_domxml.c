@@ -10,7 +10,7 @@
 
 #include "test_data.h"
 
-#include "vr_node.h"
+#include "node_priv.h"
 
 static void golden(const char *name, const char *actual)
 {

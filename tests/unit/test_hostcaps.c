@@ -14,7 +14,7 @@
 #include <libxml/xpath.h>
 
 #include "vr_json.h"
-#include "vr_node.h"
+#include "node_priv.h"
 
 /* caps are large (cpu_topo, devs): on the heap */
 static struct vr_host_caps *load_caps(const char *rel)

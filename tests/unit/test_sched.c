@@ -19,7 +19,7 @@
 #include "test_data.h"
 
 #include "vr_json.h"
-#include "vr_node.h"
+#include "node_priv.h"
 #include "vr_sched.h"
 
 /* ---- test data */

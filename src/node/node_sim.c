@@ -840,8 +840,14 @@ int vr_node_sim_caps_from_xml(const char *xml, struct vr_host_caps *caps,
     memset(caps, 0, sizeof(*caps));
     if (vr_caps_parse(xml, caps, err) < 0)
         return -1;
-    for (int i = 0; i < caps->ncells; i++)
+    for (int i = 0; i < caps->ncells; i++) {
+        /* at most 1 PiB a cell: sums stay far from overflowing */
+        if (caps->cells[i].memory_kib > (1ULL << 40))
+            return vr_err(err, VR_E_INVALID, "cell %d: memory of %llu KiB "
+                          "is not believable", caps->cells[i].id,
+                          (unsigned long long)caps->cells[i].memory_kib);
         mem += caps->cells[i].memory_kib;
+    }
     caps->cpus = caps->ncpu_topo;
     caps->memory_kib = mem;
     if (!caps->cpus || !caps->memory_kib)

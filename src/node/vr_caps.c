@@ -118,7 +118,7 @@ static void cell_cpus(xmlNodePtr cpus, struct vr_host_cell *cell,
         die = prop_long(c, "die_id", 10, 0);
         core = prop_long(c, "core_id", 10, -1);
         if (core >= 0 && die > 0)
-            core += die * 512;
+            core = die <= INT16_MAX / 512 ? core + die * 512 : -1;
         if (socket < 0 || socket > INT16_MAX || core < 0 || core > INT16_MAX)
             socket = core = -1;
         caps->cpu_topo[caps->ncpu_topo++] = (struct vr_host_cpu){

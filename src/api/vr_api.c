@@ -236,28 +236,8 @@ static enum MHD_Result h_token_create(struct vr_req *r)
     if (vr_auth_login(r->ctl, user, password, group, source, (int)ttl, &token,
                       &token_id, &retry, &err) < 0) {
         json_decref(body);
-        if (err.code == VR_E_THROTTLED) {
-            char *s = NULL;
-            struct MHD_Response *resp;
-            json_t *j = json_pack("{s:s, s:s, s:i, s:s}", "type",
-                                  "https://vireo.dev/problems/throttled",
-                                  "title", "Too many requests", "status", 429,
-                                  "detail", err.msg);
-            s = json_dumps(j, JSON_COMPACT);
-            json_decref(j);
-            resp = MHD_create_response_from_buffer(strlen(s), s,
-                                                   MHD_RESPMEM_MUST_FREE);
-            MHD_add_response_header(resp, "Content-Type",
-                                    "application/problem+json");
-            {
-                char ra[24];
-                snprintf(ra, sizeof(ra), "%lld",
-                         (long long)(retry + 999) / 1000);
-                MHD_add_response_header(resp, "Retry-After", ra);
-            }
-            vr_strlcpy(r->audit_detail, err.msg, sizeof(r->audit_detail));
-            return vr_http_queue(r, 429, resp);
-        }
+        if (err.code == VR_E_THROTTLED)
+            r->retry_after_s = (int)((retry + 999) / 1000);
         return vr_api_fail(r, &err);
     }
     json_decref(body);

@@ -129,6 +129,11 @@ enum MHD_Result vr_http_problem(struct vr_req *r, const struct vr_error *err)
                                 "Bearer realm=\"vireo\"");
     if (code == VR_E_METHOD && r->allow[0])
         MHD_add_response_header(resp, "Allow", r->allow);
+    if (r->retry_after_s > 0) {
+        char ra[24];
+        snprintf(ra, sizeof(ra), "%d", r->retry_after_s);
+        MHD_add_response_header(resp, "Retry-After", ra);
+    }
     if (status >= 500)
         VR_WARN(MOD, "%s %s: %d %s", r->method, r->path ? r->path : "?",
                 status, err->msg);

@@ -109,6 +109,8 @@ struct vr_req {
     int64_t audit_id;
     char audit_name[VR_NAME_SIZE];
     char audit_detail[160];           /* the error, when it failed */
+    int retry_after_s;                /* > 0: a Retry-After header on the
+                                       * problem (429) */
 };
 
 /* Resolve and authorize the route's object (see struct vr_route). */

@@ -406,6 +406,8 @@ class Tenancy(DaemonTest):
                                    auth=False)
         self.assertEqual(st, 429, body)
         self.assertIn('too many failed logins', body['detail'])
+        self.assertEqual(body['instance'], '/api/v1/tokens')
+        self.assertEqual(body['type'], 'https://vireo.dev/problems/throttled')
         self.assertGreaterEqual(int(hdrs.get('Retry-After', '0')), 1)
         # the throttle is per user: alice still logs in
         self.assertEqual(d.request('POST', '/api/v1/tokens',

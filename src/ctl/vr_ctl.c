@@ -443,7 +443,7 @@ static int register_local_host(struct vr_ctl *ctl, struct vr_node *node,
 /* A host's node failed a call: the host goes OFFLINE (it does not
  * answer) or ERROR (it answers with errors); its VMs' records stay as
  * they are, and it is reconciled again once it answers. */
-static void host_failed(struct vr_ctl *ctl, int64_t host_id,
+void vr_ctl_host_failed(struct vr_ctl *ctl, int64_t host_id,
                         const struct vr_error *nerr)
 {
     struct vr_host *host = vr_pool_dup(&ctl->db.hosts, host_id);
@@ -476,7 +476,7 @@ static int refresh_host(struct vr_ctl *ctl, int64_t host_id,
     if (!host)
         goto out;
     if (VR_NODE_CALL(node, host_info, &nerr, caps) < 0) {
-        host_failed(ctl, host_id, &nerr);
+        vr_ctl_host_failed(ctl, host_id, &nerr);
         goto out;
     }
     rc = 0;
@@ -636,12 +636,12 @@ static void monitor_host(struct vr_ctl *ctl, int64_t host_id,
         goto out;
     if (!vr_nodes_reconciled(&ctl->nodes, host_id)) {
         if (vr_ctl_reconcile_host(ctl, host_id, node, &err) < 0)
-            host_failed(ctl, host_id, &err);
+            vr_ctl_host_failed(ctl, host_id, &err);
         goto out;
     }
     if ((pc ? observe_collected(ctl, node, pc, NULL, NULL, &err)
             : vr_ctl_observe_host(ctl, host_id, node, NULL, NULL, &err)) < 0)
-        host_failed(ctl, host_id, &err);
+        vr_ctl_host_failed(ctl, host_id, &err);
 out:
     vr_node_close(node);
 }

@@ -135,6 +135,11 @@ struct vr_node *vr_ctl_node(struct vr_ctl *ctl, int64_t host_id,
 /* Whether a node call failed because the host could not be reached (or
  * did not answer in time), rather than answering with an error. */
 bool vr_ctl_unreachable(const struct vr_error *err);
+/* A host's node failed (`nerr`): the host is OFFLINE if unreachable,
+ * else ERROR, with the message; its VMs' records stay as they are and it
+ * is reconciled again when it answers. */
+void vr_ctl_host_failed(struct vr_ctl *ctl, int64_t host_id,
+                        const struct vr_error *nerr);
 
 /* The VM state a domain's state means, for a VM meant to be in `meant`
  * (which is kept when the domain is in transition). */

@@ -195,26 +195,6 @@ static int collect_host(const void *obj, void *opaque)
     return 0;
 }
 
-/* Record why a host has no node (it stays OFFLINE, its VMs as they
- * are). */
-static void mark_offline(struct vr_ctl *ctl, struct vr_host *h,
-                         const char *why)
-{
-    struct vr_tx tx;
-
-    if (h->state == VR_HOST_OFFLINE && strcmp(h->error, why) == 0)
-        return;
-    VR_WARN(MOD, "host '%s' is OFFLINE: %s", h->hdr.name, why);
-    h->state = VR_HOST_OFFLINE;
-    vr_strlcpy(h->error, why, sizeof(h->error));
-    if (vr_tx_begin(&ctl->db, &tx, NULL) < 0)
-        return;
-    if (vr_tx_put(&tx, &ctl->db.hosts, h, NULL) < 0)
-        vr_tx_abort(&tx);
-    else
-        vr_tx_commit(&tx, NULL);
-}
-
 void vr_hosts_open_all(struct vr_ctl *ctl)
 {
     struct open_ctx oc = {ctl, NULL, 0, 0};
@@ -236,10 +216,13 @@ void vr_hosts_open_all(struct vr_ctl *ctl)
         else
             vr_err(&err, VR_E_UNAVAILABLE, "transport '%s' is not known "
                    "to this vireod", h->transport);
-        if (node)
+        if (node) {
             vr_nodes_add(&ctl->nodes, h->hdr.id, node);
-        else
-            mark_offline(ctl, h, err.msg);
+        } else {
+            /* no node: the host cannot be reached (OFFLINE) */
+            err.code = VR_E_UNAVAILABLE;
+            vr_ctl_host_failed(ctl, h->hdr.id, &err);
+        }
         vr_obj_free(&vr_host_kind, h);
     }
     free(oc.ids);

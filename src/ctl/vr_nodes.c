@@ -95,16 +95,6 @@ int64_t *vr_nodes_hosts(struct vr_nodes *r, size_t *count)
     return ids;
 }
 
-size_t vr_nodes_count(struct vr_nodes *r)
-{
-    size_t n;
-
-    pthread_mutex_lock(&r->lock);
-    n = r->by_host.count;
-    pthread_mutex_unlock(&r->lock);
-    return n;
-}
-
 bool vr_nodes_reconciled(struct vr_nodes *r, int64_t host_id)
 {
     struct vr_node_slot *s;

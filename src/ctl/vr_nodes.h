@@ -38,7 +38,6 @@ void vr_nodes_remove(struct vr_nodes *r, int64_t host_id);
 struct vr_node *vr_nodes_get(struct vr_nodes *r, int64_t host_id);
 /* The ids of the hosts that have a node, ascending (caller frees). */
 int64_t *vr_nodes_hosts(struct vr_nodes *r, size_t *count);
-size_t vr_nodes_count(struct vr_nodes *r);
 
 /* Whether the host was reconciled since it last answered; set by the
  * reconciler, cleared when a call to the host finds it unreachable. */

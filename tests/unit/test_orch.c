@@ -252,20 +252,22 @@ static bool wait_for(bool (*cond)(struct fx *, int64_t), struct fx *f,
     return cond(f, arg);
 }
 
-static bool host_is_offline(struct fx *f, int64_t host)
+static enum vr_host_state host_state(struct fx *f, int64_t host)
 {
     struct vr_host *h = vr_pool_dup(&f->ctl.db.hosts, host);
-    bool yes = h && h->state == VR_HOST_OFFLINE;
+    enum vr_host_state st = h ? h->state : VR_HOST__LAST;
     vr_obj_free(&vr_host_kind, h);
-    return yes;
+    return st;
+}
+
+static bool host_is_offline(struct fx *f, int64_t host)
+{
+    return host_state(f, host) == VR_HOST_OFFLINE;
 }
 
 static bool host_is_monitored(struct fx *f, int64_t host)
 {
-    struct vr_host *h = vr_pool_dup(&f->ctl.db.hosts, host);
-    bool yes = h && h->state == VR_HOST_MONITORED;
-    vr_obj_free(&vr_host_kind, h);
-    return yes;
+    return host_state(f, host) == VR_HOST_MONITORED;
 }
 
 static bool vm_is_failed(struct fx *f, int64_t vm)

@@ -1021,6 +1021,7 @@ int vr_ctl_init(struct vr_ctl *ctl, const struct vr_config *cfg,
         ncfg.probe_kernel = cfg->probe_kernel;
         ncfg.probe_initrd = cfg->probe_initrd;
         ncfg.probe_timeout_s = cfg->probe_timeout_s;
+        ncfg.timeout_s = cfg->node_timeout_s;
         ncfg.force_hypervisor = cfg->hypervisor;
         ncfg.instance = ctl->instance;
         node = vr_node_local_open(&ncfg, vr_ctl_node_event, ctl, err);

@@ -1,10 +1,12 @@
 /*
  * node_local.c - the node interface on the local libvirt (qemu:///system).
  *
- * One libvirt connection, shared by all threads (libvirt connections are
- * thread-safe), reopened lazily when libvirtd goes away.  A private thread
- * runs libvirt's default event loop; lifecycle events are turned into
- * vr_dom_state and handed to the controller's callback.
+ * A pool of libvirt connections, one per call in flight, each bounded by
+ * libvirt's keepalive, and one more for domain events (see "connections"
+ * below); reopened lazily when libvirtd goes away.  A private thread runs
+ * libvirt's default event loop (it also runs the keepalives); lifecycle
+ * events are turned into vr_dom_state and handed to the controller's
+ * callback.
  *
  * Storage layout on this node:  <system_dir>/<vm uuid>/disk-<i>.qcow2 and
  * <system_dir>/<vm uuid>/console.log.
@@ -31,6 +33,9 @@
 
 #define MOD "node"
 
+/* idle connections kept for calls (more may be open while busy) */
+#define POOL_MAX 8
+
 struct local_node {
     struct vr_node *node;
     char *uri;
@@ -42,10 +47,13 @@ struct local_node {
     char instance[VR_UUID_LEN];  /* the installation served: only its
                                   * domains and directories are touched */
 
-    pthread_mutex_t lock;      /* protects conn and callback ids */
-    virConnectPtr conn;
+    int timeout_s;             /* how long libvirtd may stay silent */
+    pthread_mutex_t lock;      /* protects what follows */
+    virConnectPtr ev_conn;     /* domain events only, never a call */
     int lifecycle_cb;          /* -1 when not registered */
-    atomic_bool conn_dead;
+    virConnectPtr idle[POOL_MAX];  /* connections free for a call */
+    int nidle;
+    struct opener *opening;    /* an open in flight, or NULL */
 
     pthread_t ev_thread;
     atomic_bool ev_stop;
@@ -74,12 +82,30 @@ static void ev_register(void)
     virEventRegisterDefaultImpl();
 }
 
-static int lv_err(struct vr_error *err, const char *what, const char *uuid)
+/* A libvirt call failed: say so, as one of three kinds.  An error of
+ * libvirt's RPC layer means the connection failed under the call:
+ * libvirtd stayed silent past the keepalive deadline (VR_E_TIMEOUT, the
+ * operation may have happened; libvirt says "keepalive", or nothing at
+ * all) or the connection broke (VR_E_UNAVAILABLE).  Otherwise libvirt
+ * refused (VR_E_HYPERVISOR). */
+static int lv_err(struct local_node *ln, struct vr_error *err,
+                  const char *what, const char *uuid)
 {
     virErrorPtr e = virGetLastError();
-    return vr_err(err, VR_E_HYPERVISOR, "%s%s%s%s: %s", what,
-                  uuid ? " '" : "", uuid ? uuid : "", uuid ? "'" : "",
-                  e && e->message ? e->message : "unknown libvirt error");
+    const char *why = e && e->message ? e->message : NULL;
+    const char *q = uuid ? " '" : "", *u = uuid ? uuid : "",
+               *q2 = uuid ? "'" : "";
+
+    if (e && e->domain == VIR_FROM_RPC) {
+        if (!why || strstr(why, "keepalive"))
+            return vr_err(err, VR_E_TIMEOUT, "%s%s%s%s: libvirtd did not "
+                          "answer within %d s (it may have been done)",
+                          what, q, u, q2, ln->timeout_s);
+        return vr_err(err, VR_E_UNAVAILABLE, "%s%s%s%s: the connection to "
+                      "libvirtd failed (%s)", what, q, u, q2, why);
+    }
+    return vr_err(err, VR_E_HYPERVISOR, "%s%s%s%s: %s", what, q, u, q2,
+                  why ? why : "unknown libvirt error");
 }
 
 static int lv_code(void)
@@ -182,52 +208,299 @@ static void close_cb(virConnectPtr conn, int reason, void *opaque)
 {
     struct local_node *ln = opaque;
     (void)conn;
-    VR_WARN(MOD, "libvirt connection closed (reason %d); will reconnect",
-            reason);
+    VR_WARN(MOD, "libvirt event connection closed (reason %d); will "
+            "reconnect", reason);
     /* events may have been lost meanwhile: the next one shows the gap */
     vr_node_lose_event(ln->node);
-    atomic_store(&ln->conn_dead, true);
 }
 
-/* Return a referenced connection (virConnectClose it when done), opening
- * or reopening it as needed. */
-static virConnectPtr get_conn(struct local_node *ln, struct vr_error *err)
-{
-    virConnectPtr c;
+/* ---- connections
+ *
+ * A pool: a call checks a connection out, alone, and puts it back.  One
+ * connection per call in flight, because libvirt (9.0) leaves a second
+ * thread waiting for ever on a connection that its keepalive closed
+ * under the first; alone on it, a call is bounded by the keepalive: a
+ * libvirtd that stays silent for about `timeout_s` (stopped, hung, its
+ * host frozen) has the connection closed under the call, which fails.
+ * Domain events come on a connection of their own.
+ *
+ * Opening has no keepalive yet, and a stopped libvirtd still accepts the
+ * connection: so a thread of its own opens, and callers wait for it at
+ * most `timeout_s`.  One open is in flight at a time; it outlives the
+ * node if it must (the node drops its reference, the opener closes what
+ * it got). */
 
-    pthread_mutex_lock(&ln->lock);
-    if (ln->conn && (atomic_load(&ln->conn_dead) ||
-                     virConnectIsAlive(ln->conn) != 1)) {
-        if (ln->lifecycle_cb >= 0)
-            virConnectDomainEventDeregisterAny(ln->conn, ln->lifecycle_cb);
-        virConnectUnregisterCloseCallback(ln->conn, close_cb);
-        virConnectClose(ln->conn);
-        ln->conn = NULL;
-        ln->lifecycle_cb = -1;
+struct opener {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int refs;                  /* the opener thread, the node, waiters */
+    bool done;
+    virConnectPtr conn;        /* the result, until a caller takes it */
+    char uri[256];
+    char error[512];
+};
+
+static void opener_unref(struct opener *op)
+{
+    bool last;
+
+    pthread_mutex_lock(&op->lock);
+    last = --op->refs == 0;
+    pthread_mutex_unlock(&op->lock);
+    if (!last)
+        return;
+    if (op->conn)
+        virConnectClose(op->conn);
+    pthread_cond_destroy(&op->cond);
+    pthread_mutex_destroy(&op->lock);
+    free(op);
+}
+
+static void *opener_run(void *opaque)
+{
+    struct opener *op = opaque;
+    virConnectPtr c = virConnectOpen(op->uri);
+    virErrorPtr e = c ? NULL : virGetLastError();
+
+    pthread_mutex_lock(&op->lock);
+    op->conn = c;
+    if (!c)
+        snprintf(op->error, sizeof(op->error), "%s",
+                 e && e->message ? e->message : "unknown libvirt error");
+    op->done = true;
+    pthread_cond_broadcast(&op->cond);
+    pthread_mutex_unlock(&op->lock);
+    opener_unref(op);
+    return NULL;
+}
+
+/* Start an open (ln->lock held); NULL if no thread can be had. */
+static struct opener *opener_start(struct local_node *ln)
+{
+    struct opener *op = vr_calloc(1, sizeof(*op));
+    pthread_attr_t attr;
+    pthread_t t;
+    int rc;
+
+    pthread_mutex_init(&op->lock, NULL);
+    pthread_cond_init(&op->cond, NULL);
+    op->refs = 2;
+    vr_strlcpy(op->uri, ln->uri, sizeof(op->uri));
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&t, &attr, opener_run, op);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        op->refs = 1;
+        opener_unref(op);
+        return NULL;
     }
-    if (!ln->conn) {
-        ln->conn = virConnectOpen(ln->uri);
-        if (!ln->conn) {
-            lv_err(err, "unable to connect to libvirt", ln->uri);
-            pthread_mutex_unlock(&ln->lock);
-            return NULL;
+    return op;
+}
+
+/* Wait for the open until `deadline` (vr_mono_ms); true if it is done. */
+static bool opener_wait(struct opener *op, int64_t deadline)
+{
+    bool done;
+
+    pthread_mutex_lock(&op->lock);
+    while (!op->done) {
+        int64_t left = deadline - vr_mono_ms();
+        struct timespec ts;
+
+        if (left <= 0)
+            break;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += left / 1000;
+        ts.tv_nsec += (left % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
         }
-        atomic_store(&ln->conn_dead, false);
-        virConnectRegisterCloseCallback(ln->conn, close_cb, ln, NULL);
-        ln->lifecycle_cb = virConnectDomainEventRegisterAny(
-            ln->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-            VIR_DOMAIN_EVENT_CALLBACK(lifecycle_cb), ln, NULL);
-        if (ln->lifecycle_cb < 0)
-            VR_WARN(MOD, "unable to register for domain events; relying on "
-                    "polling");
+        pthread_cond_timedwait(&op->cond, &op->lock, &ts);
     }
-    c = ln->conn;
-    virConnectRef(c);
-    pthread_mutex_unlock(&ln->lock);
+    done = op->done;
+    pthread_mutex_unlock(&op->lock);
+    return done;
+}
+
+/* Bound a new connection's calls: libvirtd is silent for
+ * `interval` * (`count` + 1) s at most. */
+static void set_keepalive(struct local_node *ln, virConnectPtr c)
+{
+    int interval = ln->timeout_s / 4 > 0 ? ln->timeout_s / 4 : 1;
+
+    if (virConnectSetKeepAlive(c, interval, 3) < 0)
+        VR_WARN(MOD, "libvirt keepalive is off: a hung libvirtd will hold "
+                "calls until it answers");
+}
+
+/* Make a new connection the event connection (ln->lock held). */
+static void adopt_ev_conn(struct local_node *ln, virConnectPtr c)
+{
+    ln->ev_conn = c;
+    set_keepalive(ln, c);
+    virConnectRegisterCloseCallback(c, close_cb, ln, NULL);
+    ln->lifecycle_cb = virConnectDomainEventRegisterAny(
+        c, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+        VIR_DOMAIN_EVENT_CALLBACK(lifecycle_cb), ln, NULL);
+    if (ln->lifecycle_cb < 0)
+        VR_WARN(MOD, "unable to register for domain events; relying on "
+                "polling");
+}
+
+/* Take the event connection away (ln->lock held), to be closed (by
+ * close_conn, without the lock).  A dead one is not asked to
+ * deregister: that would wait on the daemon that stopped answering. */
+static virConnectPtr take_ev_conn(struct local_node *ln)
+{
+    virConnectPtr c = ln->ev_conn;
+
+    if (!c)
+        return NULL;
+    if (virConnectIsAlive(c) == 1 && ln->lifecycle_cb >= 0)
+        virConnectDomainEventDeregisterAny(c, ln->lifecycle_cb);
+    virConnectUnregisterCloseCallback(c, close_cb);
+    ln->ev_conn = NULL;
+    ln->lifecycle_cb = -1;
     return c;
 }
 
-/* Look a domain up; *dom is NULL (and 0 returned) if it does not exist. */
+/* Connections to close once ln->lock is released (closing may talk to
+ * libvirtd); past `DEAD_MAX` they are closed at once. */
+#define DEAD_MAX (POOL_MAX + 4)
+
+static void defer_close(virConnectPtr *dead, int *ndead, virConnectPtr c)
+{
+    if (!c)
+        return;
+    if (*ndead < DEAD_MAX)
+        dead[(*ndead)++] = c;
+    else
+        virConnectClose(c);
+}
+
+/* Return a connection for this caller alone (put_conn it when done),
+ * opening one as needed, within `timeout_s`; also (re)opens the event
+ * connection. */
+static virConnectPtr get_conn(struct local_node *ln, struct vr_error *err)
+{
+    int64_t deadline = vr_mono_ms() + (int64_t)ln->timeout_s * 1000;
+    virConnectPtr c = NULL, dead[DEAD_MAX];
+    int ndead = 0;
+    bool failed = false;
+
+    pthread_mutex_lock(&ln->lock);
+    for (;;) {
+        struct opener *op;
+        bool done;
+
+        if (ln->ev_conn && virConnectIsAlive(ln->ev_conn) != 1)
+            defer_close(dead, &ndead, take_ev_conn(ln));
+        while (!c && ln->nidle > 0) {
+            c = ln->idle[--ln->nidle];
+            if (virConnectIsAlive(c) != 1) {
+                defer_close(dead, &ndead, c);
+                c = NULL;
+            }
+        }
+        if (c && ln->ev_conn)
+            break;
+        if (!ln->opening && !(ln->opening = opener_start(ln))) {
+            failed = true;
+            vr_err(err, VR_E_INTERNAL, "unable to start a thread to connect "
+                   "to libvirt");
+            break;
+        }
+        op = ln->opening;
+        pthread_mutex_lock(&op->lock);
+        op->refs++;
+        pthread_mutex_unlock(&op->lock);
+        pthread_mutex_unlock(&ln->lock);
+        done = opener_wait(op, deadline);
+        pthread_mutex_lock(&ln->lock);
+        if (done && ln->opening == op) {
+            /* the first waiter to come back takes the result */
+            virConnectPtr got;
+
+            ln->opening = NULL;
+            pthread_mutex_lock(&op->lock);
+            got = op->conn;
+            op->conn = NULL;
+            pthread_mutex_unlock(&op->lock);
+            opener_unref(op);       /* the node's reference */
+            if (got && !ln->ev_conn) {
+                adopt_ev_conn(ln, got);
+            } else if (got) {
+                set_keepalive(ln, got);
+                if (!c)
+                    c = got;
+                else if (ln->nidle < POOL_MAX)
+                    ln->idle[ln->nidle++] = got;
+                else
+                    defer_close(dead, &ndead, got);
+            }
+        }
+        /* (op->error is set before `done`, and read after it) */
+        if (!done) {
+            failed = true;
+            vr_err(err, VR_E_TIMEOUT, "unable to connect to libvirt '%s': "
+                   "no answer within %d s", ln->uri, ln->timeout_s);
+        } else if (op->error[0] && !(c && ln->ev_conn)) {
+            failed = true;
+            vr_err(err, VR_E_UNAVAILABLE, "unable to connect to libvirt "
+                   "'%s': %s", ln->uri, op->error);
+        }
+        opener_unref(op);           /* ours */
+        if (failed)
+            break;
+    }
+    if (failed && c) {
+        /* not used: back to the pool */
+        if (ln->nidle < POOL_MAX)
+            ln->idle[ln->nidle++] = c;
+        else
+            defer_close(dead, &ndead, c);
+        c = NULL;
+    }
+    pthread_mutex_unlock(&ln->lock);
+    for (int i = 0; i < ndead; i++)
+        virConnectClose(dead[i]);
+    return c;
+}
+
+/* A connection's call is over: back to the pool (a dead one, or one
+ * beyond the pool's size, is closed). */
+static void put_conn(struct local_node *ln, virConnectPtr c)
+{
+    bool kept = false;
+
+    if (!c)
+        return;
+    pthread_mutex_lock(&ln->lock);
+    if (virConnectIsAlive(c) == 1 && ln->nidle < POOL_MAX) {
+        ln->idle[ln->nidle++] = c;
+        kept = true;
+    }
+    pthread_mutex_unlock(&ln->lock);
+    if (!kept)
+        virConnectClose(c);
+}
+
+/* Done with a domain found by find_dom: its connection goes back. */
+static void put_dom(struct local_node *ln, virDomainPtr dom)
+{
+    virConnectPtr c;
+
+    if (!dom)
+        return;
+    c = virDomainGetConnect(dom);
+    virDomainFree(dom);
+    put_conn(ln, c);
+}
+
+/* Look a domain up; *dom is NULL (and 0 returned) if it does not exist.
+ * A domain found holds its connection: put_dom it when done. */
 static int find_dom(struct local_node *ln, const char *uuid,
                     virDomainPtr *dom, struct vr_error *err)
 {
@@ -239,11 +512,12 @@ static int find_dom(struct local_node *ln, const char *uuid,
     *dom = virDomainLookupByUUIDString(c, uuid);
     /* read the error before any other libvirt call resets it */
     if (!*dom && lv_code() != VIR_ERR_NO_DOMAIN) {
-        lv_err(err, "unable to look up domain", uuid);
-        virConnectClose(c);
+        lv_err(ln, err, "unable to look up domain", uuid);
+        put_conn(ln, c);
         return -1;
     }
-    virConnectClose(c);
+    if (!*dom)
+        put_conn(ln, c);
     return 0;
 }
 
@@ -278,7 +552,7 @@ static int find_own_dom(struct local_node *ln, const char *uuid,
         return -1;
     if (!*dom || dom_is_ours(ln, *dom))
         return 0;
-    virDomainFree(*dom);
+    put_dom(ln, *dom);
     *dom = NULL;
     if (foreign)
         *foreign = true;
@@ -367,8 +641,8 @@ static bool warn_due(atomic_int_least64_t *last)
 }
 
 /* Free huge pages of every pool the capabilities list, cell by cell. */
-static int host_free_pages(virConnectPtr c, struct vr_host_caps *caps,
-                           struct vr_error *err)
+static int host_free_pages(struct local_node *ln, virConnectPtr c,
+                           struct vr_host_caps *caps, struct vr_error *err)
 {
     for (int i = 0; i < caps->ncells; i++) {
         struct vr_host_cell *cell = &caps->cells[i];
@@ -383,7 +657,7 @@ static int host_free_pages(virConnectPtr c, struct vr_host_caps *caps,
         n = virNodeGetFreePages(c, (unsigned int)cell->npages, sizes, cell->id,
                                 1, counts, 0);
         if (n < 0)
-            return lv_err(err, "unable to read the free huge pages", NULL);
+            return lv_err(ln, err, "unable to read the free huge pages", NULL);
         for (int k = 0; k < cell->npages && k < n; k++)
             cell->pages[k].free = counts[k];
     }
@@ -411,7 +685,7 @@ static int host_devices(struct local_node *ln, virConnectPtr c,
     struct vr_error perr = VR_ERROR_INIT;
 
     if (n < 0)
-        return lv_err(err, "unable to list the PCI devices", NULL);
+        return lv_err(ln, err, "unable to list the PCI devices", NULL);
     qsort(devs, (size_t)n, sizeof(*devs), cmp_dev_name);
     for (int i = 0; i < n; i++) {
         char *xml = NULL;
@@ -420,7 +694,7 @@ static int host_devices(struct local_node *ln, virConnectPtr c,
         if (caps->ndevs >= VR_HOST_MAX_DEVS) {
             dropped++;
         } else if (!(xml = virNodeDeviceGetXMLDesc(devs[i], 0))) {
-            lv_err(&perr, "unable to read PCI device",
+            lv_err(ln, &perr, "unable to read PCI device",
                    virNodeDeviceGetName(devs[i]));
             unread++;
         } else {
@@ -463,14 +737,14 @@ static int ln_host_info(struct vr_node *n, struct vr_host_caps *caps,
     memset(caps, 0, sizeof(*caps));
     xml = virConnectGetCapabilities(c);
     if (!xml) {
-        lv_err(err, "unable to read capabilities", NULL);
-        virConnectClose(c);
+        lv_err(ln, err, "unable to read capabilities", NULL);
+        put_conn(ln, c);
         return -1;
     }
     ret = vr_caps_parse(xml, caps, err);
     free(xml);
     if (ret < 0) {
-        virConnectClose(c);
+        put_conn(ln, c);
         return -1;
     }
     if (virNodeGetInfo(c, &ni) == 0) {
@@ -496,12 +770,12 @@ static int ln_host_info(struct vr_node *n, struct vr_host_caps *caps,
         format_version(hv, caps->hv_version, sizeof(caps->hv_version));
     /* the inventory below is best effort: a host that cannot list its
      * devices or pages (no node device driver, ...) still runs VMs */
-    if (host_free_pages(c, caps, &ierr) < 0 && warn_due(&ln->warned_pages))
+    if (host_free_pages(ln, c, caps, &ierr) < 0 && warn_due(&ln->warned_pages))
         VR_WARN(MOD, "%s; huge pages are counted as used", ierr.msg);
     vr_err_clear(&ierr);
     if (host_devices(ln, c, caps, &ierr) < 0 && warn_due(&ln->warned_devs))
         VR_WARN(MOD, "%s; the host offers no PCI devices", ierr.msg);
-    virConnectClose(c);
+    put_conn(ln, c);
     if (statvfs(ln->system_dir, &sv) == 0)
         caps->disk_free_mib = (uint64_t)sv.f_bavail * sv.f_frsize >> 20;
     else if (warn_due(&ln->warned_disk))
@@ -597,7 +871,7 @@ static int ln_probe_hypervisor(struct vr_node *n, char hv[8], char *detail,
     if (!dcaps) {
         snprintf(detail, dsize, "libvirt offers no KVM domains here; using "
                  "QEMU TCG");
-        virConnectClose(c);
+        put_conn(ln, c);
         return 0;
     }
     free(dcaps);
@@ -605,11 +879,11 @@ static int ln_probe_hypervisor(struct vr_node *n, char hv[8], char *detail,
         !vr_path_exists(ln->probe_kernel) || !vr_path_exists(ln->probe_initrd)) {
         snprintf(detail, dsize, "/dev/kvm exists but no probe guest is "
                  "available to prove it runs guests; using QEMU TCG");
-        virConnectClose(c);
+        put_conn(ln, c);
         return 0;
     }
     ok = kvm_probe_guest(ln, c, detail, dsize);
-    virConnectClose(c);
+    put_conn(ln, c);
     if (ok)
         vr_strlcpy(hv, "kvm", 8);
     VR_INFO(MOD, "hypervisor probe: %s (%s)", hv, detail);
@@ -751,8 +1025,7 @@ static int ln_dom_define(struct vr_node *n, struct vr_dom_spec *spec,
     /* never over a domain of another installation with this UUID */
     if (find_own_dom(ln, spec->uuid, false, &dom, NULL, err) < 0)
         return -1;
-    if (dom)
-        virDomainFree(dom);
+    put_dom(ln, dom);
     if (strcmp(spec->instance, ln->instance) != 0)
         return vr_err(err, VR_E_INTERNAL, "the domain spec names installation "
                       "'%s', this node serves '%s'", spec->instance,
@@ -771,12 +1044,12 @@ static int ln_dom_define(struct vr_node *n, struct vr_dom_spec *spec,
         return -1;
     dom = virDomainDefineXMLFlags(c, xml, VIR_DOMAIN_DEFINE_VALIDATE);
     if (!dom) {
-        lv_err(err, "unable to define domain", spec->uuid);
-        virConnectClose(c);
+        lv_err(ln, err, "unable to define domain", spec->uuid);
+        put_conn(ln, c);
         return -1;
     }
-    virConnectClose(c);
     virDomainFree(dom);
+    put_conn(ln, c);
     return 0;
 }
 
@@ -808,9 +1081,9 @@ static int dom_action(struct vr_node *n, const char *uuid, const char *what,
     if (ret < 0) {
         char msg[64];
         snprintf(msg, sizeof(msg), "unable to %s domain", what);
-        lv_err(err, msg, uuid);
+        lv_err(LN(n), err, msg, uuid);
     }
-    virDomainFree(dom);
+    put_dom(LN(n), dom);
     return ret < 0 ? -1 : 0;
 }
 
@@ -1037,7 +1310,7 @@ static int ln_dom_info(struct vr_node *n, const char *uuid,
         return 0;
     }
     fill_info(dom, out);
-    virDomainFree(dom);
+    put_dom(LN(n), dom);
     if (strcmp(out->instance, LN(n)->instance) != 0) {
         /* not ours: as far as this installation goes, absent */
         char instance[VR_UUID_LEN];
@@ -1065,11 +1338,10 @@ static int ln_dom_list(struct vr_node *n, const char *instance,
         return -1;
     nd = virConnectListAllDomains(c, &doms, 0);
     if (nd < 0) {
-        lv_err(err, "unable to list domains", NULL);
-        virConnectClose(c);
+        lv_err(LN(n), err, "unable to list domains", NULL);
+        put_conn(LN(n), c);
         return -1;
     }
-    virConnectClose(c);
     *out = vr_calloc((size_t)nd + 1, sizeof(**out));
     for (int i = 0; i < nd; i++) {
         struct vr_dom_info info;
@@ -1080,6 +1352,7 @@ static int ln_dom_list(struct vr_node *n, const char *instance,
         virDomainFree(doms[i]);
     }
     free(doms);
+    put_conn(LN(n), c);
     return 0;
 }
 
@@ -1128,18 +1401,24 @@ static int ln_console_read(struct vr_node *n, const char *uuid,
 static void ln_close(struct vr_node *n)
 {
     struct local_node *ln = LN(n);
+    virConnectPtr ev;
 
     if (!ln)
         return;
     pthread_mutex_lock(&ln->lock);
-    if (ln->conn) {
-        if (ln->lifecycle_cb >= 0)
-            virConnectDomainEventDeregisterAny(ln->conn, ln->lifecycle_cb);
-        virConnectUnregisterCloseCallback(ln->conn, close_cb);
-        virConnectClose(ln->conn);
-        ln->conn = NULL;
+    ev = take_ev_conn(ln);
+    if (ln->opening) {
+        /* still opening (libvirtd does not answer): it closes what it
+         * gets, whenever that is */
+        opener_unref(ln->opening);
+        ln->opening = NULL;
     }
     pthread_mutex_unlock(&ln->lock);
+    if (ev)
+        virConnectClose(ev);
+    for (int i = 0; i < ln->nidle; i++)
+        virConnectClose(ln->idle[i]);
+    ln->nidle = 0;
     atomic_store(&ln->ev_stop, true);
     /* wake the loop: the timer fires every 200 ms */
     pthread_join(ln->ev_thread, NULL);
@@ -1194,6 +1473,7 @@ struct vr_node *vr_node_local_open(const struct vr_node_local_cfg *cfg,
     ln->probe_initrd = vr_strdup(cfg->probe_initrd);
     ln->force_hv = vr_strdup(cfg->force_hypervisor);
     ln->probe_timeout_s = cfg->probe_timeout_s > 0 ? cfg->probe_timeout_s : 20;
+    ln->timeout_s = cfg->timeout_s > 0 ? cfg->timeout_s : 30;
     vr_strlcpy(ln->instance, cfg->instance ? cfg->instance : "",
                sizeof(ln->instance));
     ln->lifecycle_cb = -1;
@@ -1223,6 +1503,6 @@ struct vr_node *vr_node_local_open(const struct vr_node_local_cfg *cfg,
         free(n);
         return NULL;
     }
-    virConnectClose(c);
+    put_conn(ln, c);
     return n;
 }

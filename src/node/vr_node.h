@@ -227,6 +227,7 @@ struct vr_node_local_cfg {
     const char *probe_kernel;     /* KVM probe guest; NULL: no probe */
     const char *probe_initrd;
     int probe_timeout_s;
+    int timeout_s;                /* deadline of a call to libvirtd */
     const char *force_hypervisor; /* "qemu" or "kvm" to skip the probe */
     const char *instance;         /* the installation it serves */
 };

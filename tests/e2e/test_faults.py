@@ -1,11 +1,15 @@
-"""Faults the controller must survive: signals during start-up and a wall
-clock stepped back (libfaketime)."""
+"""Faults the controller must survive: signals during start-up, a wall
+clock stepped back (libfaketime), a full disk, a libvirtd that stops
+answering."""
 import errno
 import glob
 import os
+import selectors
 import signal
+import socket
 import stat
 import subprocess
+import threading
 import time
 import unittest
 
@@ -152,6 +156,141 @@ class DiskFull(unittest.TestCase):
             finally:
                 subprocess.run(['umount', d.dir])
                 d.cleanup()
+
+
+class FreezableProxy:
+    """A UNIX socket relaying to libvirtd's.  Frozen, it neither accepts
+    nor relays (what is sent waits in the kernel's buffers), as a
+    libvirtd that was stopped (SIGSTOP) or hangs looks to its clients;
+    thawed, it carries on.  The real libvirtd is never stopped, so the
+    other tests' daemons are not disturbed."""
+
+    TARGET = '/run/libvirt/libvirt-sock'
+
+    def __init__(self, path):
+        self.path = path
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(path)
+        self.listener.listen(64)
+        self.frozen = threading.Event()
+        self.done = threading.Event()
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(self.listener, selectors.EVENT_READ, None)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _drop(self, a, b):
+        for s in (a, b):
+            try:
+                self.sel.unregister(s)
+            except (KeyError, ValueError):
+                pass
+            s.close()
+
+    def _run(self):
+        while not self.done.is_set():
+            if self.frozen.is_set():
+                time.sleep(0.05)
+                continue
+            for key, _ in self.sel.select(0.1):
+                if key.data is None:
+                    c, _ = self.listener.accept()
+                    u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    u.connect(self.TARGET)
+                    self.sel.register(c, selectors.EVENT_READ, u)
+                    self.sel.register(u, selectors.EVENT_READ, c)
+                    continue
+                src, dst = key.fileobj, key.data
+                try:
+                    data = src.recv(65536)
+                    if data:
+                        dst.sendall(data)
+                        continue
+                except OSError:
+                    pass
+                self._drop(src, dst)
+
+    def close(self):
+        self.done.set()
+        self.thread.join(5)
+        for key in list(self.sel.get_map().values()):
+            key.fileobj.close()
+        self.sel.close()
+
+
+class HungLibvirtd(unittest.TestCase):
+    """vireod talks to libvirtd through a relay that is frozen while a
+    stop runs: the call fails by its deadline, the host goes OFFLINE, the
+    daemon stops on SIGTERM, and a new start reconciles."""
+
+    def test_libvirtd_stops_answering(self):
+        d = Daemon('hung', {'node_timeout': '4', 'poll_interval': '1',
+                            'stop_timeout': '20'})
+        sock = os.path.join(d.dir, 'libvirt.sock')
+        d.settings['libvirt_uri'] = 'qemu+unix:///system?socket=' + sock
+        proxy = FreezableProxy(sock)
+        try:
+            d.start()
+            d.upload_image('guest')
+            d.create_vm('hv', memory='128M')
+            vm = d.wait_vm('hv', 'RUNNING')
+            host = d.get('/api/v1/hosts')['items'][0]
+
+            proxy.frozen.set()
+            t0 = time.monotonic()
+            st, _, r = d.request('POST', '/api/v1/vms/hv/stop', {})
+            self.assertEqual(st, 202, r)
+            # the stop fails by the node's deadline, not the guest's 20 s
+            # nor whenever libvirtd answers again
+            job = d.wait_job(r['job']['id'], timeout=30)
+            took = time.monotonic() - t0
+            self.assertEqual(job['status'], 'failed', job)
+            self.assertIn('libvirtd did not answer', job['error'])
+            self.assertLess(took, 12, job)
+            # the host goes OFFLINE; its VM keeps its record; reads work
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                h = d.get('/api/v1/hosts/%d' % host['id'])
+                if h['state'] == 'OFFLINE':
+                    break
+                time.sleep(0.5)
+            self.assertEqual(h['state'], 'OFFLINE', h)
+            self.assertRegex(h['error'], 'libvirt')
+            self.assertEqual(d.vm('hv')['state'], 'RUNNING')
+
+            # SIGTERM ends the daemon though libvirtd still does not answer
+            t0 = time.monotonic()
+            d.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(d.wait_exit(30), 0)
+            self.assertLess(time.monotonic() - t0, 15)
+
+            # libvirtd answers again (the stop it was sent may now run:
+            # "timed out" means "may have happened"); a new start
+            # reconciles the VM with what libvirt has
+            proxy.frozen.clear()
+            d.start()
+            deadline = time.monotonic() + 60
+            seen = None
+            while time.monotonic() < deadline:
+                h = d.get('/api/v1/hosts/%d' % host['id'])
+                dom = d.domains().get(vm['uuid'])
+                seen = (h['state'], d.vm('hv')['state'], dom)
+                if seen in (('MONITORED', 'RUNNING', 'running'),
+                            ('MONITORED', 'POWEROFF', 'shut off')):
+                    break
+                time.sleep(0.5)
+            self.assertIn(seen, (('MONITORED', 'RUNNING', 'running'),
+                                 ('MONITORED', 'POWEROFF', 'shut off')))
+            if seen[1] == 'RUNNING':
+                d.action('hv', 'stop')
+                d.wait_vm('hv', 'POWEROFF', timeout=60)
+            self.assertEqual(d.domains()[vm['uuid']], 'shut off')
+        finally:
+            proxy.frozen.clear()
+            try:
+                d.cleanup()
+            finally:
+                proxy.close()
 
 
 if __name__ == '__main__':

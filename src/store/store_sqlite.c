@@ -5,11 +5,27 @@
  * before a change is acknowledged).  The schema version is PRAGMA
  * user_version; `migrations[i]` takes the database from version i to i+1
  * inside one transaction.
+ *
+ * Lost commits are detected.  SQLite reading a damaged write-ahead log
+ * stops at the first bad frame and silently drops every transaction
+ * after it, acknowledged or not; a database file replaced by an older
+ * copy loses them too.  So each transaction also counts itself (meta
+ * key "commits", in the same commit) and, once it is on disk, the count
+ * is written beside the database (<path>.commits, no fsync: it can only
+ * lag behind, never lead).  At open, a count beside the database above
+ * the database's own means acknowledged writes are gone: the store
+ * refuses to open, and says what to do.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "vr_log.h"
 #include "vr_store.h"
 #include "vr_util.h"
 
@@ -17,6 +33,8 @@ struct sqlite_store {
     sqlite3 *db;
     bool in_txn;
     char path[256];            /* for messages */
+    uint64_t commits;          /* transactions committed, ever */
+    int counter_fd;            /* <path>.commits, -1 if not open */
 };
 
 #define OBJECT_TABLE(name, ref0, ref1)                                     \
@@ -108,12 +126,37 @@ static int sq_begin(struct vr_store *st, struct vr_error *err)
     return 0;
 }
 
+static int sq_meta_put(struct vr_store *st, const char *key,
+                       const char *value, struct vr_error *err);
+
+/* Write the count beside the database (best effort: a count that did
+ * not reach the disk only lags). */
+static void counter_write(struct sqlite_store *s)
+{
+    char line[32];
+    int n = snprintf(line, sizeof(line), "%020" PRIu64 "\n", s->commits);
+
+    if (s->counter_fd >= 0 && pwrite(s->counter_fd, line, (size_t)n, 0) != n)
+        VR_WARN("store", "unable to write the commit counter beside '%s': "
+                "%s", s->path, strerror(errno));
+}
+
 static int sq_commit(struct vr_store *st, struct vr_error *err)
 {
     struct sqlite_store *s = st->priv;
-    int ret = exec(s, "COMMIT", err);
-    if (ret < 0)
+    char count[32];
+    int ret;
+
+    snprintf(count, sizeof(count), "%" PRIu64, s->commits + 1);
+    ret = sq_meta_put(st, "commits", count, err);
+    if (ret == 0)
+        ret = exec(s, "COMMIT", err);
+    if (ret < 0) {
         exec(s, "ROLLBACK", NULL);
+    } else {
+        s->commits++;
+        counter_write(s);
+    }
     s->in_txn = false;
     return ret;
 }
@@ -324,6 +367,8 @@ static void sq_close(struct vr_store *st)
     struct sqlite_store *s = st->priv;
     if (s) {
         sqlite3_close(s->db);
+        if (s->counter_fd >= 0)
+            close(s->counter_fd);
         free(s);
     }
     free(st);
@@ -370,6 +415,43 @@ static int migrate(struct sqlite_store *s, struct vr_error *err)
     return 0;
 }
 
+/* Compare the database's count of commits with the one beside it; open
+ * the latter for writing.  Refuses a database that lost commits. */
+static int counter_check(struct vr_store *st, struct vr_error *err)
+{
+    struct sqlite_store *s = st->priv;
+    vr_autofree char *cpath = vr_asprintf("%s.commits", s->path);
+    vr_autofree char *text = NULL;
+    char *in_db = NULL;
+    uint64_t beside = 0;
+    size_t n = 0;
+
+    if (sq_meta_get(st, "commits", &in_db, err) < 0)
+        return -1;
+    s->commits = in_db ? strtoull(in_db, NULL, 10) : 0;
+    free(in_db);
+    if (vr_read_file(cpath, 64, &text, &n, NULL) == 0)
+        beside = strtoull(text, NULL, 10);
+    if (beside > s->commits)
+        return vr_err(err, VR_E_INTERNAL, "store: '%s' lost %" PRIu64
+                      " acknowledged transactions: it holds %" PRIu64
+                      " commits, '%s' counted %" PRIu64 ". Its write-ahead "
+                      "log was damaged, or the file was replaced by an older "
+                      "copy. Refusing to start: what those transactions "
+                      "recorded (VMs, jobs, users) would be missing, and "
+                      "domains and disks of lost VMs would look like "
+                      "orphans. Restore the database from a copy that has "
+                      "them, or, to go on with what it holds, remove '%s' "
+                      "and start again", s->path, beside - s->commits,
+                      s->commits, cpath, beside, cpath);
+    s->counter_fd = open(cpath, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (s->counter_fd < 0)
+        return vr_err(err, VR_E_INTERNAL, "store: unable to open '%s': %s",
+                      cpath, strerror(errno));
+    counter_write(s);
+    return 0;
+}
+
 struct vr_store *vr_store_sqlite_open(const char *path, struct vr_error *err)
 {
     struct sqlite_store *s = vr_calloc(1, sizeof(*s));
@@ -377,6 +459,7 @@ struct vr_store *vr_store_sqlite_open(const char *path, struct vr_error *err)
 
     st->ops = &sqlite_ops;
     st->priv = s;
+    s->counter_fd = -1;
     vr_strlcpy(s->path, path, sizeof(s->path));
     if (sqlite3_open_v2(path, &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -391,7 +474,7 @@ struct vr_store *vr_store_sqlite_open(const char *path, struct vr_error *err)
     if (exec(s, "PRAGMA journal_mode = WAL", err) < 0 ||
         exec(s, "PRAGMA synchronous = FULL", err) < 0 ||
         exec(s, "PRAGMA foreign_keys = ON", err) < 0 ||
-        migrate(s, err) < 0) {
+        migrate(s, err) < 0 || counter_check(st, err) < 0) {
         sq_close(st);
         return NULL;
     }

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <cmocka.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "vr_store.h"
 #include "vr_util.h"
@@ -179,6 +181,86 @@ static void test_newer_schema_refused(void **state)
     assert_int_equal(err.code, VR_E_INVALID);
 }
 
+static void copy_file(const char *from, const char *to)
+{
+    vr_autofree char *data = NULL;
+    size_t n = 0;
+    struct vr_error err = VR_ERROR_INIT;
+
+    assert_int_equal(vr_read_file(from, 64 << 20, &data, &n, &err), 0);
+    assert_int_equal(vr_write_file_atomic(to, data, n, 0600, &err), 0);
+}
+
+/* The files of the store as a crash would leave them (the WAL not yet
+ * folded into the database), under the name `to`. */
+static void crash_copy(struct fixture *f, const char *to)
+{
+    const char *sfx[] = {"", "-wal", ".commits"};
+
+    for (size_t i = 0; i < VR_ARRAY_SIZE(sfx); i++) {
+        vr_autofree char *a = vr_asprintf("%s%s", f->path, sfx[i]);
+        vr_autofree char *b = vr_asprintf("%s%s", to, sfx[i]);
+        copy_file(a, b);
+    }
+}
+
+static void test_lost_commits_detected(void **state)
+{
+    struct fixture *f = *state;
+    struct vr_error err = VR_ERROR_INIT;
+    vr_autofree char *good = vr_asprintf("%s/good.db", f->dir);
+    vr_autofree char *bad = vr_asprintf("%s/bad.db", f->dir);
+    vr_autofree char *wal = vr_asprintf("%s-wal", bad);
+    vr_autofree char *counter = vr_asprintf("%s.commits", bad);
+    struct vr_store *st;
+    struct rows r = {0};
+    struct stat sb;
+
+    for (int i = 1; i <= 3; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "h%d", i);
+        assert_int_equal(f->st->ops->begin(f->st, &err), 0);
+        assert_int_equal(put(f->st, "hosts", i, name, 0, 0, "{}", &err), 0);
+        assert_int_equal(f->st->ops->commit(f->st, &err), 0);
+    }
+    crash_copy(f, good);
+    crash_copy(f, bad);
+
+    /* as the crash left it: every commit is there */
+    st = vr_store_sqlite_open(good, &err);
+    assert_non_null(st);
+    st->ops->scan(st, "hosts", collect, &r, &err);
+    assert_int_equal(r.n, 3);
+    vr_store_free(st);
+
+    /* the WAL loses its last frame (the last commit's): SQLite opens it
+     * without a word, the store refuses */
+    assert_int_equal(stat(wal, &sb), 0);
+    assert_true(sb.st_size > 32 + 24 + 4096);
+    assert_int_equal(truncate(wal, sb.st_size - (24 + 4096)), 0);
+    st = vr_store_sqlite_open(bad, &err);
+    assert_null(st);
+    assert_non_null(strstr(err.msg, "lost 1 acknowledged transactions"));
+    assert_non_null(strstr(err.msg, counter));
+
+    /* the operator accepts the loss: it opens with what it holds */
+    assert_int_equal(unlink(counter), 0);
+    vr_err_clear(&err);
+    st = vr_store_sqlite_open(bad, &err);
+    assert_non_null(st);
+    r.n = 0;
+    st->ops->scan(st, "hosts", collect, &r, &err);
+    assert_int_equal(r.n, 2);
+    /* and counts from there */
+    assert_int_equal(st->ops->begin(st, &err), 0);
+    assert_int_equal(put(st, "hosts", 9, "h9", 0, 0, "{}", &err), 0);
+    assert_int_equal(st->ops->commit(st, &err), 0);
+    vr_store_free(st);
+    st = vr_store_sqlite_open(bad, &err);
+    assert_non_null(st);
+    vr_store_free(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -187,6 +269,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_foreign_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_txn_and_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_lost_commits_detected, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

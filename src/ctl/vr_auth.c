@@ -199,9 +199,17 @@ static int issue_token(struct vr_ctl *ctl, const struct vr_user *u,
     if (not_after && t.expires_at > not_after)
         t.expires_at = not_after;
     if (vr_db_put(&ctl->db, &ctl->db.tokens, &t, err) < 0) {
-        free(*token_out);
-        *token_out = NULL;
-        return -1;
+        if (err->code != VR_E_STORAGE_FULL) {
+            free(*token_out);
+            *token_out = NULL;
+            return -1;
+        }
+        /* logins keep working while the store's disk is full (someone
+         * must log in to free it): the token lives in memory only */
+        VR_WARN(MOD, "%s; the %s token of '%s' is kept in memory only "
+                "and ends when vireod stops", err->msg, what, u->hdr.name);
+        vr_err_clear(err);
+        vr_db_put_volatile(&ctl->db, &ctl->db.tokens, &t);
     }
     *token_id = t.hdr.id;
     return 0;

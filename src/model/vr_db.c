@@ -327,3 +327,11 @@ int vr_db_put(struct vr_db *db, struct vr_pool *pool, void *obj,
     }
     return vr_tx_commit(&tx, err);
 }
+
+void vr_db_put_volatile(struct vr_db *db, struct vr_pool *pool,
+                        const void *obj)
+{
+    pthread_mutex_lock(&db->wlock);
+    vr_pool_install(pool, vr_obj_dup(pool->kind, obj));
+    pthread_mutex_unlock(&db->wlock);
+}

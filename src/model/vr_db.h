@@ -100,5 +100,11 @@ void vr_tx_abort(struct vr_tx *tx);
 /* One-object convenience: begin, put, commit. */
 int vr_db_put(struct vr_db *db, struct vr_pool *pool, void *obj,
               struct vr_error *err);
+/* Install a copy of `obj` in memory only, never in the store: it lasts
+ * until vireod stops.  For what may be lost but must not wait for the
+ * disk (a login's token while the store's disk is full).  No listener
+ * hears of it. */
+void vr_db_put_volatile(struct vr_db *db, struct vr_pool *pool,
+                        const void *obj);
 
 #endif

@@ -139,6 +139,11 @@ class DiskFull(unittest.TestCase):
                              'https://vireo.dev/problems/insufficient-storage')
             self.assertIn('disk is full', r['detail'])
             self.assertEqual(d.get('/api/v1/vms/full')['permissions'], '640')
+            # logins work (someone must log in to free the disk), and
+            # their tokens do
+            token = d.login()
+            st, _, r = d.request('GET', '/api/v1/vms/full', token=token)
+            self.assertEqual(st, 200, r)
             # the stop cannot record its end: it is not lost, it waits
             time.sleep(10)
             self.assertEqual(d.get('/api/v1/jobs/%d' % job)['status'],

@@ -486,9 +486,13 @@ static int refresh_host(struct vr_ctl *ctl, int64_t host_id,
     age = vr_now_ms() - host->monitored_at;
     /* (a wall clock stepped back gives a negative age: written now, not
      * an hour from now) */
+    /* (free disk that grew by a step is written at once: a create may
+     * be waiting for it) */
     if (host->state == st && !host->error[0] &&
         strcmp(host->hdr.uuid, caps->uuid) == 0 &&
-        caps_same_shape(caps, &host->caps) && age >= 0 && age < 60 * 1000)
+        caps_same_shape(caps, &host->caps) && age >= 0 && age < 60 * 1000 &&
+        caps->disk_free_mib <
+            host->caps.disk_free_mib + VR_SCHED_DISK_STEP_MIB)
         goto out;
     if (host->state != st && host->state != VR_HOST_INIT)
         VR_INFO(MOD, "host '%s' answers again: %s", host->hdr.name,

@@ -254,6 +254,9 @@ struct vr_sched_host {
     uint64_t mem_used_mib;     /* VMs without huge pages */
     uint64_t disk_free_mib;
     uint64_t disk_held_mib;    /* placed since the last refresh */
+    uint64_t disk_low_mib;     /* free disk when it last grew by a step,
+                                * or less since: growth is measured from
+                                * here, so a trickle adds up */
     int ndevs;
     struct sched_dev *devs;
     int vms, running;
@@ -415,6 +418,8 @@ static void carry_over(struct vr_sched_host *nh, const struct vr_sched_host *oh)
      * until a new reading (which includes it) arrives */
     if (nh->disk_free_mib == oh->disk_free_mib)
         nh->disk_held_mib = oh->disk_held_mib;
+    nh->disk_low_mib = oh->disk_low_mib < nh->disk_free_mib
+                           ? oh->disk_low_mib : nh->disk_free_mib;
     for (int t = 0; t < oh->nthreads && t < nh->nthreads; t++)
         nh->owner[t] = oh->owner[t];
     for (int i = 0; i < oh->ncells; i++) {
@@ -661,6 +666,7 @@ int vr_sched_host_set(struct vr_sched *s, const struct vr_host *src,
         h->mem_cap_mib = (uint64_t)((double)normal * h->mem_ratio);
     }
     h->disk_free_mib = c->disk_free_mib;
+    h->disk_low_mib = c->disk_free_mib;
 
     /* devices */
     h->devs = vr_calloc((size_t)c->ndevs + 1, sizeof(*h->devs));
@@ -702,6 +708,11 @@ int vr_sched_host_set(struct vr_sched *s, const struct vr_host *src,
         s->hosts[h->slot] = h;
         if (old->fingerprint != h->fingerprint)
             s->generation++;
+        /* free disk grew by a step: a create waiting for disk may fit */
+        if (h->disk_free_mib >= h->disk_low_mib + VR_SCHED_DISK_STEP_MIB) {
+            s->generation++;
+            h->disk_low_mib = h->disk_free_mib;
+        }
         host_free(old);
         recount(h);
         hot_sync(s, h);

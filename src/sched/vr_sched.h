@@ -40,6 +40,10 @@
 #define VR_SCHED_MAX_VNODES 8
 #define VR_SCHED_MAX_DEVS 8
 #define VR_SCHED_MAX_HOSTS_LIST 16
+/* Free disk on a host that grew by this much (since the least it was
+ * read at, or the last time it grew so) is capacity that may place a
+ * waiting create; less is noise (logs, temporary files). */
+#define VR_SCHED_DISK_STEP_MIB 256
 
 #define VR_CPU_POLICIES(X)                                                 \
     X(VR_CPU_SHARED, "shared")                                             \

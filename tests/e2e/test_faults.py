@@ -9,6 +9,7 @@ import signal
 import socket
 import stat
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
@@ -161,6 +162,43 @@ class DiskFull(unittest.TestCase):
             finally:
                 subprocess.run(['umount', d.dir])
                 d.cleanup()
+
+
+class DatastoreSpace(unittest.TestCase):
+    """The VM datastore on a small tmpfs: a create waits for space, and
+    is placed when space is added (no one asks again)."""
+
+    def test_create_waits_for_space_then_runs(self):
+        system = tempfile.mkdtemp(prefix='vireo-e2e-ds-')
+        subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=64m,mode=0711',
+                        'tmpfs', system], check=True)
+        d = Daemon('dsspace', {'system_dir': system, 'poll_interval': '1'})
+        try:
+            d.start()
+            d.upload_image('guest')
+            r = d.create_vm('roomy', memory='128M', wait=False,
+                            disks=[{'size': '1G'}])
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                vm = d.vm('roomy')
+                if vm['task'] and vm['task']['phase'] == 'waiting':
+                    break
+                time.sleep(0.2)
+            self.assertIn('lack datastore space', vm['placement']['why'])
+            # the datastore grows: the create goes on by itself, at the
+            # next reading of the host (1 s), not at the next minute
+            subprocess.run(['mount', '-o', 'remount,size=3g', system],
+                           check=True)
+            done = d.wait_job(r['job']['id'], timeout=12)
+            self.assertEqual(done['status'], 'succeeded', done)
+            vm = d.wait_vm('roomy', 'RUNNING')
+            self.assertTrue(vm['disks'][1]['path'].startswith(system + '/'))
+        finally:
+            try:
+                d.cleanup()
+            finally:
+                subprocess.run(['umount', system])
+                os.rmdir(system)
 
 
 class DamagedWal(unittest.TestCase):

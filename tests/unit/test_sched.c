@@ -2117,6 +2117,55 @@ static void test_hold_release(void **state)
     vr_sched_release(&s);
 }
 
+/* Free disk that grows by a step (counted from the least it was, so a
+ * trickle adds up) is capacity: a create waiting for datastore space is
+ * tried again; smaller moves are not. */
+static void test_disk_growth_is_capacity(void **state)
+{
+    struct vr_sched s;
+    struct vr_host *h = new_host(1, "desk", DESKTOP, NULL, NULL);
+    struct vr_sched_req r = req(1, 1, 512, VR_CPU_SHARED);
+    struct vr_sched_plan p;
+    struct vr_sched_why why;
+    struct vr_error err = VR_ERROR_INIT;
+    uint64_t gen;
+    const uint64_t step = VR_SCHED_DISK_STEP_MIB;
+
+    (void)state;
+    vr_sched_init(&s, VR_RANK_PACK);
+    h->caps.disk_free_mib = 1000;
+    host_set(&s, h);
+    r.disk_mib = 1000 + step;
+    assert_int_equal(vr_sched_place(&s, &r, &p, &why, &err), -1);
+    assert_non_null(strstr(err.msg, "lack datastore space"));
+    gen = vr_sched_generation(&s);
+
+    /* noise, down then up: not capacity */
+    h->caps.disk_free_mib = 900;
+    host_set(&s, h);
+    h->caps.disk_free_mib = 900 + step - 1;
+    host_set(&s, h);
+    assert_int_equal(vr_sched_generation(&s), gen);
+    /* a trickle that adds up to a step above the least: capacity */
+    h->caps.disk_free_mib = 900 + step;
+    host_set(&s, h);
+    assert_true(vr_sched_generation(&s) > gen);
+    gen = vr_sched_generation(&s);
+    /* counted again from there */
+    h->caps.disk_free_mib = 900 + step + step / 2;
+    host_set(&s, h);
+    assert_int_equal(vr_sched_generation(&s), gen);
+    h->caps.disk_free_mib = 900 + 2 * step;
+    host_set(&s, h);
+    assert_true(vr_sched_generation(&s) > gen);
+    /* and now the create fits */
+    vr_err_clear(&err);
+    assert_int_equal(vr_sched_place(&s, &r, &p, &why, &err), 0);
+    assert_int_equal(p.host_id, 1);
+    vr_sched_release(&s);
+    free(h);
+}
+
 /* A refresh keeps what the VMs hold; the generation moves only when what
  * placement reads changed. */
 static void test_refresh(void **state)
@@ -3765,6 +3814,7 @@ int main(void)
         cmocka_unit_test(test_hold_release),
         cmocka_unit_test(test_refresh),
         cmocka_unit_test(test_plan_json),
+        cmocka_unit_test(test_disk_growth_is_capacity),
         cmocka_unit_test(test_property),
         cmocka_unit_test(test_concurrent),
     };

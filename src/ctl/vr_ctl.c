@@ -939,14 +939,13 @@ int vr_ctl_init(struct vr_ctl *ctl, const struct vr_config *cfg,
 
     memset(ctl, 0, sizeof(*ctl));
     ctl->cfg = cfg;
-    pthread_mutex_init(&ctl->qlock, NULL);
-    pthread_cond_init(&ctl->qcond, NULL);
-    pthread_mutex_init(&ctl->olock, NULL);
-    pthread_cond_init(&ctl->ocond, NULL);
-    pthread_mutex_init(&ctl->dlock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&ctl->dcond, &ca);
+    pthread_mutex_init(&ctl->qlock, NULL);
+    pthread_cond_init(&ctl->qcond, &ca);    /* workers sleep until a
+                                             * wait is due */
+    pthread_mutex_init(&ctl->olock, NULL);
+    pthread_cond_init(&ctl->ocond, NULL);
     pthread_mutex_init(&ctl->hlock, NULL);
     pthread_cond_init(&ctl->hcond, &ca);
     vr_map_init_int(&ctl->holders);
@@ -1092,6 +1091,7 @@ void vr_ctl_shutdown(struct vr_ctl *ctl)
     ctl->events = NULL;
     free(ctl->queue);
     free(ctl->later);
+    free(ctl->waits);
     free(ctl->hints);
     vr_map_release(&ctl->uploads);
     if (ctl->ldap && ctl->ldap->close)
@@ -1107,8 +1107,6 @@ void vr_ctl_shutdown(struct vr_ctl *ctl)
     pthread_cond_destroy(&ctl->qcond);
     pthread_mutex_destroy(&ctl->olock);
     pthread_cond_destroy(&ctl->ocond);
-    pthread_mutex_destroy(&ctl->dlock);
-    pthread_cond_destroy(&ctl->dcond);
     pthread_mutex_destroy(&ctl->hlock);
     pthread_cond_destroy(&ctl->hcond);
     vr_map_release(&ctl->holders);

@@ -43,6 +43,14 @@ struct vr_ctl {
         int64_t job, due;
     } *later;
     size_t nlater, later_cap;
+    struct {                       /* jobs that wait with no worker (a
+                                    * stop for its guest): looked at
+                                    * again when due, or at a domain
+                                    * event, until their deadline;
+                                    * due INT64_MAX: being looked at */
+        int64_t job, due, deadline;
+    } *waits;
+    size_t nwaits, waits_cap;
     pthread_t *workers;
     int nworkers;
 
@@ -53,9 +61,6 @@ struct vr_ctl {
     pthread_cond_t hcond;
     struct vr_map holders;         /* vm id -> job id (intptr_t) */
 
-    /* jobs waiting for a domain to change wait on dcond (node events) */
-    pthread_mutex_t dlock;
-    pthread_cond_t dcond;
 
     /* domain hints from node events, served by the observer thread */
     pthread_mutex_t olock;

@@ -29,8 +29,16 @@
 #define MOD "orch"
 
 /* Job outcomes.  A parked job waits for capacity (vr_placement_park) and
- * runs again from the start when some may have appeared. */
-enum { JOB_OK = 0, JOB_FAILED = -1, JOB_INTERRUPTED = -2, JOB_PARKED = -3 };
+ * runs again from the start when some may have appeared.  A waiting job
+ * waits for its guest (wait_arm) with no worker and goes on where it
+ * was when due. */
+enum {
+    JOB_OK = 0,
+    JOB_FAILED = -1,
+    JOB_INTERRUPTED = -2,
+    JOB_PARKED = -3,
+    JOB_WAITING = -4,
+};
 
 struct job_ctx {
     struct vr_ctl *ctl;
@@ -557,24 +565,110 @@ static bool job_cancelled(struct job_ctx *jc)
            job.status != VR_JOB_RUNNING;
 }
 
-static void wait_domain_change(struct vr_ctl *ctl, int ms)
-{
-    struct timespec ts;
+/* ---- waits that hold no worker
+ *
+ * A job that waits for its guest (a stop for the guest to shut down)
+ * arms a wait and leaves its worker: a guest that ignores ACPI must not
+ * hold one of the few workers, and so every other VM's operations, for
+ * its whole stop timeout.  A worker with nothing queued takes the wait
+ * when it is due (or at once when a domain changes), and the job goes
+ * on from where it was, without recording a new attempt.  Waits live in
+ * memory: after a restart the job resumes from its recorded phase. */
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_nsec += (long)ms * 1000000L;
-    ts.tv_sec += ts.tv_nsec / 1000000000L;
-    ts.tv_nsec %= 1000000000L;
-    pthread_mutex_lock(&ctl->dlock);
-    pthread_cond_timedwait(&ctl->dcond, &ctl->dlock, &ts);
-    pthread_mutex_unlock(&ctl->dlock);
+#define WAIT_LOOK_MS 1000          /* look again at least this often */
+#define WAIT_TAKEN INT64_MAX       /* `due` of a wait being looked at */
+
+static ssize_t wait_index(struct vr_ctl *ctl, int64_t job)   /* qlock */
+{
+    for (size_t i = 0; i < ctl->nwaits; i++)
+        if (ctl->waits[i].job == job)
+            return (ssize_t)i;
+    return -1;
+}
+
+/* The deadline of the job's wait; false if it has none. */
+static bool wait_deadline(struct vr_ctl *ctl, int64_t job, int64_t *deadline)
+{
+    ssize_t i;
+
+    pthread_mutex_lock(&ctl->qlock);
+    i = wait_index(ctl, job);
+    if (i >= 0 && deadline)
+        *deadline = ctl->waits[i].deadline;
+    pthread_mutex_unlock(&ctl->qlock);
+    return i >= 0;
+}
+
+/* Look at the job again at `due` (or at a domain event), until
+ * `deadline`. */
+static void wait_arm(struct vr_ctl *ctl, int64_t job, int64_t due,
+                     int64_t deadline)
+{
+    ssize_t i;
+
+    pthread_mutex_lock(&ctl->qlock);
+    i = wait_index(ctl, job);
+    if (i < 0) {
+        if (ctl->nwaits == ctl->waits_cap) {
+            ctl->waits_cap = ctl->waits_cap ? ctl->waits_cap * 2 : 16;
+            ctl->waits = vr_realloc(ctl->waits,
+                                    ctl->waits_cap * sizeof(*ctl->waits));
+        }
+        i = (ssize_t)ctl->nwaits++;
+        ctl->waits[i].job = job;
+    }
+    ctl->waits[i].due = due;
+    ctl->waits[i].deadline = deadline;
+    pthread_cond_signal(&ctl->qcond);
+    pthread_mutex_unlock(&ctl->qlock);
+}
+
+static void wait_drop(struct vr_ctl *ctl, int64_t job)
+{
+    ssize_t i;
+
+    pthread_mutex_lock(&ctl->qlock);
+    i = wait_index(ctl, job);
+    if (i >= 0)
+        ctl->waits[i] = ctl->waits[--ctl->nwaits];
+    pthread_mutex_unlock(&ctl->qlock);
+}
+
+/* A wait that is due (qlock held): taken, its job id in *job. */
+static bool wait_take_due(struct vr_ctl *ctl, int64_t now, int64_t *job)
+{
+    for (size_t i = 0; i < ctl->nwaits; i++)
+        if (ctl->waits[i].due <= now) {
+            ctl->waits[i].due = WAIT_TAKEN;
+            *job = ctl->waits[i].job;
+            return true;
+        }
+    return false;
+}
+
+/* When the next wait is due (qlock held); INT64_MAX: none. */
+static int64_t wait_next_due(struct vr_ctl *ctl)
+{
+    int64_t next = INT64_MAX;
+
+    for (size_t i = 0; i < ctl->nwaits; i++)
+        if (ctl->waits[i].due < next)
+            next = ctl->waits[i].due;
+    return next;
 }
 
 void vr_orch_domain_changed(struct vr_ctl *ctl)
 {
-    pthread_mutex_lock(&ctl->dlock);
-    pthread_cond_broadcast(&ctl->dcond);
-    pthread_mutex_unlock(&ctl->dlock);
+    int64_t now = vr_mono_ms();
+
+    /* a waiting job may be done: look now */
+    pthread_mutex_lock(&ctl->qlock);
+    for (size_t i = 0; i < ctl->nwaits; i++)
+        if (ctl->waits[i].due != WAIT_TAKEN && ctl->waits[i].due > now)
+            ctl->waits[i].due = now;
+    if (ctl->nwaits)
+        pthread_cond_broadcast(&ctl->qcond);
+    pthread_mutex_unlock(&ctl->qlock);
 }
 
 static void build_spec(struct job_ctx *jc, struct vr_dom_spec *spec)
@@ -789,34 +883,42 @@ static int op_start(struct job_ctx *jc, struct vr_error *err)
     return JOB_OK;
 }
 
+/* Send the guest ACPI power-off, then wait for it with no worker (see
+ * "waits" above); past the timeout, power it off. */
 static int op_stop(struct job_ctx *jc, struct vr_error *err)
 {
     struct vr_dom_info info;
     int timeout = jc->job.timeout_s > 0 ? jc->job.timeout_s
                                         : jc->ctl->cfg->stop_timeout_s;
-    int64_t deadline;
+    int64_t deadline, now;
 
-    PHASE(jc, "shutdown", 20, err);
-    NODE(jc, dom_shutdown, err, jc->vm.hdr.uuid);
-    deadline = vr_mono_ms() + (int64_t)timeout * 1000;
-    for (;;) {
-        NODE(jc, dom_info, err, jc->vm.hdr.uuid, &info);
-        if (info.state == VR_DOM_SHUTOFF || info.state == VR_DOM_NONE ||
-            info.state == VR_DOM_CRASHED)
-            break;
-        if (vr_mono_ms() >= deadline) {
-            VR_INFO(MOD, "vm '%s' did not shut down in %d s: powering off",
-                    jc->vm.hdr.name, timeout);
-            PHASE(jc, "poweroff", 80, err);
-            NODE(jc, dom_destroy, err, jc->vm.hdr.uuid);
-            break;
-        }
-        if (job_cancelled(jc))
-            return JOB_INTERRUPTED;
-        wait_domain_change(jc->ctl, 250);
+    if (strcmp(jc->job.phase, "shutdown") != 0 ||
+        !wait_deadline(jc->ctl, jc->job.hdr.id, &deadline)) {
+        PHASE(jc, "shutdown", 20, err);
+        NODE(jc, dom_shutdown, err, jc->vm.hdr.uuid);
+        deadline = vr_mono_ms() + (int64_t)timeout * 1000;
     }
-    jc->final = VR_VM_POWEROFF;
-    return JOB_OK;
+    NODE(jc, dom_info, err, jc->vm.hdr.uuid, &info);
+    if (info.state == VR_DOM_SHUTOFF || info.state == VR_DOM_NONE ||
+        info.state == VR_DOM_CRASHED) {
+        jc->final = VR_VM_POWEROFF;
+        return JOB_OK;
+    }
+    now = vr_mono_ms();
+    if (now >= deadline) {
+        VR_INFO(MOD, "vm '%s' did not shut down in %d s: powering off",
+                jc->vm.hdr.name, timeout);
+        PHASE(jc, "poweroff", 80, err);
+        NODE(jc, dom_destroy, err, jc->vm.hdr.uuid);
+        jc->final = VR_VM_POWEROFF;
+        return JOB_OK;
+    }
+    if (job_cancelled(jc))
+        return JOB_INTERRUPTED;
+    wait_arm(jc->ctl, jc->job.hdr.id,
+             now + WAIT_LOOK_MS < deadline ? now + WAIT_LOOK_MS : deadline,
+             deadline);
+    return JOB_WAITING;
 }
 
 static int op_poweroff(struct job_ctx *jc, struct vr_error *err)
@@ -1308,8 +1410,10 @@ static void run_job(struct vr_ctl *ctl, int64_t job_id)
     memset(&jc, 0, sizeof(jc));
     jc.ctl = ctl;
     if (vr_pool_get(&ctl->db.jobs, job_id, &jc.job) < 0 ||
-        vr_job_finished(&jc.job))
+        vr_job_finished(&jc.job)) {
+        wait_drop(ctl, job_id);     /* (a waiting job deleted meanwhile) */
         return;
+    }
     if ((rc = hold_object(ctl, &jc.job, &err)) != 0) {
         if (rc == JOB_INTERRUPTED)
             return;
@@ -1320,6 +1424,18 @@ static void run_job(struct vr_ctl *ctl, int64_t job_id)
     }
     if (held && retry_parked(&jc) == 1)
         goto out;
+    if (held && wait_deadline(ctl, job_id, NULL)) {
+        /* a waiting job looks again: no new attempt is recorded */
+        if (vr_pool_get(&ctl->db.jobs, job_id, &jc.job) < 0 ||
+            vr_job_finished(&jc.job) ||
+            vr_pool_get(&ctl->db.vms, jc.job.object_id, &jc.vm) < 0) {
+            wait_drop(ctl, job_id);
+            goto out;
+        }
+        jc.op = jc.job.op;
+        rc = run_op(&jc, jc.job.op, &err);
+        goto outcome;
+    }
     if (vr_tx_begin(&ctl->db, &tx, &err) < 0)
         goto early_fail;
     if (vr_pool_get(&ctl->db.jobs, job_id, &jc.job) < 0 ||
@@ -1352,13 +1468,17 @@ static void run_job(struct vr_ctl *ctl, int64_t job_id)
 
     jc.op = jc.job.op;
     rc = held_fail ? JOB_FAILED : run_op(&jc, jc.job.op, &err);
+outcome:
+    if (rc != JOB_WAITING)
+        wait_drop(ctl, job_id);
     if (rc == JOB_INTERRUPTED)
         VR_INFO(MOD, "job %lld interrupted in phase '%s'; it resumes later",
                 (long long)job_id, jc.job.phase);
     if (rc == JOB_FAILED && err.code == VR_E_STORAGE_FULL) {
         /* a phase could not be recorded: not the operation's failure */
         retry_later(ctl, job_id, &err);
-    } else if (rc != JOB_INTERRUPTED && rc != JOB_PARKED) {
+    } else if (rc != JOB_INTERRUPTED && rc != JOB_PARKED &&
+               rc != JOB_WAITING) {
         if (rc == JOB_FAILED && err.code == VR_E_NONE)
             vr_err(&err, VR_E_INTERNAL, "failed without a message");
         if (finish_job(&jc, rc, &err) < 0)
@@ -1382,17 +1502,36 @@ static void *worker_main(void *arg)
     struct vr_ctl *ctl = arg;
 
     for (;;) {
-        int64_t id;
+        int64_t id = 0;
+
         pthread_mutex_lock(&ctl->qlock);
-        while (ctl->qlen == 0 && !atomic_load(&ctl->stopping))
-            pthread_cond_wait(&ctl->qcond, &ctl->qlock);
-        if (atomic_load(&ctl->stopping)) {
-            pthread_mutex_unlock(&ctl->qlock);
-            return NULL;
+        for (;;) {
+            int64_t now = vr_mono_ms(), next, ms;
+            struct timespec ts;
+
+            if (atomic_load(&ctl->stopping)) {
+                pthread_mutex_unlock(&ctl->qlock);
+                return NULL;
+            }
+            if (ctl->qlen > 0) {
+                id = ctl->queue[ctl->qhead];
+                ctl->qhead = (ctl->qhead + 1) % ctl->qcap;
+                ctl->qlen--;
+                break;
+            }
+            if (wait_take_due(ctl, now, &id))
+                break;
+            /* sleep until the next wait is due (qcond's clock is the
+             * monotonic one) */
+            next = wait_next_due(ctl);
+            ms = next == INT64_MAX || next - now > 60000 ? 60000
+                                                         : next - now;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_nsec += (long)(ms > 0 ? ms : 1) * 1000000L;
+            ts.tv_sec += ts.tv_nsec / 1000000000L;
+            ts.tv_nsec %= 1000000000L;
+            pthread_cond_timedwait(&ctl->qcond, &ctl->qlock, &ts);
         }
-        id = ctl->queue[ctl->qhead];
-        ctl->qhead = (ctl->qhead + 1) % ctl->qcap;
-        ctl->qlen--;
         pthread_mutex_unlock(&ctl->qlock);
         run_job(ctl, id);
     }

@@ -748,6 +748,78 @@ static void test_delete_in_any_state(void **state)
 
 /* A host is removed only when no VM is on it, and never the host served
  * in this process. */
+/* A guest that ignores ACPI holds no worker while its stop waits: with
+ * one worker, another VM's stop is done long before it, and a third
+ * VM's delete too; the ignored stop ends by its timeout, powered off. */
+static void test_ignored_acpi_holds_no_worker(void **state)
+{
+    struct fx *f = *state;
+    struct vr_error err = VR_ERROR_INIT;
+    int64_t deaf, other, third, job, job2, job3;
+    int64_t t0;
+    struct vr_job j;
+
+    ctl_down(f);
+    f->cfg.workers = 1;
+    ctl_up(f);
+    deaf = create(f, "deaf", true);
+    other = create(f, "other", true);
+    third = create(f, "third", true);
+    vr_node_sim_shutdown_ms(f->sim, -1);
+    t0 = vr_mono_ms();
+    assert_int_equal(vr_orch_vm_request(&f->ctl, deaf, VR_OP_STOP, 3, 0,
+                                        &f->admin, &job, &err), 0);
+    /* the deaf guest's stop has sent its ACPI press and waits */
+    while (vr_node_sim_calls(f->sim, "dom_shutdown") < 1)
+        vr_sleep_ms(5);
+    vr_node_sim_shutdown_ms(f->sim, 50);
+    assert_int_equal(vr_orch_vm_request(&f->ctl, other, VR_OP_STOP, 0, 0,
+                                        &f->admin, &job2, &err), 0);
+    assert_int_equal(vr_orch_vm_request(&f->ctl, third, VR_OP_DELETE, 0, 0,
+                                        &f->admin, &job3, &err), 0);
+    assert_int_equal(wait_job(f, job2).status, VR_JOB_SUCCEEDED);
+    assert_int_equal(wait_job(f, job3).status, VR_JOB_SUCCEEDED);
+    expect_state(f, other, VR_VM_POWEROFF);
+    assert_true(vr_mono_ms() - t0 < 2000);
+    /* still waiting for its guest, with one attempt recorded */
+    assert_int_equal(vr_pool_get(&f->ctl.db.jobs, job, &j), 0);
+    assert_int_equal(j.status, VR_JOB_RUNNING);
+    assert_string_equal(j.phase, "shutdown");
+    assert_int_equal(j.attempts, 1);
+    /* its timeout: powered off */
+    j = wait_job(f, job);
+    assert_int_equal(j.status, VR_JOB_SUCCEEDED);
+    assert_true(vr_mono_ms() - t0 >= 3000);
+    assert_int_equal(j.attempts, 1);
+    expect_state(f, deaf, VR_VM_POWEROFF);
+    assert_int_equal(vr_node_sim_state(f->sim, vm_get(f, deaf).hdr.uuid),
+                     VR_DOM_SHUTOFF);
+    assert_int_equal(vr_node_sim_calls(f->sim, "dom_destroy"), 2);
+    no_orphans(f);
+}
+
+/* A guest that shuts down while its stop waits ends the stop at the next
+ * look (a simulated guest settles when asked: no event comes), without a
+ * new attempt recorded. */
+static void test_waiting_stop_looks_again(void **state)
+{
+    struct fx *f = *state;
+    struct vr_error err = VR_ERROR_INIT;
+    int64_t vm, job, t0;
+    struct vr_job j;
+
+    vm = create(f, "slow", true);
+    vr_node_sim_shutdown_ms(f->sim, 300);
+    t0 = vr_mono_ms();
+    assert_int_equal(vr_orch_vm_request(&f->ctl, vm, VR_OP_STOP, 0, 0,
+                                        &f->admin, &job, &err), 0);
+    j = wait_job(f, job);
+    assert_int_equal(j.status, VR_JOB_SUCCEEDED);
+    assert_int_equal(j.attempts, 1);
+    assert_true(vr_mono_ms() - t0 < 1800);
+    expect_state(f, vm, VR_VM_POWEROFF);
+}
+
 static void test_host_remove(void **state)
 {
     struct fx *f = *state;
@@ -785,6 +857,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_delete_in_any_state, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_host_remove, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ignored_acpi_holds_no_worker,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_waiting_stop_looks_again,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -937,16 +937,35 @@ static int op_poweroff(struct job_ctx *jc, struct vr_error *err)
     return JOB_OK;
 }
 
-/* One node call in one phase.  `once`: the call is not idempotent (a
- * reboot, a reset): if a previous attempt of this job already reached the
- * phase, it was sent before the crash and is not sent twice. */
+/* One node call in one phase. */
 static int op_simple(struct job_ctx *jc, const char *phase,
                      int (*fn)(struct vr_node *, const char *,
                                struct vr_error *),
-                     bool once, enum vr_vm_state final, struct vr_error *err)
+                     enum vr_vm_state final, struct vr_error *err)
 {
-    bool resumed = once && jc->job.attempts > 1 &&
-                   strcmp(jc->job.phase, phase) == 0;
+    if (!jc->node)
+        return no_node(jc, err);
+    if (!fn)
+        return vr_err(err, VR_E_UNSUPPORTED, "node transport '%s' cannot %s",
+                      jc->node->ops->name, phase), JOB_FAILED;
+    PHASE(jc, phase, 50, err);
+    if (fn(jc->node, jc->vm.hdr.uuid, err) < 0)
+        return JOB_FAILED;
+    jc->final = final;
+    return JOB_OK;
+}
+
+/* A node call that is not idempotent (a reboot, a reset), named by a
+ * request id of the job's: a node that remembers does it once however
+ * often it is asked.  A job resumed after a crash, once its phase was
+ * recorded, does not ask again (an in-process node forgot). */
+static int op_once(struct job_ctx *jc, const char *phase,
+                   int (*fn)(struct vr_node *, const char *, const char *,
+                             struct vr_error *),
+                   struct vr_error *err)
+{
+    char reqid[VR_NODE_REQID_SIZE];
+    bool resumed = jc->job.attempts > 1 && strcmp(jc->job.phase, phase) == 0;
 
     if (!jc->node)
         return no_node(jc, err);
@@ -954,9 +973,11 @@ static int op_simple(struct job_ctx *jc, const char *phase,
         return vr_err(err, VR_E_UNSUPPORTED, "node transport '%s' cannot %s",
                       jc->node->ops->name, phase), JOB_FAILED;
     PHASE(jc, phase, 50, err);
-    if (!resumed && fn(jc->node, jc->vm.hdr.uuid, err) < 0)
+    snprintf(reqid, sizeof(reqid), "%.36s/job-%lld", jc->ctl->instance,
+             (long long)jc->job.hdr.id);
+    if (!resumed && fn(jc->node, jc->vm.hdr.uuid, reqid, err) < 0)
         return JOB_FAILED;
-    jc->final = final;
+    jc->final = VR_VM_RUNNING;
     return JOB_OK;
 }
 
@@ -1066,18 +1087,16 @@ static int run_op(struct job_ctx *jc, enum vr_vm_op op, struct vr_error *err)
     case VR_OP_POWEROFF:
         return op_poweroff(jc, err);
     case VR_OP_REBOOT:
-        return op_simple(jc, "reboot", ops ? ops->dom_reboot : NULL, true,
-                         VR_VM_RUNNING, err);
+        return op_once(jc, "reboot", ops ? ops->dom_reboot : NULL, err);
     case VR_OP_RESET:
-        return op_simple(jc, "reset", ops ? ops->dom_reset : NULL, true,
-                         VR_VM_RUNNING, err);
+        return op_once(jc, "reset", ops ? ops->dom_reset : NULL, err);
     case VR_OP_PAUSE:
-        return op_simple(jc, "pause", ops ? ops->dom_pause : NULL, false,
+        return op_simple(jc, "pause", ops ? ops->dom_pause : NULL,
                          VR_VM_PAUSED, err);
     case VR_OP_RESUME:
         return op_resume(jc, err);
     case VR_OP_SUSPEND:
-        return op_simple(jc, "save", ops ? ops->dom_save : NULL, false,
+        return op_simple(jc, "save", ops ? ops->dom_save : NULL,
                          VR_VM_SUSPENDED, err);
     case VR_OP_DELETE:
         return op_delete(jc, err);

@@ -1177,16 +1177,30 @@ static int ln_dom_destroy(struct vr_node *n, const char *uuid,
                       VIR_ERR_OPERATION_INVALID, err);
 }
 
-static int ln_dom_reboot(struct vr_node *n, const char *uuid,
-                         struct vr_error *err)
+/* Non-idempotent: once per request id. */
+static int once_action(struct vr_node *n, const char *uuid,
+                       const char *request_id, const char *what,
+                       int (*fn)(virDomainPtr), struct vr_error *err)
 {
-    return dom_action(n, uuid, "reboot", do_reboot, false, 0, err);
+    int rc;
+
+    if (vr_node_request_begin(n, request_id, &rc, err))
+        return rc;
+    rc = dom_action(n, uuid, what, fn, false, 0, err);
+    vr_node_request_end(n, request_id, rc);
+    return rc;
+}
+
+static int ln_dom_reboot(struct vr_node *n, const char *uuid,
+                         const char *request_id, struct vr_error *err)
+{
+    return once_action(n, uuid, request_id, "reboot", do_reboot, err);
 }
 
 static int ln_dom_reset(struct vr_node *n, const char *uuid,
-                        struct vr_error *err)
+                        const char *request_id, struct vr_error *err)
 {
-    return dom_action(n, uuid, "reset", do_reset, false, 0, err);
+    return once_action(n, uuid, request_id, "reset", do_reset, err);
 }
 
 static int ln_dom_pause(struct vr_node *n, const char *uuid,

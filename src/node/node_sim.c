@@ -531,9 +531,11 @@ static int sim_define(struct vr_node *n, struct vr_dom_spec *spec,
                  err);
 }
 
-/* The state changes of the simple domain operations. */
+/* The state changes of the simple domain operations.  `request_id`:
+ * that of a non-idempotent one (reboot, reset), done once per id; NULL
+ * for the others. */
 static int sim_action(struct vr_node *n, enum sim_op op, const char *uuid,
-                      struct vr_error *err)
+                      const char *request_id, struct vr_error *err)
 {
     struct sim_node *sn = SN(n);
     bool lose, late, changed = false;
@@ -541,8 +543,13 @@ static int sim_action(struct vr_node *n, enum sim_op op, const char *uuid,
     struct sim_dom *d;
     int rc = 0;
 
-    if (enter(sn, op, &lose, &late, err) < 0)
+    if (request_id && vr_node_request_begin(n, request_id, &rc, err))
+        return rc;
+    if (enter(sn, op, &lose, &late, err) < 0) {
+        if (request_id)
+            vr_node_request_end(n, request_id, -1);
         return -1;
+    }
     d = ours(sn, uuid);
     if (!d) {
         /* making it absent is done; acting on it needs it */
@@ -550,6 +557,8 @@ static int sim_action(struct vr_node *n, enum sim_op op, const char *uuid,
             op != OP_dom_undefine)
             rc = vr_err(err, VR_E_HYPERVISOR, "%s: domain %s not found on "
                         "host '%s'", op_names[op], uuid, sn->caps.hostname);
+        if (request_id)
+            vr_node_request_end(n, request_id, rc);
         return leave(sn, op, rc, false, NULL, ev, lose, late, err);
     }
     switch (op) {
@@ -629,6 +638,9 @@ static int sim_action(struct vr_node *n, enum sim_op op, const char *uuid,
         break;
     }
     changed = rc == 0;
+    /* (what was done is remembered also when the answer comes "late") */
+    if (request_id)
+        vr_node_request_end(n, request_id, rc);
     return leave(sn, op, rc, changed, uuid, ev, lose, late, err);
 }
 
@@ -636,13 +648,19 @@ static int sim_action(struct vr_node *n, enum sim_op op, const char *uuid,
     static int sim_##name(struct vr_node *n, const char *uuid,            \
                           struct vr_error *err)                           \
     {                                                                      \
-        return sim_action(n, OP_##name, uuid, err);                        \
+        return sim_action(n, OP_##name, uuid, NULL, err);                  \
+    }
+#define SIM_ONCE(name)                                                     \
+    static int sim_##name(struct vr_node *n, const char *uuid,            \
+                          const char *request_id, struct vr_error *err)   \
+    {                                                                      \
+        return sim_action(n, OP_##name, uuid, request_id, err);            \
     }
 SIM_ACTION(dom_start)
 SIM_ACTION(dom_shutdown)
 SIM_ACTION(dom_destroy)
-SIM_ACTION(dom_reboot)
-SIM_ACTION(dom_reset)
+SIM_ONCE(dom_reboot)
+SIM_ONCE(dom_reset)
 SIM_ACTION(dom_pause)
 SIM_ACTION(dom_resume)
 SIM_ACTION(dom_save)
@@ -1027,6 +1045,19 @@ enum vr_dom_state vr_node_sim_state(struct vr_node *n, const char *uuid)
     s = d ? d->state : VR_DOM_NONE;
     pthread_mutex_unlock(&sn->lock);
     return s;
+}
+
+int vr_node_sim_boots(struct vr_node *n, const char *uuid)
+{
+    struct sim_node *sn = SN(n);
+    struct sim_dom *d;
+    int boots;
+
+    pthread_mutex_lock(&sn->lock);
+    d = vr_map_get_str(&sn->doms, uuid);
+    boots = d ? d->boots : 0;
+    pthread_mutex_unlock(&sn->lock);
+    return boots;
 }
 
 size_t vr_node_sim_domains(struct vr_node *n)

@@ -25,6 +25,7 @@
 #ifndef VR_NODE_H
 #define VR_NODE_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -167,9 +168,14 @@ struct vr_node_ops {
                         struct vr_error *err);
     int (*dom_destroy)(struct vr_node *n, const char *uuid,
                        struct vr_error *err);
+    /* Not idempotent: `request_id` (1 to VR_NODE_REQID_SIZE - 1 bytes)
+     * names the request, and the node does it once per id: a repeat of
+     * one that was done (a retry after "timed out, may have happened")
+     * succeeds without acting again; one that failed may be retried. */
     int (*dom_reboot)(struct vr_node *n, const char *uuid,
-                      struct vr_error *err);
-    int (*dom_reset)(struct vr_node *n, const char *uuid, struct vr_error *err);
+                      const char *request_id, struct vr_error *err);
+    int (*dom_reset)(struct vr_node *n, const char *uuid,
+                     const char *request_id, struct vr_error *err);
     int (*dom_pause)(struct vr_node *n, const char *uuid, struct vr_error *err);
     int (*dom_resume)(struct vr_node *n, const char *uuid,
                       struct vr_error *err);
@@ -206,7 +212,23 @@ struct vr_node {
     atomic_int_least64_t host_id;     /* the host it serves (0: not yet
                                        * registered), set by the registry */
     atomic_uint_least64_t seq;        /* the last event's number */
+    pthread_mutex_t req_lock;         /* protects what follows */
+    struct vr_node_req *reqs;         /* recent request ids (a ring of
+                                       * VR_NODE_REQIDS), on first use */
+    unsigned req_next;
 };
+
+#define VR_NODE_REQID_SIZE 64
+#define VR_NODE_REQIDS 32
+
+/* For the transports, around a non-idempotent operation: begin returns
+ * 1 when `id` was done already or is in progress (the call's outcome is
+ * then *rc and err), 0 to go on (the id is marked in progress); end
+ * records the outcome: a success is remembered, a failure forgotten (the
+ * request may be retried).  A bad id: 1 with VR_E_INVALID. */
+int vr_node_request_begin(struct vr_node *n, const char *id, int *rc,
+                          struct vr_error *err);
+void vr_node_request_end(struct vr_node *n, const char *id, int rc);
 
 /* A new handle of transport `ops` (one reference). */
 struct vr_node *vr_node_new(const struct vr_node_ops *ops, void *priv,

@@ -90,6 +90,8 @@ void vr_node_sim_plant(struct vr_node *n, const char *uuid,
 /* A domain's state (VR_DOM_NONE if none), and how many domains and VM
  * directories of the installation the host holds. */
 enum vr_dom_state vr_node_sim_state(struct vr_node *n, const char *uuid);
+/* How often a domain was booted (started, rebooted, reset). */
+int vr_node_sim_boots(struct vr_node *n, const char *uuid);
 size_t vr_node_sim_domains(struct vr_node *n);
 size_t vr_node_sim_dirs(struct vr_node *n);
 

@@ -820,6 +820,50 @@ static void test_waiting_stop_looks_again(void **state)
     expect_state(f, vm, VR_VM_POWEROFF);
 }
 
+/* Reboot and reset are done once per request id: a repeat of one done
+ * (also one answered "late") succeeds without acting; one that failed is
+ * done when asked again. */
+static void test_request_ids(void **state)
+{
+    struct fx *f = *state;
+    struct vr_error err = VR_ERROR_INIT;
+    int64_t vm = create(f, "once", true);
+    struct vr_vm v = vm_get(f, vm);
+    const char *u = v.hdr.uuid;
+    int boots = vr_node_sim_boots(f->sim, u);
+
+    assert_int_equal(VR_NODE_CALL(f->sim, dom_reboot, &err, u, "r1"), 0);
+    assert_int_equal(vr_node_sim_boots(f->sim, u), boots + 1);
+    assert_int_equal(VR_NODE_CALL(f->sim, dom_reboot, &err, u, "r1"), 0);
+    assert_int_equal(vr_node_sim_boots(f->sim, u), boots + 1);
+    /* failed: not remembered */
+    assert_int_equal(vr_node_sim_fault(f->sim, "dom_reset", VR_SIM_FAIL, 1),
+                     0);
+    assert_int_equal(VR_NODE_CALL(f->sim, dom_reset, &err, u, "r2"), -1);
+    assert_int_equal(vr_node_sim_boots(f->sim, u), boots + 1);
+    vr_err_clear(&err);
+    assert_int_equal(VR_NODE_CALL(f->sim, dom_reset, &err, u, "r2"), 0);
+    assert_int_equal(vr_node_sim_boots(f->sim, u), boots + 2);
+    /* done, answered late ("timed out, may have happened"): the retry
+     * does not reboot it a second time */
+    assert_int_equal(vr_node_sim_fault(f->sim, "dom_reboot", VR_SIM_LATE, 1),
+                     0);
+    assert_int_equal(VR_NODE_CALL(f->sim, dom_reboot, &err, u, "r3"), -1);
+    assert_int_equal(err.code, VR_E_TIMEOUT);
+    assert_int_equal(vr_node_sim_boots(f->sim, u), boots + 3);
+    vr_err_clear(&err);
+    assert_int_equal(VR_NODE_CALL(f->sim, dom_reboot, &err, u, "r3"), 0);
+    assert_int_equal(vr_node_sim_boots(f->sim, u), boots + 3);
+    /* no id, or one too long: refused */
+    assert_int_equal(VR_NODE_CALL(f->sim, dom_reboot, &err, u, ""), -1);
+    assert_int_equal(err.code, VR_E_INVALID);
+    /* the orchestrator names each reboot by its job */
+    assert_int_equal(op(f, vm, VR_OP_REBOOT, 0), VR_JOB_SUCCEEDED);
+    assert_int_equal(op(f, vm, VR_OP_RESET, 0), VR_JOB_SUCCEEDED);
+    assert_int_equal(vr_node_sim_boots(f->sim, u), boots + 5);
+    expect_state(f, vm, VR_VM_RUNNING);
+}
+
 static void test_host_remove(void **state)
 {
     struct fx *f = *state;
@@ -861,6 +905,7 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_waiting_stop_looks_again,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_ids, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,6 +28,15 @@
 
 #define MOD "orch"
 
+/* what a VM may have fits in the node protocol's domain spec */
+_Static_assert(VR_VM_MAX_DISKS <= VR_WIRE_MAX_DISKS, "disks");
+_Static_assert(VR_VM_MAX_NICS <= VR_WIRE_MAX_NICS, "nics");
+_Static_assert(VR_NAME_SIZE <= VR_WIRE_NAME_SIZE, "names");
+_Static_assert(VR_VM_MIN_MEMORY_MIB >= VR_DOM_MIN_MEMORY_MIB, "memory");
+_Static_assert(VR_SCHED_MAX_VCPUS <= VR_WIRE_MAX_VCPUS, "vcpus");
+_Static_assert(VR_SCHED_MAX_VNODES <= VR_WIRE_MAX_CELLS, "cells");
+_Static_assert(VR_SCHED_MAX_DEVS * 2 <= VR_WIRE_MAX_HOSTDEVS, "devices");
+
 /* Job outcomes.  A parked job waits for capacity (vr_placement_park) and
  * runs again from the start when some may have appeared.  A waiting job
  * waits for its guest (wait_arm) with no worker and goes on where it
@@ -699,7 +708,14 @@ static void build_spec(struct job_ctx *jc, struct vr_dom_spec *spec)
         spec->disks[i].boot = vm->disks[i].boot;
     }
     spec->nnics = vm->nnics;
-    memcpy(spec->nics, vm->nics, sizeof(spec->nics));
+    for (int i = 0; i < vm->nnics; i++) {
+        vr_strlcpy(spec->nics[i].model, vm->nics[i].model,
+                   sizeof(spec->nics[i].model));
+        vr_strlcpy(spec->nics[i].mode, vm->nics[i].mode,
+                   sizeof(spec->nics[i].mode));
+        vr_strlcpy(spec->nics[i].mac, vm->nics[i].mac,
+                   sizeof(spec->nics[i].mac));
+    }
     vr_strlcpy(spec->console_log, vm->console_log, sizeof(spec->console_log));
     vr_placement_spec(jc->ctl, vm, spec);
 }
@@ -708,7 +724,7 @@ static void build_spec(struct job_ctx *jc, struct vr_dom_spec *spec)
 
 struct disk_arg {
     int index;
-    const struct vr_vm_disk *disk;
+    const struct vr_disk_made *disk;
 };
 
 static void mut_disk(struct vr_vm *vm, const void *arg)
@@ -829,7 +845,7 @@ static int op_create(struct job_ctx *jc, struct vr_error *err)
                       (long long)jc->vm.image_id), JOB_FAILED;
     for (int i = 0; i < jc->vm.ndisks; i++) {
         struct vr_disk_req req;
-        struct vr_vm_disk out;
+        struct vr_disk_made out;
         struct disk_arg da = {i, &out};
 
         memset(&req, 0, sizeof(req));

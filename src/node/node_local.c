@@ -898,7 +898,7 @@ static char *vm_dir(struct local_node *ln, const char *uuid)
 }
 
 static int ln_disk_prepare(struct vr_node *n, const struct vr_disk_req *req,
-                           struct vr_vm_disk *out, struct vr_error *err)
+                           struct vr_disk_made *out, struct vr_error *err)
 {
     struct local_node *ln = LN(n);
     vr_autofree char *dir = NULL;
@@ -909,7 +909,7 @@ static int ln_disk_prepare(struct vr_node *n, const struct vr_disk_req *req,
     int ret;
 
     if (!vr_uuid_valid(req->vm_uuid) || req->index < 0 ||
-        req->index >= VR_VM_MAX_DISKS)
+        req->index >= VR_WIRE_MAX_DISKS)
         return vr_err(err, VR_E_INTERNAL, "bad disk request");
     dir = vm_dir(ln, req->vm_uuid);
     if (own_dir(ln, dir, err) < 0)

@@ -22,6 +22,7 @@
 #include "vr_log.h"
 #include "vr_map.h"
 #include "vr_node_sim.h"
+#include "vr_wire.h"
 #include "node_priv.h"
 
 #define MOD "sim"
@@ -425,14 +426,14 @@ static int sim_probe(struct vr_node *n, char hv[8], char *detail,
 }
 
 static int sim_disk_prepare(struct vr_node *n, const struct vr_disk_req *req,
-                            struct vr_vm_disk *out, struct vr_error *err)
+                            struct vr_disk_made *out, struct vr_error *err)
 {
     struct sim_node *sn = SN(n);
     bool lose, late;
     const char *owner;
 
     if (!vr_uuid_valid(req->vm_uuid) || req->index < 0 ||
-        req->index >= VR_VM_MAX_DISKS)
+        req->index >= VR_WIRE_MAX_DISKS)
         return vr_err(err, VR_E_INTERNAL, "bad disk request");
     if (enter(sn, OP_disk_prepare, &lose, &late, err) < 0)
         return -1;
@@ -788,14 +789,156 @@ static void sim_close(struct vr_node *n)
     n->priv = NULL;
 }
 
+/* ---- over the wire
+ *
+ * The simulated host takes its arguments and gives its answers the way a
+ * remote node would: each is written as a node protocol message
+ * (vr_wire.h), as text, and read back by the strict decoder before it is
+ * used.  A field that the codecs forget is lost here as on the network,
+ * and the controller's tests over `sim` notice. */
+
+/* `body` (stolen) as the message `op`, through its text and back: the
+ * body as received (a new reference), or NULL with err. */
+static json_t *wire_pass(const char *op, json_t *body, struct vr_error *err)
+{
+    json_t *msg = vr_wire_message(op, body), *back;
+    char *text = vr_json_dump(msg);
+    const json_t *got;
+    const char *got_op;
+
+    json_decref(msg);
+    back = json_loads(text, 0, NULL);
+    free(text);
+    if (!back) {
+        vr_err(err, VR_E_INTERNAL, "%s: the message does not read back", op);
+        return NULL;
+    }
+    if (vr_wire_message_open(back, &got_op, &got, err) < 0 ||
+        strcmp(got_op, op) != 0) {
+        if (err->code == VR_E_NONE)
+            vr_err(err, VR_E_INTERNAL, "%s: the message changed op", op);
+        json_decref(back);
+        return NULL;
+    }
+    json_incref((json_t *)got);
+    json_decref(back);
+    return (json_t *)got;
+}
+
+#define WIRE(op, type, to_json, from_json, in, out, err)                   \
+    do {                                                                   \
+        json_t *j_ = wire_pass((op), to_json(in), (err));                  \
+        int r_ = j_ ? from_json(j_, (out), (err)) : -1;                    \
+        json_decref(j_);                                                   \
+        if (r_ < 0) {                                                      \
+            vr_err_prefix((err), "node protocol, %s", (op));               \
+            return -1;                                                     \
+        }                                                                  \
+    } while (0)
+
+static int wire_dom_define(struct vr_node *n, struct vr_dom_spec *spec,
+                           struct vr_error *err)
+{
+    struct vr_dom_spec *got = vr_malloc(sizeof(*got));
+    int rc = -1;
+
+    {
+        json_t *j = wire_pass("dom_define", vr_wire_spec_to_json(spec), err);
+        int r = j ? vr_wire_spec_from_json(j, got, err) : -1;
+        json_decref(j);
+        if (r < 0) {
+            vr_err_prefix(err, "node protocol, dom_define");
+            goto out;
+        }
+    }
+    rc = sim_define(n, got, err);
+    /* the node fills in the console log's place */
+    if (rc == 0)
+        vr_strlcpy(spec->console_log, got->console_log,
+                   sizeof(spec->console_log));
+out:
+    free(got);
+    return rc;
+}
+
+static int wire_disk_prepare(struct vr_node *n, const struct vr_disk_req *req,
+                             struct vr_disk_made *out, struct vr_error *err)
+{
+    struct vr_disk_req got;
+    struct vr_disk_made made;
+
+    WIRE("disk_prepare", struct vr_disk_req, vr_wire_disk_req_to_json,
+         vr_wire_disk_req_from_json, req, &got, err);
+    memset(&made, 0, sizeof(made));
+    if (sim_disk_prepare(n, &got, &made, err) < 0)
+        return -1;
+    WIRE("disk_made", struct vr_disk_made, vr_wire_disk_made_to_json,
+         vr_wire_disk_made_from_json, &made, out, err);
+    return 0;
+}
+
+static int wire_dom_info(struct vr_node *n, const char *uuid,
+                         struct vr_dom_info *out, struct vr_error *err)
+{
+    struct vr_dom_info info;
+
+    if (sim_dom_info(n, uuid, &info, err) < 0)
+        return -1;
+    WIRE("dom_info", struct vr_dom_info, vr_wire_dom_info_to_json,
+         vr_wire_dom_info_from_json, &info, out, err);
+    return 0;
+}
+
+static int wire_dom_list(struct vr_node *n, const char *instance,
+                         struct vr_dom_info **out, size_t *count,
+                         struct vr_error *err)
+{
+    if (sim_dom_list(n, instance, out, count, err) < 0)
+        return -1;
+    for (size_t i = 0; i < *count; i++) {
+        struct vr_dom_info info = (*out)[i];
+        json_t *j = wire_pass("dom_info", vr_wire_dom_info_to_json(&info),
+                              err);
+        int r = j ? vr_wire_dom_info_from_json(j, &(*out)[i], err) : -1;
+        json_decref(j);
+        if (r < 0) {
+            vr_err_prefix(err, "node protocol, dom_list");
+            free(*out);
+            *out = NULL;
+            *count = 0;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int wire_host_info(struct vr_node *n, struct vr_host_caps *caps,
+                          struct vr_error *err)
+{
+    struct vr_host_caps *got;
+    json_t *j;
+
+    if (sim_host_info(n, caps, err) < 0)
+        return -1;
+    j = wire_pass("host_info", vr_host_caps_to_json(caps), err);
+    if (!j)
+        return -1;
+    got = vr_malloc(sizeof(*got));
+    vr_host_caps_from_json(got, j);
+    json_decref(j);
+    *caps = *got;
+    free(got);
+    return 0;
+}
+
 static const struct vr_node_ops sim_ops = {
     .name = "sim",
-    .host_info = sim_host_info,
+    .host_info = wire_host_info,
     .probe_hypervisor = sim_probe,
-    .disk_prepare = sim_disk_prepare,
+    .disk_prepare = wire_disk_prepare,
     .vm_storage_remove = sim_storage_remove,
     .vm_storage_list = sim_storage_list,
-    .dom_define = sim_define,
+    .dom_define = wire_dom_define,
     .dom_start = sim_dom_start,
     .dom_shutdown = sim_dom_shutdown,
     .dom_destroy = sim_dom_destroy,
@@ -806,8 +949,8 @@ static const struct vr_node_ops sim_ops = {
     .dom_save = sim_dom_save,
     .dom_discard_save = sim_dom_discard_save,
     .dom_undefine = sim_dom_undefine,
-    .dom_info = sim_dom_info,
-    .dom_list = sim_dom_list,
+    .dom_info = wire_dom_info,
+    .dom_list = wire_dom_list,
     .console_read = sim_console_read,
     .close = sim_close,
 };

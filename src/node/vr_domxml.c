@@ -22,7 +22,7 @@ static int spec_check(const struct vr_dom_spec *s, struct vr_error *err)
     if (strcmp(s->hypervisor, "kvm") != 0 && strcmp(s->hypervisor, "qemu") != 0)
         return vr_err(err, VR_E_INTERNAL, "domain spec: bad hypervisor '%s'",
                       s->hypervisor);
-    if (s->vcpus < 1 || s->memory_mib < VR_VM_MIN_MEMORY_MIB)
+    if (s->vcpus < 1 || s->memory_mib < VR_DOM_MIN_MEMORY_MIB)
         return vr_err(err, VR_E_INTERNAL, "domain spec: bad size");
     for (int i = 0; i < s->ndisks; i++)
         if (s->disks[i].path[0] != '/')
@@ -34,8 +34,12 @@ static int spec_check(const struct vr_dom_spec *s, struct vr_error *err)
             return vr_err(err, VR_E_INTERNAL, "domain spec: bad PCI address "
                           "'%.16s'", s->hostdevs[i]);
     }
-    if (s->ncells < 0 || s->ncells > VR_SCHED_MAX_VNODES ||
-        s->vcpus > VR_SCHED_MAX_VCPUS)
+    if (s->ndisks < 0 || s->ndisks > VR_WIRE_MAX_DISKS || s->nnics < 0 ||
+        s->nnics > VR_WIRE_MAX_NICS || s->nhostdevs < 0 ||
+        s->nhostdevs > VR_WIRE_MAX_HOSTDEVS)
+        return vr_err(err, VR_E_INTERNAL, "domain spec: bad device count");
+    if (s->ncells < 0 || s->ncells > VR_WIRE_MAX_CELLS ||
+        s->vcpus > VR_WIRE_MAX_VCPUS)
         return vr_err(err, VR_E_INTERNAL, "domain spec: bad NUMA layout");
     return 0;
 }
@@ -280,7 +284,7 @@ char *vr_domxml_render(const struct vr_dom_spec *s, struct vr_error *err)
         W_END(w);
     }
     for (int i = 0; i < s->nnics; i++) {
-        const struct vr_vm_nic *n = &s->nics[i];
+        const struct vr_dom_nic *n = &s->nics[i];
         W_START(w, "interface");
         W_ATTR(w, "type", n->mode);
         W_START(w, "mac");

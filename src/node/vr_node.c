@@ -12,18 +12,6 @@ struct vr_node_req {
     bool done;                 /* false: in progress */
 };
 
-static const char *const dom_state_names[] = {
-#define VR_X(e, s) [e] = s,
-    VR_DOM_STATES(VR_X)
-#undef VR_X
-};
-_Static_assert(VR_ARRAY_SIZE(dom_state_names) == VR_DOM__LAST, "names");
-
-const char *vr_dom_state_name(enum vr_dom_state s)
-{
-    return (unsigned)s < VR_DOM__LAST ? dom_state_names[s] : "unknown";
-}
-
 struct vr_node *vr_node_new(const struct vr_node_ops *ops, void *priv,
                             vr_node_event_fn on_event, void *ctx)
 {

@@ -1,11 +1,13 @@
 /*
  * vr_node.h - the node interface: what the controller asks of a host.
  *
- * One struct of operations with, today, one transport: an in-process call
- * into the local libvirt driver (node_local.c).  A remote transport
+ * One struct of operations with, today, two transports in process: the
+ * local libvirt driver (node_local.c) and a simulated host (node_sim.c,
+ * vr_node_sim.h).  A remote transport
  * (HTTPS/JSON to `vireod --role node`) implements the same table; every
  * argument is plain data (no pointers into controller objects) so that it
- * can cross the wire.  A NULL op means "unsupported".
+ * can cross the wire: the types are the node protocol's (vr_wire.h), with
+ * its JSON codecs.  A NULL op means "unsupported".
  *
  * Every operation is idempotent where the controller relies on it to
  * resume an interrupted job: defining an already defined domain redefines
@@ -34,96 +36,7 @@
 #include "vr_error.h"
 #include "vr_host.h"
 #include "vr_util.h"
-#include "vr_sched.h"
-#include "vr_vm.h"
-
-/* What a domain is doing, as libvirt says. */
-#define VR_DOM_STATES(X)                                                   \
-    X(VR_DOM_NONE, "none")             /* not defined on this node */      \
-    X(VR_DOM_SHUTOFF, "shutoff")                                           \
-    X(VR_DOM_RUNNING, "running")                                           \
-    X(VR_DOM_PAUSED, "paused")                                             \
-    X(VR_DOM_SAVED, "saved")           /* shut off with a managed save */  \
-    X(VR_DOM_CRASHED, "crashed")                                           \
-    X(VR_DOM_BUSY, "busy")             /* in transition (saving, ...) */
-
-enum vr_dom_state {
-#define VR_X(e, s) e,
-    VR_DOM_STATES(VR_X)
-#undef VR_X
-    VR_DOM__LAST
-};
-
-const char *vr_dom_state_name(enum vr_dom_state s);
-
-struct vr_dom_disk {
-    char target[8];
-    char path[256];
-    char format[8];
-    bool boot;
-};
-
-/* A domain to define: rendered to libvirt XML by the node. */
-struct vr_dom_spec {
-    char uuid[VR_UUID_LEN];
-    char vm_name[VR_NAME_SIZE];
-    int64_t vm_id;
-    char instance[VR_UUID_LEN];  /* the controller's installation id */
-    char hypervisor[8];          /* "kvm" | "qemu" */
-    int vcpus;
-    uint64_t memory_mib;
-    int ndisks;
-    struct vr_dom_disk disks[VR_VM_MAX_DISKS];
-    int nnics;
-    struct vr_vm_nic nics[VR_VM_MAX_NICS];
-    char console_log[256];       /* where the serial console is written */
-    /* placement, rendered as libvirt enforces it */
-    int sockets, cores, threads; /* guest topology, 0: flat */
-    char cpuset[256];            /* floating vCPUs' host CPUs, "" any */
-    int16_t vcpupin[VR_SCHED_MAX_VCPUS]; /* host CPU per vCPU, -1 none */
-    bool pinned;                 /* vcpupin is set */
-    char emulatorpin[256];       /* "" none */
-    char nodeset[64];            /* host cells of the memory, "" any */
-    int ncells;                  /* guest NUMA cells, 0: none */
-    struct {
-        char vcpus[64];          /* "0-3" */
-        uint64_t memory_mib;
-        int host_cell;
-    } cells[VR_SCHED_MAX_VNODES];
-    uint32_t hugepage_kib;       /* 0: normal pages */
-    int nhostdevs;
-    char hostdevs[VR_SCHED_MAX_DEVS * 2][16];  /* PCI addresses */
-};
-
-enum vr_disk_kind {
-    VR_DISK_OVERLAY,   /* qcow2 on top of a base image */
-    VR_DISK_COPY,      /* full copy of a base image, as qcow2 */
-    VR_DISK_EMPTY,     /* new thin qcow2 of size_mib */
-};
-
-struct vr_disk_req {
-    char vm_uuid[VR_UUID_LEN];
-    int index;                   /* 0 = boot disk */
-    enum vr_disk_kind kind;
-    char base_path[256];
-    char base_format[8];
-    uint64_t size_mib;           /* EMPTY: size; others: 0 = base size */
-};
-
-/* A domain as found on the node. */
-struct vr_dom_info {
-    char uuid[VR_UUID_LEN];
-    int64_t vm_id;               /* from Vireo's metadata; 0 if none */
-    char instance[VR_UUID_LEN];  /* from the metadata; "" if none */
-    enum vr_dom_state state;
-    char vnc_socket[108];        /* the VNC server's UNIX socket on the
-                                  * host ("" if none/unknown): VNC never
-                                  * listens on TCP, and libvirt keeps the
-                                  * socket where only root and QEMU reach
-                                  * it (the console proxy will use it) */
-    bool foreign;                /* a domain with this UUID exists but is
-                                  * not this installation's (state NONE) */
-};
+#include "vr_wire.h"
 
 struct vr_node;
 
@@ -145,7 +58,7 @@ struct vr_node_ops {
     int (*probe_hypervisor)(struct vr_node *n, char hv[8], char *detail,
                             size_t detail_size, struct vr_error *err);
     int (*disk_prepare)(struct vr_node *n, const struct vr_disk_req *req,
-                        struct vr_vm_disk *out, struct vr_error *err);
+                        struct vr_disk_made *out, struct vr_error *err);
     /* Remove everything stored for the VM (disks, console log); a
      * directory marked as another installation's is left alone. */
     int (*vm_storage_remove)(struct vr_node *n, const char *vm_uuid,

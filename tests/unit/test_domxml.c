@@ -136,7 +136,7 @@ static struct vr_dom_spec pinned_spec(int vcpus, const int *pins)
     s.vcpus = vcpus;
     s.memory_mib = 4096;
     s.pinned = true;
-    for (int i = 0; i < VR_SCHED_MAX_VCPUS; i++)
+    for (int i = 0; i < VR_WIRE_MAX_VCPUS; i++)
         s.vcpupin[i] = i < vcpus ? (int16_t)pins[i] : -1;
     vr_strlcpy(s.emulatorpin, "0-3,8-11", sizeof(s.emulatorpin));
     vr_strlcpy(s.nodeset, "1", sizeof(s.nodeset)); /* the implicit node */
@@ -268,7 +268,7 @@ static void test_refuses_bad_placement(void **state)
     vr_strlcpy(s.hostdevs[0], "3b:00.0", sizeof(s.hostdevs[0]));
     assert_null(vr_domxml_render(&s, &err));
     s = base_spec();
-    s.ncells = VR_SCHED_MAX_VNODES + 1;
+    s.ncells = VR_WIRE_MAX_CELLS + 1;
     assert_null(vr_domxml_render(&s, &err));
 }
 

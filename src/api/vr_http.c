@@ -434,7 +434,9 @@ int64_t vr_http_resolve(struct vr_req *r, enum vr_route_obj obj,
         vr_obj_free(pool->kind, o);
         return 0;
     }
-    vr_strlcpy(r->audit_kind, pool->kind->name, sizeof(r->audit_kind));
+    /* every kind of the pools is an audit kind (test_openapi) */
+    if (vr_audit_kind_parse(pool->kind->name, &r->audit_kind) < 0)
+        r->audit_kind = VR_AUDIT_NONE;
     r->audit_id = id;
     vr_strlcpy(r->audit_name, ((const struct vr_obj *)o)->name,
                sizeof(r->audit_name));
@@ -1305,7 +1307,7 @@ static void audit(struct vr_req *r, struct MHD_Connection *conn)
     vr_http_source(r, e.source, sizeof(e.source));
     vr_strlcpy(e.method, r->method, sizeof(e.method));
     vr_strlcpy(e.path, r->path ? r->path : "", sizeof(e.path));
-    vr_strlcpy(e.kind, r->audit_kind, sizeof(e.kind));
+    vr_strlcpy(e.kind, vr_audit_kind_name(r->audit_kind), sizeof(e.kind));
     e.object_id = r->audit_id;
     vr_strlcpy(e.object_name, r->audit_name, sizeof(e.object_name));
     e.status = r->status ? r->status : 499;

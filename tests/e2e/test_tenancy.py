@@ -466,6 +466,18 @@ class Tenancy(DaemonTest):
         self.assertEqual(self.as_('owner', 'GET', '/api/v1/audit')[0], 403)
         self.assertEqual(self.as_('group_admin', 'GET', '/api/v1/audit')[0],
                          403)
+        # by kind: every kind an entry names, clusters too; a kind that
+        # does not exist is a mistake, not an empty answer
+        st, _, c = d.request('POST', '/api/v1/clusters', {'name': 'audited'})
+        self.assertEqual(st, 201, c)
+        self.addCleanup(d.request, 'DELETE', '/api/v1/clusters/audited')
+        st, _, log = d.request('GET', '/api/v1/audit?kind=cluster')
+        self.assertEqual(st, 200, log)
+        self.assertIn(c['id'], [x['object_id'] for x in log['items']])
+        self.assertEqual({x['kind'] for x in log['items']}, {'cluster'})
+        st, _, p = d.request('GET', '/api/v1/audit?kind=clusters')
+        self.assertEqual(st, 400, p)
+        self.assertIn('vm_group, cluster', p['detail'])
 
     def test_bad_tenancy_input(self):
         d = self.d

@@ -203,11 +203,67 @@ static void test_generic_answers_documented(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* The kinds of object an audit entry names, and the `kind` filter of
+ * GET /api/v1/audit, are the server's list (VR_AUDIT_KINDS). */
+static void test_audit_kinds_documented(void **state)
+{
+    json_error_t jerr;
+    json_t *doc = json_loadb(vr_openapi_json, vr_openapi_json_len, 0, &jerr);
+    json_t *entry, *params, *p, *query = NULL;
+    size_t k;
+
+    (void)state;
+    assert_non_null(doc);
+    entry = json_object_get(json_object_get(json_object_get(
+                                json_object_get(json_object_get(
+                                    doc, "components"), "schemas"),
+                                "AuditEntry"), "properties"), "kind");
+    params = json_object_get(json_object_get(json_object_get(
+                                 json_object_get(doc, "paths"),
+                                 "/api/v1/audit"), "get"), "parameters");
+    json_array_foreach(params, k, p) {
+        p = deref(doc, p);
+        if (strcmp(json_string_value(json_object_get(p, "name")), "kind") ==
+            0)
+            query = json_object_get(p, "schema");
+    }
+    assert_non_null(entry);
+    assert_non_null(query);
+    /* the entry's enum: every kind and ""; the filter's: every kind */
+    for (int pass = 0; pass < 2; pass++) {
+        json_t *en = json_object_get(pass ? query : entry, "enum");
+        size_t want = VR_AUDIT__LAST - (size_t)pass;
+        assert_int_equal(json_array_size(en), want);
+        for (int i = pass; i < VR_AUDIT__LAST; i++) {
+            bool found = false;
+            const char *name = vr_audit_kind_name((enum vr_audit_kind)i);
+            json_t *v;
+            json_array_foreach(en, k, v)
+                if (strcmp(json_string_value(v), name) == 0)
+                    found = true;
+            if (!found)
+                fail_msg("audit kind '%s' is not in the document's %s", name,
+                         pass ? "kind filter" : "AuditEntry.kind");
+        }
+    }
+    /* and every pool's kind is one */
+    {
+        enum vr_audit_kind ak;
+        const char *const pools[] = {"vm", "image", "host", "job", "user",
+                                     "group", "acl", "token", "vm_group",
+                                     "cluster"};
+        for (k = 0; k < VR_ARRAY_SIZE(pools); k++)
+            assert_int_equal(vr_audit_kind_parse(pools[k], &ak), 0);
+    }
+    json_decref(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_route_documented),
         cmocka_unit_test(test_generic_answers_documented),
+        cmocka_unit_test(test_audit_kinds_documented),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

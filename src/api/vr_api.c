@@ -1226,14 +1226,12 @@ static enum MHD_Result h_audit(struct vr_req *r)
         vr_http_query_int(r, "object_id", 1, INT64_MAX, 0, &obj, &err) < 0)
         return vr_api_fail(r, &err);
     f.object_id = obj;
-    if (since) {
-        json_t *tmp = json_pack("{s:s}", "t", since);
-        f.since_ms = vr_json_get_time(tmp, "t");
-        json_decref(tmp);
-        if (!f.since_ms)
-            return vr_api_fail_msg(r, VR_E_INVALID, "'since' is a time like "
-                                   "2026-11-21T10:00:00Z");
-    }
+    /* a time without a zone would be a guess: refused */
+    if (since && (vr_time_parse(since, &f.since_ms) < 0 || f.since_ms <= 0))
+        return vr_api_fail_msg(r, VR_E_INVALID,
+                               "query parameter 'since' must be an RFC 3339 "
+                               "time with a zone, like 2026-11-21T10:00:00Z "
+                               "or 2026-11-21T11:00:00+01:00");
     vr_buf_init(&b);
     vr_buf_adds(&b, "{\"items\":");
     if (vr_audit_read(r->ctl->audit, &f, (size_t)offset, (size_t)limit, &b,

@@ -1,9 +1,11 @@
 """Tenants: isolation, sharing, quotas under concurrency, tokens, login
 throttling, the audit log."""
 import concurrent.futures
+import datetime
 import json
 import time
 import unittest
+import urllib.parse
 
 from harness import DaemonTest
 from tenancy import PASSWORD, setup_tenancy, share_image
@@ -478,6 +480,24 @@ class Tenancy(DaemonTest):
         st, _, p = d.request('GET', '/api/v1/audit?kind=clusters')
         self.assertEqual(st, 400, p)
         self.assertIn('vm_group, cluster', p['detail'])
+        # from a time: RFC 3339, its zone "Z" or an offset; without a zone
+        # it would be a guess, and is refused
+        made = [x['time'] for x in log['items'] if x['object_id'] == c['id']]
+        t = datetime.datetime.fromisoformat(made[0].replace('Z', '+00:00'))
+        for since, want in ((made[0], True),
+                            (t.astimezone(datetime.timezone(
+                                datetime.timedelta(hours=5, minutes=30)))
+                             .isoformat(timespec='milliseconds'), True),
+                            ((t + datetime.timedelta(milliseconds=1))
+                             .isoformat(timespec='milliseconds'), False)):
+            st, _, log = d.request('GET', '/api/v1/audit?kind=cluster&since='
+                                   + urllib.parse.quote(since))
+            self.assertEqual(st, 200, (since, log))
+            self.assertEqual(c['id'] in [x['object_id'] for x in
+                                         log['items']], want, since)
+        st, _, p = d.request('GET', '/api/v1/audit?since=' + made[0][:19])
+        self.assertEqual(st, 400, p)
+        self.assertIn('zone', p['detail'])
 
     def test_bad_tenancy_input(self):
         d = self.d

@@ -80,6 +80,8 @@ struct vr_req {
     char *segs;                       /* owned, split copy of the path */
     struct vr_buf body;
     bool body_started;
+    bool body_pending;                /* a body was announced and is not
+                                       * all in yet */
     struct vr_error err;              /* an error decided before the body */
     bool failed;
     struct vr_principal who;

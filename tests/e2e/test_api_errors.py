@@ -340,6 +340,23 @@ class ApiErrors(DaemonTest):
             self.assertIn('READY', json.load(f)['detail'])
         self.assertEqual(self.snapshot(), before)
 
+    def test_null_is_absent_where_documented(self):
+        """The create fields the document declares nullable take null as
+        absent (what GET answers for a VM without them)."""
+        d = self.d
+        vm = d.create_vm('err-nulls', memory='128M', start=False,
+                         cpu_policy=None, numa_nodes=None, hugepages=None,
+                         vm_group=None, vm_group_role=None, topology=None,
+                         requirements=None, rank=None, hosts=None, pci=None,
+                         sriov=None, disks=None)['vm']
+        p = d.vm(vm['id'])['placement']
+        self.assertEqual((p['cpu_policy'], p['numa_nodes'], p['hugepages'],
+                          p['vm_group'], p['topology']),
+                         ('shared', [], None, None, None))
+        r = d.request('DELETE', '/api/v1/vms/err-nulls')
+        self.assertEqual(r[0], 202, r)
+        d.wait_job(r[2]['job']['id'])
+
     def test_image_in_use(self):
         d = self.d
         r = d.request('DELETE', '/api/v1/images/guest')

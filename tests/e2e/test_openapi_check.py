@@ -250,6 +250,9 @@ class RealDocument(unittest.TestCase):
     def setUp(self):
         self.s = openapi_check.spec()
 
+    def test_the_document_is_clean(self):
+        self.assertEqual(self.s.lint(), [])
+
     def test_every_operation_resolves(self):
         for tmpl, item in self.s.doc['paths'].items():
             path = tmpl.replace('{', '').replace('}', '')

@@ -271,6 +271,35 @@ class RealDocument(unittest.TestCase):
         self.assertTrue(self.s.check('GET', '/api/v1/health', 200, JSON,
                                      json.dumps(h).encode()))
 
+    def test_unrouted(self):
+        def problem(status, path):
+            return json.dumps({
+                'type': 'https://vireo.dev/problems/' +
+                ('not-found' if status == 404 else 'method-not-allowed'),
+                'title': 't', 'status': status, 'detail': 'd',
+                'instance': path}).encode()
+        h = {'Content-Type': 'application/problem+json'}
+        self.assertEqual(self.s.check('GET', '/api/v1/nothing', 404, h,
+                                      problem(404, '/api/v1/nothing')), [])
+        h['Allow'] = 'GET, POST'
+        self.assertEqual(self.s.check('PATCH', '/api/v1/vms', 405, h,
+                                      problem(405, '/api/v1/vms')), [])
+        self.assertTrue(self.s.check('PATCH', '/api/v1/vms', 404, h,
+                                     problem(404, '/api/v1/vms')))
+
+    def test_events(self):
+        vm = {'kind': 'vm', 'action': 'deleted', 'id': 3, 'owner_id': 1,
+              'group_id': 1, 'permissions': '640'}
+        for name, data in (('vm', vm), ('reset', {'missed': 12}),
+                           ('reset', {'missed': None}),
+                           ('reset', {'missed': 'more than a replay gives'})):
+            self.assertEqual(self.s.check_event(
+                '/api/v1/events?kinds=vm', {'id': '7', 'event': name,
+                                            'data': json.dumps(data)}), [])
+        self.assertTrue(self.s.check_event(
+            '/api/v1/events', {'event': 'reset',
+                               'data': json.dumps({'missed': 'lots'})}))
+
     def test_a_problem(self):
         body = json.dumps({
             'type': 'https://vireo.dev/problems/unauthenticated',

@@ -103,6 +103,19 @@ static json_t *deref(json_t *doc, json_t *j)
     return j;
 }
 
+/* The member of `j` at the NULL-terminated list of keys, or NULL. */
+static json_t *member(json_t *j, ...)
+{
+    va_list ap;
+    const char *key;
+
+    va_start(ap, j);
+    while (j && (key = va_arg(ap, const char *)))
+        j = json_object_get(j, key);
+    va_end(ap);
+    return j;
+}
+
 /* The operation of a route in the document. */
 static json_t *route_op(json_t *doc, const struct vr_route *rt)
 {
@@ -174,11 +187,10 @@ static void test_generic_answers_documented(void **state)
         for (k = 0; k < VR_ARRAY_SIZE(want); k++)
             if (want[k].when && !has_status(op, want[k].status))
                 BAD("%s %s: status %s is not documented", rt->method,
-                         rt->pattern, want[k].status);
+                    rt->pattern, want[k].status);
         if (body != (json_object_get(op, "requestBody") != NULL))
-            BAD("%s %s: a request body %s, the document says "
-                     "otherwise", rt->method, rt->pattern,
-                     body ? "is taken" : "is not taken");
+            BAD("%s %s: a request body %s, the document says otherwise",
+                rt->method, rt->pattern, body ? "is taken" : "is not taken");
         params = json_object_get(op, "parameters");
         json_array_foreach(params, k, p) {
             const char *name, *in;
@@ -189,15 +201,14 @@ static void test_generic_answers_documented(void **state)
                 continue;
             nquery++;
             if (!vr_http_query_allowed(rt->query, name))
-                BAD("%s %s: the document has query parameter '%s', "
-                         "the server does not", rt->method, rt->pattern,
-                         name);
+                BAD("%s %s: the document has query parameter '%s', the "
+                    "server does not", rt->method, rt->pattern, name);
         }
         for (k = 0; rt->query && rt->query[k]; k++)
             ;
         if (k != nquery)
             BAD("%s %s: %zu query parameters, the document has %zu",
-                     rt->method, rt->pattern, k, nquery);
+                rt->method, rt->pattern, k, nquery);
     }
     json_decref(doc);
     assert_int_equal(bad, 0);
@@ -214,17 +225,13 @@ static void test_audit_kinds_documented(void **state)
 
     (void)state;
     assert_non_null(doc);
-    entry = json_object_get(json_object_get(json_object_get(
-                                json_object_get(json_object_get(
-                                    doc, "components"), "schemas"),
-                                "AuditEntry"), "properties"), "kind");
-    params = json_object_get(json_object_get(json_object_get(
-                                 json_object_get(doc, "paths"),
-                                 "/api/v1/audit"), "get"), "parameters");
+    entry = member(doc, "components", "schemas", "AuditEntry", "properties",
+                   "kind", NULL);
+    params = member(doc, "paths", "/api/v1/audit", "get", "parameters",
+                    NULL);
     json_array_foreach(params, k, p) {
         p = deref(doc, p);
-        if (strcmp(json_string_value(json_object_get(p, "name")), "kind") ==
-            0)
+        if (strcmp(json_string_value(json_object_get(p, "name")), "kind") == 0)
             query = json_object_get(p, "schema");
     }
     assert_non_null(entry);

@@ -24,6 +24,8 @@ PKGS=(
   gdb
   # clock steps under a running vireod (tests/e2e/test_faults.py)
   libfaketime
+  # the e2e tests check every answer against docs/openapi.json
+  python3-jsonschema
 )
 
 missing=()

@@ -206,7 +206,7 @@ static enum MHD_Result token_created(struct vr_req *r, char *token,
     json_object_set_new(j, "user_id", json_integer(t.hdr.owner_id));
     json_object_set_new(j, "group_id", json_integer(t.hdr.group_id));
     vr_json_set_time(j, "expires_at", t.expires_at);
-    vr_strlcpy(r->audit_kind, "token", sizeof(r->audit_kind));
+    r->audit_kind = VR_AUDIT_TOKEN;
     r->audit_id = token_id;
     free(token);
     return vr_http_jsonj(r, 201, j);
@@ -337,7 +337,7 @@ static enum MHD_Result h_image_create(struct vr_req *r)
         return vr_api_fail(r, &err);
     }
     r->audit_id = id;
-    vr_strlcpy(r->audit_kind, "image", sizeof(r->audit_kind));
+    r->audit_kind = VR_AUDIT_IMAGE;
     vr_strlcpy(r->audit_name, req.name, sizeof(r->audit_name));
     json_decref(body);
     return vr_api_send_object(r, &r->ctl->db.images, id, 201);
@@ -536,7 +536,7 @@ static enum MHD_Result h_vm_create(struct vr_req *r)
         json_decref(body);
         return vr_api_fail(r, &err);
     }
-    vr_strlcpy(r->audit_kind, "vm", sizeof(r->audit_kind));
+    r->audit_kind = VR_AUDIT_VM;
     r->audit_id = vm_id;
     vr_strlcpy(r->audit_name, req.name, sizeof(r->audit_name));
     json_decref(body);   /* req.name points into it */
@@ -781,7 +781,7 @@ static enum MHD_Result h_user_create(struct vr_req *r)
         goto fail;
     }
     free(groups);
-    vr_strlcpy(r->audit_kind, "user", sizeof(r->audit_kind));
+    r->audit_kind = VR_AUDIT_USER;
     r->audit_id = id;
     vr_strlcpy(r->audit_name, req.name, sizeof(r->audit_name));
     json_decref(body);   /* req.name points into it */
@@ -930,7 +930,7 @@ static enum MHD_Result h_group_create(struct vr_req *r)
         json_decref(body);
         return vr_api_fail(r, &err);
     }
-    vr_strlcpy(r->audit_kind, "group", sizeof(r->audit_kind));
+    r->audit_kind = VR_AUDIT_GROUP;
     r->audit_id = id;
     vr_strlcpy(r->audit_name, name, sizeof(r->audit_name));
     json_decref(body);   /* `name` points into it */
@@ -1088,7 +1088,7 @@ static enum MHD_Result h_acl_create(struct vr_req *r)
     if (vr_acls_create(r->ctl, &req, r->who.user_id, &id, &err) < 0)
         goto fail;
     json_decref(body);
-    vr_strlcpy(r->audit_kind, "acl", sizeof(r->audit_kind));
+    r->audit_kind = VR_AUDIT_ACL;
     r->audit_id = id;
     return vr_api_send_object(r, &r->ctl->db.acls, id, 201);
 fail:
@@ -1205,24 +1205,33 @@ static enum MHD_Result h_audit(struct vr_req *r)
     int64_t limit, offset, obj;
     size_t total = 0;
     const char *since = vr_http_query(r, "since");
+    enum vr_audit_kind kind;
     enum MHD_Result ret;
 
     memset(&f, 0, sizeof(f));
     f.user = vr_http_query(r, "user");
     f.kind = vr_http_query(r, "kind");
+    if (f.kind && vr_audit_kind_parse(f.kind, &kind) < 0) {
+        vr_buf_init(&b);
+        for (int i = VR_AUDIT_NONE + 1; i < VR_AUDIT__LAST; i++)
+            vr_buf_addf(&b, "%s%s", i > VR_AUDIT_NONE + 1 ? ", " : "",
+                        vr_audit_kind_name((enum vr_audit_kind)i));
+        vr_err(&err, VR_E_INVALID, "query parameter 'kind' must be one of "
+               "%s", b.data);
+        vr_buf_release(&b);
+        return vr_api_fail(r, &err);
+    }
     if (vr_http_query_int(r, "limit", 1, 10000, 100, &limit, &err) < 0 ||
         vr_http_query_int(r, "offset", 0, INT64_MAX, 0, &offset, &err) < 0 ||
         vr_http_query_int(r, "object_id", 1, INT64_MAX, 0, &obj, &err) < 0)
         return vr_api_fail(r, &err);
     f.object_id = obj;
-    if (since) {
-        json_t *tmp = json_pack("{s:s}", "t", since);
-        f.since_ms = vr_json_get_time(tmp, "t");
-        json_decref(tmp);
-        if (!f.since_ms)
-            return vr_api_fail_msg(r, VR_E_INVALID, "'since' is a time like "
-                                   "2026-11-21T10:00:00Z");
-    }
+    /* a time without a zone would be a guess: refused */
+    if (since && (vr_time_parse(since, &f.since_ms) < 0 || f.since_ms <= 0))
+        return vr_api_fail_msg(r, VR_E_INVALID,
+                               "query parameter 'since' must be an RFC 3339 "
+                               "time with a zone, like 2026-11-21T10:00:00Z "
+                               "or 2026-11-21T11:00:00+01:00");
     vr_buf_init(&b);
     vr_buf_adds(&b, "{\"items\":");
     if (vr_audit_read(r->ctl->audit, &f, (size_t)offset, (size_t)limit, &b,

@@ -332,7 +332,7 @@ enum MHD_Result vr_api_host_create(struct vr_req *r)
     req.cpus = (int)cpus;
     rc = vr_hosts_add(r->ctl, &req, &id, &err);
     if (rc == 0) {
-        vr_strlcpy(r->audit_kind, "host", sizeof(r->audit_kind));
+        r->audit_kind = VR_AUDIT_HOST;
         r->audit_id = id;
         vr_strlcpy(r->audit_name, req.name, sizeof(r->audit_name));
     }
@@ -606,7 +606,7 @@ enum MHD_Result vr_api_vmgroup_create(struct vr_req *r)
     if (vr_vm_groups_create(r->ctl, &r->who, &g, &err) < 0)
         goto fail;
     json_decref(body);
-    vr_strlcpy(r->audit_kind, "vm_group", sizeof(r->audit_kind));
+    r->audit_kind = VR_AUDIT_VMGROUP;
     r->audit_id = g.hdr.id;
     vr_strlcpy(r->audit_name, g.hdr.name, sizeof(r->audit_name));
     return vr_api_send_object(r, &r->ctl->db.vm_groups, g.hdr.id, 201);
@@ -690,7 +690,7 @@ enum MHD_Result vr_api_cluster_create(struct vr_req *r)
     json_decref(body);
     id = p->c.hdr.id;
     if (rc == 0) {
-        vr_strlcpy(r->audit_kind, "cluster", sizeof(r->audit_kind));
+        r->audit_kind = VR_AUDIT_CLUSTER;
         r->audit_id = id;
         vr_strlcpy(r->audit_name, p->c.hdr.name, sizeof(r->audit_name));
     }

@@ -10,13 +10,19 @@
  *   body:     JSON bodies are collected up to max_body; uploads are
  *             written through to the image datastore as they arrive.
  *   last:     the handler runs and queues exactly one response.
+ * An answer given before the body was read ends the connection; its
+ * socket then lingers (see "lingering close") so that the client, still
+ * sending, receives the answer rather than a reset.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <string.h>
 #include <stdatomic.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -434,7 +440,9 @@ int64_t vr_http_resolve(struct vr_req *r, enum vr_route_obj obj,
         vr_obj_free(pool->kind, o);
         return 0;
     }
-    vr_strlcpy(r->audit_kind, pool->kind->name, sizeof(r->audit_kind));
+    /* every kind of the pools is an audit kind (test_openapi) */
+    if (vr_audit_kind_parse(pool->kind->name, &r->audit_kind) < 0)
+        r->audit_kind = VR_AUDIT_NONE;
     r->audit_id = id;
     vr_strlcpy(r->audit_name, ((const struct vr_obj *)o)->name,
                sizeof(r->audit_name));
@@ -491,6 +499,19 @@ static int first_call(struct vr_req *r, struct vr_error *err)
     struct qcheck qc = {NULL, err, false};
     uint64_t len = 0;
 
+    cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+    te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                     MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    /* a chunked body has no length: it is a body all the same, and every
+     * check below applies to it (its size is checked as it arrives) */
+    if (te)
+        len = 0, chunked = true;
+    else if (cl)
+        len = strtoull(cl, NULL, 10);
+    /* until the last call: a refusal now leaves it unread (lingering
+     * close) */
+    r->body_pending = len > 0 || chunked;
     if (vr_http_route(r, err) < 0)
         return -1;
     if (!(r->route->flags & VR_R_PUBLIC) && authenticate(r, err) < 0)
@@ -502,16 +523,6 @@ static int first_call(struct vr_req *r, struct vr_error *err)
         return -1;
     if (vr_http_authorize(r, err) < 0)
         return -1;
-    cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
-    te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                     MHD_HTTP_HEADER_TRANSFER_ENCODING);
-    /* a chunked body has no length: it is a body all the same, and every
-     * check below applies to it (its size is checked as it arrives) */
-    if (te)
-        len = 0, chunked = true;
-    else if (cl)
-        len = strtoull(cl, NULL, 10);
     ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                      MHD_HTTP_HEADER_CONTENT_TYPE);
     if (r->route->flags & VR_R_UPLOAD) {
@@ -596,6 +607,8 @@ struct vr_conn_info {
     _Atomic int64_t since;              /* vr_mono_ms of the phase start */
     _Atomic uint64_t bytes;             /* body bytes so far */
     bool cut;                           /* shut down already */
+    bool linger;                        /* answered before its request's
+                                         * body was read: linger at close */
 };
 
 /* An event stream (vr_http_stream). */
@@ -614,6 +627,29 @@ struct stream {
     struct vr_buf out;
     size_t sent;
     int64_t last_out;                   /* vr_mono_ms of the last bytes */
+};
+
+/* ---- lingering close
+ *
+ * A request refused from its headers (an upload to an image that is not
+ * there or READY already, over a quota; a body over max_body; a bad
+ * token) is answered before its body is read, and MHD then ends the
+ * connection.  Most clients send the whole body before they read the
+ * answer: if the socket were closed with their bytes unread, the kernel
+ * would reset the connection and they would see a broken pipe, not the
+ * answer.  So such a socket outlives MHD's use of it (a duplicate
+ * descriptor, after MHD's shutdown(SHUT_WR) or TLS close): what still
+ * arrives is read and dropped until the client closes, LINGER_IDLE_MS
+ * pass without a byte, or LINGER_MAX_MS in all.  At most LINGER_SOCKETS
+ * linger at once; others are closed at once, as before. */
+
+#define LINGER_SOCKETS 256
+#define LINGER_IDLE_MS 2000
+#define LINGER_MAX_MS 30000
+
+struct lingering {
+    int fd;
+    int64_t started, last;              /* vr_mono_ms */
 };
 
 struct user_count {
@@ -660,6 +696,14 @@ struct vr_http_rt {
 
     pthread_t waker;
     bool waker_started;
+
+    /* sockets closed by MHD with a request body still coming in */
+    pthread_mutex_t linger_lock;
+    struct lingering lingering[LINGER_SOCKETS];
+    int nlingering;
+    int linger_efd;                     /* wakes the lingerer */
+    pthread_t lingerer;
+    bool lingerer_started;
 };
 
 static struct user_count *user_count(struct vr_http_rt *rt, int64_t user)
@@ -1068,6 +1112,87 @@ static void on_event(void *ctx, uint64_t head)
     pthread_mutex_unlock(&rt->wake_lock);
 }
 
+/* Take over a duplicate of a socket MHD is closing (see "lingering
+ * close"). */
+static void linger_add(struct vr_http_rt *rt, int fd)
+{
+    int64_t now = vr_mono_ms();
+    int dupfd;
+
+    if (rt->linger_efd < 0 || atomic_load(&rt->stopping))
+        return;
+    pthread_mutex_lock(&rt->linger_lock);
+    if (rt->nlingering < LINGER_SOCKETS &&
+        (dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0) {
+        rt->lingering[rt->nlingering++] =
+            (struct lingering){dupfd, now, now};
+        eventfd_write(rt->linger_efd, 1);
+    }
+    pthread_mutex_unlock(&rt->linger_lock);
+}
+
+/* Read and drop what is waiting on `fd`: 0, or -1 when the peer closed
+ * or the socket failed. */
+static int linger_drain(int fd)
+{
+    char buf[65536];
+
+    for (int i = 0; i < 64; i++) {
+        ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n > 0)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+                      errno == EINTR))
+            return 0;
+        return -1;
+    }
+    return 0;
+}
+
+static void *linger_main(void *arg)
+{
+    struct vr_http_rt *rt = arg;
+    struct pollfd pfd[LINGER_SOCKETS + 1];
+
+    while (!atomic_load(&rt->quit)) {
+        int n;
+        int64_t now;
+
+        pfd[0] = (struct pollfd){rt->linger_efd, POLLIN, 0};
+        pthread_mutex_lock(&rt->linger_lock);
+        n = rt->nlingering;
+        for (int i = 0; i < n; i++)
+            pfd[i + 1] = (struct pollfd){rt->lingering[i].fd, POLLIN, 0};
+        pthread_mutex_unlock(&rt->linger_lock);
+        if (poll(pfd, (nfds_t)n + 1, n ? WAKER_MS : 1000) < 0 &&
+            errno != EINTR)
+            vr_sleep_ms(WAKER_MS);
+        if (pfd[0].revents & POLLIN) {
+            eventfd_t v;
+            eventfd_read(rt->linger_efd, &v);
+        }
+        now = vr_mono_ms();
+        /* only this thread removes entries: the first n are still the
+         * ones polled */
+        pthread_mutex_lock(&rt->linger_lock);
+        for (int i = n - 1; i >= 0; i--) {
+            struct lingering *l = &rt->lingering[i];
+            bool done = false;
+            if (pfd[i + 1].revents) {
+                done = linger_drain(l->fd) < 0;
+                l->last = now;
+            }
+            if (done || now - l->last > LINGER_IDLE_MS ||
+                now - l->started > LINGER_MAX_MS) {
+                close(l->fd);
+                *l = rt->lingering[--rt->nlingering];
+            }
+        }
+        pthread_mutex_unlock(&rt->linger_lock);
+    }
+    return NULL;
+}
+
 /* ---- connections */
 
 static void on_connection(void *cls, struct MHD_Connection *conn,
@@ -1096,6 +1221,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn,
      * reaper (under conn_lock) never shuts down a reused descriptor */
     if (!ci)
         return;
+    if (ci->linger && !ci->cut && ci->fd >= 0)
+        linger_add(rt, ci->fd);
     pthread_mutex_lock(&rt->conn_lock);
     DL_UNLINK(rt->conns, ci, prev, next);
     rt->nconns--;
@@ -1232,6 +1359,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         }
         return MHD_YES;
     }
+    r->body_pending = false; /* the last call: the body is all in */
     taken_back(api->rt, &r->owed);
     if (r->pending) {
         /* back from a worker: hand its answer to MHD */
@@ -1305,7 +1433,7 @@ static void audit(struct vr_req *r, struct MHD_Connection *conn)
     vr_http_source(r, e.source, sizeof(e.source));
     vr_strlcpy(e.method, r->method, sizeof(e.method));
     vr_strlcpy(e.path, r->path ? r->path : "", sizeof(e.path));
-    vr_strlcpy(e.kind, r->audit_kind, sizeof(e.kind));
+    vr_strlcpy(e.kind, vr_audit_kind_name(r->audit_kind), sizeof(e.kind));
     e.object_id = r->audit_id;
     vr_strlcpy(e.object_name, r->audit_name, sizeof(e.object_name));
     e.status = r->status ? r->status : 499;
@@ -1333,6 +1461,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     /* the connection may carry another request: its headers are due
      * within the header timeout from now */
     set_phase(r->ci, PH_HEADERS);
+    if (r->ci && r->status && r->body_pending)
+        r->ci->linger = true;
     taken_back(r->api->rt, &r->owed);
     release_wait(r->api->rt, r);
     if (r->pending_resp)
@@ -1515,6 +1645,8 @@ static struct vr_http_rt *rt_new(struct vr_api *api)
     pthread_mutex_init(&rt->wake_lock, NULL);
     pthread_cond_init(&rt->wake_cond, NULL);
     vr_map_init_int(&rt->users);
+    pthread_mutex_init(&rt->linger_lock, NULL);
+    rt->linger_efd = -1;
     return rt;
 }
 
@@ -1530,6 +1662,13 @@ static int rt_start(struct vr_http_rt *rt, struct vr_error *err)
     if (pthread_create(&rt->waker, NULL, waker_main, rt) != 0)
         return vr_err(err, VR_E_INTERNAL, "unable to start a thread");
     rt->waker_started = true;
+    rt->linger_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (rt->linger_efd < 0)
+        return vr_err(err, VR_E_INTERNAL, "unable to make an eventfd: %s",
+                      strerror(errno));
+    if (pthread_create(&rt->lingerer, NULL, linger_main, rt) != 0)
+        return vr_err(err, VR_E_INTERNAL, "unable to start a thread");
+    rt->lingerer_started = true;
     vr_events_set_notify(rt->api->ctl->events, on_event, rt);
     return 0;
 }
@@ -1593,6 +1732,15 @@ static void rt_free(struct vr_http_rt *rt)
     pthread_mutex_unlock(&rt->wake_lock);
     if (rt->waker_started)
         pthread_join(rt->waker, NULL);
+    if (rt->lingerer_started) {
+        eventfd_write(rt->linger_efd, 1);
+        pthread_join(rt->lingerer, NULL);
+    }
+    for (int i = 0; i < rt->nlingering; i++)
+        close(rt->lingering[i].fd);
+    if (rt->linger_efd >= 0)
+        close(rt->linger_efd);
+    pthread_mutex_destroy(&rt->linger_lock);
     free(rt->workers);
     while ((c = vr_map_next(&rt->users, &pos)))
         free(c);

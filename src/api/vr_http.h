@@ -80,6 +80,8 @@ struct vr_req {
     char *segs;                       /* owned, split copy of the path */
     struct vr_buf body;
     bool body_started;
+    bool body_pending;                /* a body was announced and is not
+                                       * all in yet */
     struct vr_error err;              /* an error decided before the body */
     bool failed;
     struct vr_principal who;
@@ -105,7 +107,7 @@ struct vr_req {
     struct vr_req *qprev;
     /* for the audit log: what the request acted on */
     char audit_user[VR_NAME_SIZE];    /* a login's user name */
-    char audit_kind[16];
+    enum vr_audit_kind audit_kind;
     int64_t audit_id;
     char audit_name[VR_NAME_SIZE];
     char audit_detail[160];           /* the error, when it failed */

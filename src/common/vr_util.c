@@ -395,6 +395,103 @@ void vr_time_format(int64_t ms, char *out, size_t size)
     snprintf(out, size, "%s.%03dZ", base, (int)(ms % 1000));
 }
 
+/* `n` decimal digits at *p, advancing it; -1 if they are not there. */
+static int digits(const char **p, int n)
+{
+    int v = 0;
+
+    for (int i = 0; i < n; i++, (*p)++) {
+        if (**p < '0' || **p > '9')
+            return -1;
+        v = v * 10 + (**p - '0');
+    }
+    return v;
+}
+
+/* `c` at *p (advancing it), or one of `alt` when it is not 0. */
+static bool skip(const char **p, char c, char alt)
+{
+    if (**p != c && (!alt || **p != alt))
+        return false;
+    (*p)++;
+    return true;
+}
+
+static bool leap_year(int y)
+{
+    return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+}
+
+int vr_time_parse(const char *s, int64_t *ms)
+{
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30,
+                                31};
+    const char *p = s;
+    int y, mo, d, h, mi, sec, frac = 0, off = 0;
+    struct tm tm;
+
+    /* full-date */
+    y = digits(&p, 4);
+    if (y < 0 || !skip(&p, '-', 0))
+        return -1;
+    mo = digits(&p, 2);
+    if (mo < 1 || mo > 12 || !skip(&p, '-', 0))
+        return -1;
+    d = digits(&p, 2);
+    if (d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap_year(y)))
+        return -1;
+    /* "T" partial-time */
+    if (!skip(&p, 'T', 't'))
+        return -1;
+    h = digits(&p, 2);
+    if (h < 0 || h > 23 || !skip(&p, ':', 0))
+        return -1;
+    mi = digits(&p, 2);
+    if (mi < 0 || mi > 59 || !skip(&p, ':', 0))
+        return -1;
+    sec = digits(&p, 2);
+    if (sec < 0 || sec > 60)
+        return -1;
+    if (skip(&p, '.', 0)) {
+        int n = 0;
+        for (; *p >= '0' && *p <= '9'; p++, n++)
+            if (n < 3)
+                frac = frac * 10 + (*p - '0');
+        if (!n)
+            return -1;
+        for (; n < 3; n++)
+            frac *= 10;
+    }
+    if (sec == 60) {
+        sec = 59;
+        frac = 999;
+    }
+    /* time-offset: required */
+    if (!skip(&p, 'Z', 'z')) {
+        int sign = *p == '-' ? -1 : 1, oh, om;
+        if (!skip(&p, '+', '-'))
+            return -1;
+        oh = digits(&p, 2);
+        if (oh < 0 || oh > 23 || !skip(&p, ':', 0))
+            return -1;
+        om = digits(&p, 2);
+        if (om < 0 || om > 59)
+            return -1;
+        off = sign * (oh * 60 + om);
+    }
+    if (*p)
+        return -1;
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    *ms = ((int64_t)timegm(&tm) - (int64_t)off * 60) * 1000 + frac;
+    return 0;
+}
+
 /* ---- files */
 
 int vr_mkdir_p(const char *path, mode_t mode, struct vr_error *err)

@@ -93,6 +93,12 @@ int64_t vr_mono_ms(void);      /* monotonic */
 void vr_sleep_ms(int64_t ms);
 /* RFC 3339 UTC "2026-11-21T10:00:00.123Z"; out >= 32 bytes; 0 → "". */
 void vr_time_format(int64_t ms, char *out, size_t size);
+/* Parse an RFC 3339 date-time, "YYYY-MM-DDTHH:MM:SS[.frac]" and a zone,
+ * "Z" or "+HH:MM"/"-HH:MM" ("T" and "Z" in either case; digits past the
+ * millisecond are dropped; a leap second counts as :59.999), into ms
+ * since the epoch.  0, or -1 if `s` is anything else: a time without a
+ * zone is refused, not guessed. */
+int vr_time_parse(const char *s, int64_t *ms);
 
 /* ---- files */
 int vr_mkdir_p(const char *path, mode_t mode, struct vr_error *err);

@@ -22,6 +22,35 @@
 
 struct vr_audit;
 
+/* The kinds of object an entry can name (its "kind").  One list for the
+ * handlers that set it, the `kind` filter of GET /api/v1/audit and the
+ * document: tests/unit/test_openapi.c checks that docs/openapi.json
+ * lists exactly these. */
+#define VR_AUDIT_KINDS(X)                                                  \
+    X(VR_AUDIT_NONE, "")                                                   \
+    X(VR_AUDIT_VM, "vm")                                                   \
+    X(VR_AUDIT_IMAGE, "image")                                             \
+    X(VR_AUDIT_HOST, "host")                                               \
+    X(VR_AUDIT_JOB, "job")                                                 \
+    X(VR_AUDIT_USER, "user")                                               \
+    X(VR_AUDIT_GROUP, "group")                                             \
+    X(VR_AUDIT_ACL, "acl")                                                 \
+    X(VR_AUDIT_TOKEN, "token")                                             \
+    X(VR_AUDIT_VMGROUP, "vm_group")                                        \
+    X(VR_AUDIT_CLUSTER, "cluster")
+
+enum vr_audit_kind {
+#define VR_X(e, s) e,
+    VR_AUDIT_KINDS(VR_X)
+#undef VR_X
+    VR_AUDIT__LAST
+};
+
+/* The name of a kind ("" for VR_AUDIT_NONE). */
+const char *vr_audit_kind_name(enum vr_audit_kind k);
+/* The kind named `s` (not ""): 0, or -1 if there is none. */
+int vr_audit_kind_parse(const char *s, enum vr_audit_kind *out);
+
 struct vr_audit_entry {
     int64_t time_ms;
     int64_t user_id;               /* 0: not authenticated */

@@ -25,7 +25,6 @@ static json_t *image_to_json(const void *obj, bool internal)
     const struct vr_image *im = obj;
     json_t *j = json_object();
 
-    (void)internal;
     vr_obj_hdr_to_json(&im->hdr, j);
     json_object_set_new(j, "state", json_string(vr_image_state_name(im->state)));
     json_object_set_new(j, "format", json_string(im->format));
@@ -37,7 +36,8 @@ static json_t *image_to_json(const void *obj, bool internal)
     json_object_set_new(j, "source", json_string(im->source));
     vr_json_set_str_or_null(j, "path", im->path);
     vr_json_set_str_or_null(j, "error", im->error);
-    if (im->reserved_mib)
+    /* bookkeeping of the quota across restarts: the store's only */
+    if (internal && im->reserved_mib)
         json_object_set_new(j, "reserved_mib",
                             json_integer((json_int_t)im->reserved_mib));
     return j;

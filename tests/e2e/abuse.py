@@ -44,6 +44,8 @@ class Client:
                 self.conn.request(method, path, body=data, headers=h)
                 r = self.conn.getresponse()
                 text = r.read()
+                self.d.check_openapi(method, path, r.status,
+                                     dict(r.getheaders()), text, h, data)
                 return r.status, text
             except (http.client.HTTPException, OSError):
                 # the server may close a keep-alive connection that sat

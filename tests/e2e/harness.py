@@ -9,6 +9,15 @@ so other domains on this libvirt are left alone.
 The API is HTTPS, verified against the CA the daemon makes at first start
 (<state_dir>/tls/ca.pem; the CLI gets it as $VIREO_CA_FILE), unless the
 daemon runs with settings={'insecure_http': 'true'} (plain HTTP).
+
+Every answer the harness reads (request(), stream_status(),
+raw_response(), and each event of an EventStream) is checked against
+docs/openapi.json by
+openapi_check: an answer the document does not describe, or a request the
+server accepted though the document forbids it, fails the test that saw
+it.  Debugging aids only: VIREO_OPENAPI_CHECK=0 turns the check off;
+VIREO_OPENAPI_CHECK=collect writes violations to
+$VIREO_SAN_DIR/openapi-violations.log instead of failing.
 """
 import http.client
 import json
@@ -18,9 +27,12 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 import xml.etree.ElementTree as ET
+
+import openapi_check
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 BUILD = os.path.join(ROOT, os.environ.get('VIREO_BUILD', 'build-check'))
@@ -30,6 +42,7 @@ GUEST = os.environ.get('VIREO_GUEST', '/var/cache/vireo/guest')
 GUEST_IMAGE = os.path.join(GUEST, 'vireo-guest.qcow2')
 SAN_DIR = os.environ.get('VIREO_SAN_DIR', '/tmp/vireo-e2e-san')
 META_NS = 'https://vireo.dev/xmlns/domain/1'
+OPENAPI_CHECK = os.environ.get('VIREO_OPENAPI_CHECK', '1')
 
 
 SANITIZER_MARKERS = ('runtime error:', 'ERROR: AddressSanitizer',
@@ -40,6 +53,20 @@ def assert_no_sanitizer_report(text, what):
     for m in SANITIZER_MARKERS:
         if m in text:
             raise AssertionError('sanitizer report from %s:\n%s' % (what, text))
+
+
+def report(violations, what):
+    """Fail with the violations found in `what` (or, with
+    VIREO_OPENAPI_CHECK=collect, append them to a file)."""
+    if not violations:
+        return
+    text = '%s:\n  %s' % (what, '\n  '.join(violations))
+    if OPENAPI_CHECK == 'collect':
+        os.makedirs(SAN_DIR, exist_ok=True)
+        with open(os.path.join(SAN_DIR, 'openapi-violations.log'), 'a') as f:
+            f.write(text + '\n')
+        return
+    raise AssertionError(text)
 
 
 def free_port():
@@ -237,6 +264,58 @@ class Daemon:
                                                server_hostname='127.0.0.1')
         return s
 
+    def raw_response(self, s, method, target, req_headers=None,
+                     req_body=None):
+        """Read one answer (status line, headers, a Content-Length body)
+        from a raw socket on which a request was sent by hand, check it
+        against the document like any other, and return (status,
+        {header: value}, body bytes)."""
+        data = b''
+        while b'\r\n\r\n' not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                raise AssertionError('no answer: %r' % data)
+            data += chunk
+        head, _, body = data.partition(b'\r\n\r\n')
+        lines = head.decode('latin-1').split('\r\n')
+        status = int(lines[0].split(' ', 2)[1])
+        headers = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(':')
+            headers[k.strip()] = v.strip()
+        want = int(headers.get('Content-Length', '0'))
+        while len(body) < want:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        self.check_openapi(method, target, status, headers, body,
+                           req_headers, req_body)
+        return status, headers, body
+
+    def check_openapi(self, method, target, status, headers, body,
+                      req_headers=None, req_body=None):
+        """Fail (AssertionError) if docs/openapi.json does not describe
+        this exchange (see openapi_check)."""
+        if OPENAPI_CHECK == '0':
+            return
+        if isinstance(req_body, str):
+            req_body = req_body.encode()
+        found = openapi_check.spec().check(method, target, status, headers,
+                                           body, req_headers, req_body)
+        report(found, 'openapi: %s %s -> %d' % (method, target, status))
+
+    def check_event(self, path, event):
+        """The violations (a list) in one event read from the stream at
+        `path` ({'id':, 'event':, 'data':})."""
+        if OPENAPI_CHECK == '0':
+            return []
+        found = openapi_check.spec().check_event(path, event)
+        if OPENAPI_CHECK == 'collect':
+            report(found, 'openapi: event of GET %s' % path)
+            return []
+        return found
+
     def stream_status(self, path, token):
         """Open a streaming GET, read only its status, close it."""
         conn = self.connection(timeout=30)
@@ -244,8 +323,10 @@ class Daemon:
         conn.request('GET', path, headers=h)
         r = conn.getresponse()
         status = r.status
-        body = r.read() if status != 200 else ''
+        body = r.read() if status != 200 else b''
         conn.close()
+        self.check_openapi('GET', path, status, dict(r.getheaders()), body,
+                           h)
         if body:
             try:
                 body = json.loads(body)
@@ -267,6 +348,8 @@ class Daemon:
         r = conn.getresponse()
         text = r.read()
         conn.close()
+        self.check_openapi(method, path, r.status, dict(r.getheaders()),
+                           text, h, data)
         ctype = r.getheader('Content-Type', '')
         if 'json' in ctype and text:
             payload = json.loads(text)
@@ -397,6 +480,80 @@ class Daemon:
                            capture_output=True, text=True, env=e, timeout=600)
         assert_no_sanitizer_report(r.stderr, 'vireo ' + ' '.join(args))
         return r.returncode, r.stdout, r.stderr
+
+
+class EventStream:
+    """Server-Sent Events of /api/v1/events read in a background thread;
+    every event is checked against the document (openapi_check): one it
+    does not describe fails wait_for() and close()."""
+
+    def __init__(self, d, query='', last_id=None, token=None):
+        self.d = d
+        self.path = '/api/v1/events' + query
+        self.events = []
+        self.comments = []
+        self.violations = []
+        self.lock = threading.Lock()
+        self.conn = d.connection(timeout=60)
+        h = {'Authorization': 'Bearer ' + (token or d.token)}
+        if last_id is not None:
+            h['Last-Event-ID'] = str(last_id)
+        self.conn.request('GET', self.path, headers=h)
+        self.resp = self.conn.getresponse()
+        body = self.resp.read() if self.resp.status != 200 else b''
+        d.check_openapi('GET', self.path, self.resp.status,
+                        dict(self.resp.getheaders()), body, h)
+        assert self.resp.status == 200, body
+        assert self.resp.getheader('Content-Type') == 'text/event-stream'
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        cur = {}
+        try:
+            while True:
+                line = self.resp.readline()
+                if not line:
+                    return
+                line = line.decode().rstrip('\n')
+                if line.startswith(':'):
+                    with self.lock:
+                        self.comments.append(line)
+                elif line == '':
+                    if cur:
+                        bad = self.d.check_event(self.path, cur)
+                        with self.lock:
+                            self.events.append(cur)
+                            self.violations += bad
+                        cur = {}
+                else:
+                    k, _, v = line.partition(': ')
+                    cur[k] = v
+        except (OSError, ValueError, AttributeError):
+            # the stream was closed under us
+            return
+
+    def check(self):
+        with self.lock:
+            if self.violations:
+                raise AssertionError('openapi: events of GET %s:\n  %s' %
+                                     (self.path,
+                                      '\n  '.join(self.violations[:10])))
+
+    def wait_for(self, pred, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            self.check()
+            with self.lock:
+                for e in self.events:
+                    if pred(e):
+                        return e
+            time.sleep(0.05)
+        raise AssertionError('event not seen; got %s' % self.events[-10:])
+
+    def close(self):
+        self.conn.close()
+        self.check()
 
 
 def readable_by_others(root):

@@ -303,6 +303,60 @@ class ApiErrors(DaemonTest):
         self.assertEqual(r[0], 409, r)
         self.assertEqual(self.snapshot(), before)
 
+    def test_refused_bodies_are_answered(self):
+        """A request refused from its headers is answered before its body
+        is read, and the connection then ends; a client that sends its
+        whole body before reading (http.client here, curl without
+        Expect) still reads the answer, not a reset."""
+        d = self.d
+        before = self.snapshot()
+        with open(GUEST_IMAGE, 'rb') as f:
+            data = f.read()     # 16 MB: more than the socket buffers hold
+        octets = {'Content-Type': 'application/octet-stream'}
+        for attempt in range(3):
+            r = d.request('PUT', '/api/v1/images/guest/data', raw=data,
+                          headers=octets)
+            self.problem(r, 409, 'READY')
+        r = d.request('PUT', '/api/v1/images/nowhere/data', raw=data,
+                      headers=octets)
+        self.problem(r, 404)
+        r = d.request('PUT', '/api/v1/images/guest/data', raw=data,
+                      headers=octets, token='vr_not-a-token')
+        self.problem(r, 401)
+        r = d.request('POST', '/api/v1/vms', raw=b'{' + b' ' * (8 << 20),
+                      headers={'Content-Type': 'application/json'})
+        self.problem(r, 413, 'limit')
+        # curl, sending the body at once (no Expect: 100-continue)
+        out = os.path.join(d.dir, 'curl-answer')
+        r = subprocess.run(
+            ['curl', '-sS', '--cacert', d.ca_file, '-o', out, '-w',
+             '%{http_code}', '-X', 'PUT', '-H', 'Expect:', '-H',
+             'Authorization: Bearer ' + d.token, '-H',
+             'Content-Type: application/octet-stream', '--data-binary',
+             '@' + GUEST_IMAGE, d.url + '/api/v1/images/guest/data'],
+            capture_output=True, text=True, timeout=60)
+        self.assertEqual((r.returncode, r.stdout), (0, '409'), r.stderr)
+        with open(out) as f:
+            self.assertIn('READY', json.load(f)['detail'])
+        self.assertEqual(self.snapshot(), before)
+
+    def test_null_is_absent_where_documented(self):
+        """The create fields the document declares nullable take null as
+        absent (what GET answers for a VM without them)."""
+        d = self.d
+        vm = d.create_vm('err-nulls', memory='128M', start=False,
+                         cpu_policy=None, numa_nodes=None, hugepages=None,
+                         vm_group=None, vm_group_role=None, topology=None,
+                         requirements=None, rank=None, hosts=None, pci=None,
+                         sriov=None, disks=None)['vm']
+        p = d.vm(vm['id'])['placement']
+        self.assertEqual((p['cpu_policy'], p['numa_nodes'], p['hugepages'],
+                          p['vm_group'], p['topology']),
+                         ('shared', [], None, None, None))
+        r = d.request('DELETE', '/api/v1/vms/err-nulls')
+        self.assertEqual(r[0], 202, r)
+        d.wait_job(r[2]['job']['id'])
+
     def test_image_in_use(self):
         d = self.d
         r = d.request('DELETE', '/api/v1/images/guest')

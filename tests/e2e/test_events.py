@@ -2,66 +2,10 @@
 filtered by kind, resumable with Last-Event-ID."""
 import json
 import subprocess
-import threading
 import time
 import unittest
 
-from harness import DaemonTest, VIREO
-
-
-class Stream:
-    """Read SSE events from /api/v1/events in a background thread."""
-
-    def __init__(self, d, query='', last_id=None, token=None):
-        self.events = []
-        self.comments = []
-        self.lock = threading.Lock()
-        self.conn = d.connection(timeout=60)
-        h = {'Authorization': 'Bearer ' + (token or d.token)}
-        if last_id is not None:
-            h['Last-Event-ID'] = str(last_id)
-        self.conn.request('GET', '/api/v1/events' + query, headers=h)
-        self.resp = self.conn.getresponse()
-        assert self.resp.status == 200, self.resp.read()
-        assert self.resp.getheader('Content-Type') == 'text/event-stream'
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def run(self):
-        cur = {}
-        try:
-            while True:
-                line = self.resp.readline()
-                if not line:
-                    return
-                line = line.decode().rstrip('\n')
-                if line.startswith(':'):
-                    with self.lock:
-                        self.comments.append(line)
-                elif line == '':
-                    if cur:
-                        with self.lock:
-                            self.events.append(cur)
-                        cur = {}
-                else:
-                    k, _, v = line.partition(': ')
-                    cur[k] = v
-        except (OSError, ValueError, AttributeError):
-            # the stream was closed under us
-            return
-
-    def wait_for(self, pred, timeout=60):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            with self.lock:
-                for e in self.events:
-                    if pred(e):
-                        return e
-            time.sleep(0.05)
-        raise AssertionError('event not seen; got %s' % self.events[-10:])
-
-    def close(self):
-        self.conn.close()
+from harness import DaemonTest, EventStream as Stream, VIREO
 
 
 def vm_state(name, state):

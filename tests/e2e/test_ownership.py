@@ -371,6 +371,9 @@ class ImageDatastore(DaemonTest):
         temps = self.temp_files()
         self.assertEqual(len(temps), 1, temps)
         self.assertIn(d.instance, temps[0])
+        # the reservation is the store's bookkeeping, not the API's
+        self.assertNotIn('reserved_mib', d.get('/api/v1/images/%d' %
+                                               im['id']))
         self.assertEqual(d.get('/api/v1/users/admin')['usage']['image_mib'] -
                          self.stored_mib(), 32)
         # another installation's leftover, and files from before ids

@@ -388,18 +388,15 @@ class Security(DaemonTest):
             head = ('%s %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n'
                     'Transfer-Encoding: chunked\r\n' % (method, path,
                                                         d.token))
+            h = {}
             if ctype:
                 head += 'Content-Type: %s\r\n' % ctype
+                h['Content-Type'] = ctype
             s.sendall((head + '\r\n%x\r\n' % len(payload)).encode() +
                       payload + b'\r\n0\r\n\r\n')
-            data = b''
-            while b'\r\n\r\n' not in data:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
+            st, _, _ = d.raw_response(s, method, path, h, payload)
             s.close()
-            return int(data.split(b' ', 2)[1])
+            return st
         # a route that takes no body: refused, and nothing done
         st, _, t = d.request('POST', '/api/v1/tokens',
                              {'user': 'admin', 'password': d.password()},
@@ -420,6 +417,22 @@ class Security(DaemonTest):
         self.assertEqual(chunked('POST', '/api/v1/groups',
                                  'application/json', b'{"name":"chunky"}'),
                          201)
+        # every route with a body: the same checks, before the handler
+        for method, path in (('POST', '/api/v1/clusters'),
+                             ('PATCH', '/api/v1/clusters/default'),
+                             ('PATCH', '/api/v1/hosts/1'),
+                             ('POST', '/api/v1/vms'),
+                             ('POST', '/api/v1/users/me/password')):
+            self.assertEqual(chunked(method, path, 'text/plain', b'{}'), 415,
+                             path)
+            self.assertEqual(chunked(method, path, None, b'{}'), 415, path)
+        self.assertEqual(chunked('PUT', '/api/v1/images/guest/data',
+                                 'application/json', b'{}'), 415)
+        for method, path in (('GET', '/api/v1/clusters'),
+                             ('DELETE', '/api/v1/clusters/default'),
+                             ('GET', '/api/v1/health')):
+            self.assertEqual(chunked(method, path, 'application/json',
+                                     b'{}'), 400, path)
 
     def test_placement_answers_count_no_hosts_for_tenants(self):
         d = self.d

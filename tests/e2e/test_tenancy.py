@@ -1,9 +1,11 @@
 """Tenants: isolation, sharing, quotas under concurrency, tokens, login
 throttling, the audit log."""
 import concurrent.futures
+import datetime
 import json
 import time
 import unittest
+import urllib.parse
 
 from harness import DaemonTest
 from tenancy import PASSWORD, setup_tenancy, share_image
@@ -466,6 +468,36 @@ class Tenancy(DaemonTest):
         self.assertEqual(self.as_('owner', 'GET', '/api/v1/audit')[0], 403)
         self.assertEqual(self.as_('group_admin', 'GET', '/api/v1/audit')[0],
                          403)
+        # by kind: every kind an entry names, clusters too; a kind that
+        # does not exist is a mistake, not an empty answer
+        st, _, c = d.request('POST', '/api/v1/clusters', {'name': 'audited'})
+        self.assertEqual(st, 201, c)
+        self.addCleanup(d.request, 'DELETE', '/api/v1/clusters/audited')
+        st, _, log = d.request('GET', '/api/v1/audit?kind=cluster')
+        self.assertEqual(st, 200, log)
+        self.assertIn(c['id'], [x['object_id'] for x in log['items']])
+        self.assertEqual({x['kind'] for x in log['items']}, {'cluster'})
+        st, _, p = d.request('GET', '/api/v1/audit?kind=clusters')
+        self.assertEqual(st, 400, p)
+        self.assertIn('vm_group, cluster', p['detail'])
+        # from a time: RFC 3339, its zone "Z" or an offset; without a zone
+        # it would be a guess, and is refused
+        made = [x['time'] for x in log['items'] if x['object_id'] == c['id']]
+        t = datetime.datetime.fromisoformat(made[0].replace('Z', '+00:00'))
+        for since, want in ((made[0], True),
+                            (t.astimezone(datetime.timezone(
+                                datetime.timedelta(hours=5, minutes=30)))
+                             .isoformat(timespec='milliseconds'), True),
+                            ((t + datetime.timedelta(milliseconds=1))
+                             .isoformat(timespec='milliseconds'), False)):
+            st, _, log = d.request('GET', '/api/v1/audit?kind=cluster&since='
+                                   + urllib.parse.quote(since))
+            self.assertEqual(st, 200, (since, log))
+            self.assertEqual(c['id'] in [x['object_id'] for x in
+                                         log['items']], want, since)
+        st, _, p = d.request('GET', '/api/v1/audit?since=' + made[0][:19])
+        self.assertEqual(st, 400, p)
+        self.assertIn('zone', p['detail'])
 
     def test_bad_tenancy_input(self):
         d = self.d

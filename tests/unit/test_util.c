@@ -203,6 +203,44 @@ static void test_run(void **state)
     assert_int_equal(vr_run(missing, 5000, NULL, NULL, &err), 127);
 }
 
+static void test_time_parse(void **state)
+{
+    static const char *const bad[] = {
+        "2026-11-21T10:00:00",         /* no zone: not guessed */
+        "2026-11-21 10:00:00Z",        /* a space for the T */
+        "2026-11-21T10:00Z",           /* no seconds */
+        "2026-11-21T10:00:00.Z",       /* a dot without digits */
+        "2026-11-21T10:00:00+0100",    /* an offset without its colon */
+        "2026-11-21T10:00:00+24:00",
+        "2026-11-21T24:00:00Z",
+        "2026-02-29T10:00:00Z",        /* not a leap year */
+        "2026-13-01T10:00:00Z",
+        "2026-11-21T10:00:00Zjunk",
+        "26-11-21T10:00:00Z",
+        "",
+    };
+    int64_t ms;
+    char out[32];
+
+    (void)state;
+    assert_int_equal(vr_time_parse("2026-11-21T10:00:00Z", &ms), 0);
+    vr_time_format(ms, out, sizeof(out));
+    assert_string_equal(out, "2026-11-21T10:00:00.000Z");
+    assert_int_equal(vr_time_parse("2026-11-21t11:30:00.1234+01:30", &ms), 0);
+    vr_time_format(ms, out, sizeof(out));
+    assert_string_equal(out, "2026-11-21T10:00:00.123Z");
+    assert_int_equal(vr_time_parse("2026-11-21T05:00:00.5-05:00", &ms), 0);
+    vr_time_format(ms, out, sizeof(out));
+    assert_string_equal(out, "2026-11-21T10:00:00.500Z");
+    assert_int_equal(vr_time_parse("2024-02-29T00:00:00z", &ms), 0);
+    assert_int_equal(vr_time_parse("2016-12-31T23:59:60Z", &ms), 0);
+    vr_time_format(ms, out, sizeof(out));
+    assert_string_equal(out, "2016-12-31T23:59:59.999Z");
+    for (size_t i = 0; i < VR_ARRAY_SIZE(bad); i++)
+        if (vr_time_parse(bad[i], &ms) == 0)
+            fail_msg("'%s' was taken for a time", bad[i]);
+}
+
 static void test_err(void **state)
 {
     struct vr_error err = VR_ERROR_INIT;
@@ -221,7 +259,7 @@ int main(void)
         cmocka_unit_test(test_sizes),  cmocka_unit_test(test_names),
         cmocka_unit_test(test_uuid),   cmocka_unit_test(test_confine),
         cmocka_unit_test(test_config), cmocka_unit_test(test_run),
-        cmocka_unit_test(test_err),
+        cmocka_unit_test(test_err),    cmocka_unit_test(test_time_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,9 +10,8 @@
 static FILE *_Atomic vr_log_out;
 static atomic_int vr_log_level = VR_LOG_INFO;
 
-static const char *const vr_log_names[] = {"debug", "info", "warn", "error"};
-_Static_assert(sizeof(vr_log_names) / sizeof(vr_log_names[0]) == VR_LOG__LAST,
-               "log level names out of sync");
+VR_ENUM_DEFINE(vr_log_level, vr_log_level, VR_LOG_LEVELS, VR_LOG__LAST, 0,
+               "?")
 
 void vr_log_init(FILE *out, enum vr_log_level level)
 {
@@ -28,17 +27,6 @@ void vr_log_set_level(enum vr_log_level level)
 int vr_log_enabled(enum vr_log_level level)
 {
     return (int)level >= atomic_load(&vr_log_level);
-}
-
-int vr_log_level_parse(const char *s, enum vr_log_level *out)
-{
-    for (int i = 0; i < VR_LOG__LAST; i++) {
-        if (strcmp(s, vr_log_names[i]) == 0) {
-            *out = (enum vr_log_level)i;
-            return 0;
-        }
-    }
-    return -1;
 }
 
 /* Copy `in` to `out` (size bytes) with every control character (and DEL)
@@ -94,7 +82,7 @@ void vr_log_msg(enum vr_log_level level, const char *module, const char *fmt,
 
     flockfile(out);
     fprintf(out, "%s.%03ldZ %-5s %-8s %s\n", ts, (long)(tv.tv_usec / 1000),
-            vr_log_names[level], module, msg);
+            vr_log_level_name(level), module, msg);
     fflush(out);
     funlockfile(out);
 }

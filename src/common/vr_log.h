@@ -11,19 +11,21 @@
 
 #include <stdio.h>
 
-enum vr_log_level {
-    VR_LOG_DEBUG,
-    VR_LOG_INFO,
-    VR_LOG_WARN,
-    VR_LOG_ERROR,
-    VR_LOG__LAST
-};
+#include "vr_enum.h"
+
+#define VR_LOG_LEVELS(X)                                                   \
+    X(VR_LOG_DEBUG, "debug")                                               \
+    X(VR_LOG_INFO, "info")                                                 \
+    X(VR_LOG_WARN, "warn")                                                 \
+    X(VR_LOG_ERROR, "error")
+
+VR_ENUM_TYPE(vr_log_level, VR_LOG_LEVELS, VR_LOG__LAST);
+VR_ENUM_DECLARE(vr_log_level, vr_log_level);
 
 /* `out` is borrowed and must outlive all logging; NULL means stderr. */
 void vr_log_init(FILE *out, enum vr_log_level level);
 void vr_log_set_level(enum vr_log_level level);
 int vr_log_enabled(enum vr_log_level level);
-int vr_log_level_parse(const char *s, enum vr_log_level *out);
 
 void vr_log_msg(enum vr_log_level level, const char *module, const char *fmt,
                 ...) __attribute__((format(printf, 3, 4)));

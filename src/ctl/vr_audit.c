@@ -17,28 +17,8 @@
 #define REFUSED_WINDOW_MS 60000
 #define REFUSED_SOURCES 4096
 
-static const char *const kind_names[] = {
-#define VR_X(e, s) [e] = s,
-    VR_AUDIT_KINDS(VR_X)
-#undef VR_X
-};
-_Static_assert(VR_ARRAY_SIZE(kind_names) == VR_AUDIT__LAST, "audit kinds");
-
-const char *vr_audit_kind_name(enum vr_audit_kind k)
-{
-    return (unsigned)k < VR_AUDIT__LAST ? kind_names[k] : "";
-}
-
-int vr_audit_kind_parse(const char *s, enum vr_audit_kind *out)
-{
-    for (int i = VR_AUDIT_NONE + 1; i < VR_AUDIT__LAST; i++) {
-        if (strcmp(s, kind_names[i]) == 0) {
-            *out = (enum vr_audit_kind)i;
-            return 0;
-        }
-    }
-    return -1;
-}
+VR_ENUM_DEFINE(vr_audit_kind, vr_audit_kind, VR_AUDIT_KINDS, VR_AUDIT__LAST,
+               VR_AUDIT_NONE + 1, "")
 
 struct refused {
     char source[64];

@@ -17,6 +17,7 @@
 
 #include <stdint.h>
 
+#include "vr_enum.h"
 #include "vr_error.h"
 #include "vr_util.h"
 
@@ -39,17 +40,11 @@ struct vr_audit;
     X(VR_AUDIT_VMGROUP, "vm_group")                                        \
     X(VR_AUDIT_CLUSTER, "cluster")
 
-enum vr_audit_kind {
-#define VR_X(e, s) e,
-    VR_AUDIT_KINDS(VR_X)
-#undef VR_X
-    VR_AUDIT__LAST
-};
+VR_ENUM_TYPE(vr_audit_kind, VR_AUDIT_KINDS, VR_AUDIT__LAST);
 
-/* The name of a kind ("" for VR_AUDIT_NONE). */
-const char *vr_audit_kind_name(enum vr_audit_kind k);
-/* The kind named `s` (not ""): 0, or -1 if there is none. */
-int vr_audit_kind_parse(const char *s, enum vr_audit_kind *out);
+/* The name of a kind ("" for VR_AUDIT_NONE); the kind named `s` (not
+ * ""): 0, or -1 if there is none. */
+VR_ENUM_DECLARE(vr_audit_kind, vr_audit_kind);
 
 struct vr_audit_entry {
     int64_t time_ms;

@@ -6,17 +6,8 @@
 
 #include "vr_json.h"
 
-static const char *const host_state_names[] = {
-#define VR_X(e, s) [e] = s,
-    VR_HOST_STATES(VR_X)
-#undef VR_X
-};
-_Static_assert(VR_ARRAY_SIZE(host_state_names) == VR_HOST__LAST, "names");
-
-const char *vr_host_state_name(enum vr_host_state s)
-{
-    return (unsigned)s < VR_HOST__LAST ? host_state_names[s] : "UNKNOWN";
-}
+VR_ENUM_DEFINE(vr_host_state, vr_host_state, VR_HOST_STATES, VR_HOST__LAST, 0,
+               "UNKNOWN")
 
 /* [{"size_kib": 2048, "total": 512, "free": 500}, ...] */
 static json_t *pages_to_json(const struct vr_host_cell *cell)
@@ -332,10 +323,8 @@ static int host_from_json(void *obj, const json_t *j, struct vr_error *err)
 
     (void)err;
     vr_obj_hdr_from_json(&h->hdr, j);
-    h->state = VR_HOST_INIT;
-    for (int i = 0; i < VR_HOST__LAST; i++)
-        if (st && strcmp(st, host_state_names[i]) == 0)
-            h->state = (enum vr_host_state)i;
+    if (!st || vr_host_state_parse(st, &h->state) < 0)
+        h->state = VR_HOST_INIT;
     h->enabled = json_is_true(json_object_get(j, "enabled"));
     vr_json_copy_str(j, "transport", h->transport, sizeof(h->transport));
     h->cluster_id = vr_json_get_i64(j, "cluster_id");

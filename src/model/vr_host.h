@@ -18,12 +18,7 @@
     X(VR_HOST_DISABLED, "DISABLED")                                        \
     X(VR_HOST_OFFLINE, "OFFLINE")      /* its node does not answer */
 
-enum vr_host_state {
-#define VR_X(e, s) e,
-    VR_HOST_STATES(VR_X)
-#undef VR_X
-    VR_HOST__LAST
-};
+VR_ENUM_TYPE(vr_host_state, VR_HOST_STATES, VR_HOST__LAST);
 
 #define VR_HOST_MAX_CPUS 512
 #define VR_HOST_MAX_DEVS 256
@@ -131,7 +126,7 @@ struct vr_host {
 
 extern const struct vr_kind vr_host_kind;
 
-const char *vr_host_state_name(enum vr_host_state s);
+VR_ENUM_DECLARE(vr_host_state, vr_host_state);
 
 /* Capabilities to/from JSON (shared by the host record and the node
  * transport). */

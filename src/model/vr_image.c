@@ -4,13 +4,8 @@
 
 #include "vr_json.h"
 
-static const char *const image_state_names[] = {"PENDING", "READY"};
-_Static_assert(VR_ARRAY_SIZE(image_state_names) == VR_IMAGE__LAST, "names");
-
-const char *vr_image_state_name(enum vr_image_state s)
-{
-    return (unsigned)s < VR_IMAGE__LAST ? image_state_names[s] : "UNKNOWN";
-}
+VR_ENUM_DEFINE(vr_image_state, vr_image_state, VR_IMAGE_STATES, VR_IMAGE__LAST,
+               0, "UNKNOWN")
 
 int vr_image_format_check(const char *fmt, struct vr_error *err)
 {

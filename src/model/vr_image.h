@@ -6,7 +6,11 @@
 
 /* PENDING: created, waiting for its data (upload); READY: validated and
  * usable.  A failed upload leaves it PENDING with `error` set. */
-enum vr_image_state { VR_IMAGE_PENDING, VR_IMAGE_READY, VR_IMAGE__LAST };
+#define VR_IMAGE_STATES(X)                                                 \
+    X(VR_IMAGE_PENDING, "PENDING")                                         \
+    X(VR_IMAGE_READY, "READY")
+
+VR_ENUM_TYPE(vr_image_state, VR_IMAGE_STATES, VR_IMAGE__LAST);
 
 /* Largest virtual size accepted unless configured otherwise: 2 TiB. */
 #define VR_IMAGE_DEFAULT_MAX_VSIZE (2ULL << 40)
@@ -29,7 +33,7 @@ struct vr_image {
 
 extern const struct vr_kind vr_image_kind;
 
-const char *vr_image_state_name(enum vr_image_state s);
+VR_ENUM_DECLARE(vr_image_state, vr_image_state);
 /* "qcow2" or "raw"; -1 with err otherwise. */
 int vr_image_format_check(const char *fmt, struct vr_error *err);
 

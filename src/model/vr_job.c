@@ -4,42 +4,15 @@
 
 #include "vr_json.h"
 
-static const char *const job_status_names[] = {
-#define VR_X(e, s) [e] = s,
-    VR_JOB_STATUSES(VR_X)
-#undef VR_X
-};
-_Static_assert(VR_ARRAY_SIZE(job_status_names) == VR_JOB__LAST, "names");
-
-static const char *const recover_names[] = {"", "retry", "success",
-                                            "failure"};
-_Static_assert(VR_ARRAY_SIZE(recover_names) == VR_RECOVER__LAST, "names");
-
-const char *vr_job_status_name(enum vr_job_status s)
-{
-    return (unsigned)s < VR_JOB__LAST ? job_status_names[s] : "unknown";
-}
+VR_ENUM_DEFINE(vr_job_status, vr_job_status, VR_JOB_STATUSES, VR_JOB__LAST, 0,
+               "unknown")
+VR_ENUM_DEFINE(vr_recover_mode, vr_recover_mode, VR_RECOVER_MODES,
+               VR_RECOVER__LAST, 1, "")
 
 bool vr_job_finished(const struct vr_job *job)
 {
     return job->status == VR_JOB_SUCCEEDED || job->status == VR_JOB_FAILED ||
            job->status == VR_JOB_CANCELLED;
-}
-
-const char *vr_recover_mode_name(enum vr_recover_mode m)
-{
-    return (unsigned)m < VR_RECOVER__LAST ? recover_names[m] : "";
-}
-
-int vr_recover_mode_parse(const char *s, enum vr_recover_mode *out)
-{
-    for (int i = 1; i < VR_RECOVER__LAST; i++) {
-        if (s && strcmp(s, recover_names[i]) == 0) {
-            *out = (enum vr_recover_mode)i;
-            return 0;
-        }
-    }
-    return -1;
 }
 
 static json_t *job_to_json(const void *obj, bool internal)
@@ -85,11 +58,7 @@ static int job_from_json(void *obj, const json_t *j, struct vr_error *err)
                        &job->op) < 0)
         return vr_err(err, VR_E_INTERNAL, "job %lld: bad op in record",
                       (long long)job->hdr.id);
-    job->status = VR_JOB__LAST;
-    for (int i = 0; i < VR_JOB__LAST; i++)
-        if (st && strcmp(st, job_status_names[i]) == 0)
-            job->status = (enum vr_job_status)i;
-    if (job->status == VR_JOB__LAST)
+    if (vr_job_status_parse(st, &job->status) < 0)
         return vr_err(err, VR_E_INTERNAL, "job %lld: bad status in record",
                       (long long)job->hdr.id);
     vr_json_copy_str(j, "object_kind", job->object_kind,

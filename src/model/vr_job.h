@@ -19,20 +19,15 @@
     X(VR_JOB_FAILED, "failed")                                             \
     X(VR_JOB_CANCELLED, "cancelled")
 
-enum vr_job_status {
-#define VR_X(e, s) e,
-    VR_JOB_STATUSES(VR_X)
-#undef VR_X
-    VR_JOB__LAST
-};
+VR_ENUM_TYPE(vr_job_status, VR_JOB_STATUSES, VR_JOB__LAST);
 
-enum vr_recover_mode {
-    VR_RECOVER_NONE,
-    VR_RECOVER_RETRY,
-    VR_RECOVER_SUCCESS,
-    VR_RECOVER_FAILURE,
-    VR_RECOVER__LAST
-};
+#define VR_RECOVER_MODES(X)                                                \
+    X(VR_RECOVER_NONE, "")                                                 \
+    X(VR_RECOVER_RETRY, "retry")                                           \
+    X(VR_RECOVER_SUCCESS, "success")                                       \
+    X(VR_RECOVER_FAILURE, "failure")
+
+VR_ENUM_TYPE(vr_recover_mode, VR_RECOVER_MODES, VR_RECOVER__LAST);
 
 struct vr_job {
     struct vr_obj hdr;             /* owner, group, permissions: the VM's */
@@ -56,9 +51,9 @@ struct vr_job {
 
 extern const struct vr_kind vr_job_kind;
 
-const char *vr_job_status_name(enum vr_job_status s);
+VR_ENUM_DECLARE(vr_job_status, vr_job_status);
 bool vr_job_finished(const struct vr_job *job);
-const char *vr_recover_mode_name(enum vr_recover_mode m);
-int vr_recover_mode_parse(const char *s, enum vr_recover_mode *out);
+/* (parse: "" is no mode one may ask for) */
+VR_ENUM_DECLARE(vr_recover_mode, vr_recover_mode);
 
 #endif

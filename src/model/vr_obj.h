@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vr_enum.h"
 #include "vr_error.h"
 #include "vr_util.h"
 

@@ -7,36 +7,8 @@
 
 /* ---- helpers */
 
-static const char *const res_names[] = {
-#define VR_X(e, s) [e] = s,
-    VR_RES_KINDS(VR_X)
-#undef VR_X
-};
-_Static_assert(VR_ARRAY_SIZE(res_names) == VR_RES__LAST, "resource names");
-
-static const char *const who_names[] = {"user", "group", "all"};
-_Static_assert(VR_ARRAY_SIZE(who_names) == VR_ACL__LAST, "acl who names");
-
-const char *vr_res_name(enum vr_res r)
-{
-    return (unsigned)r < VR_RES__LAST ? res_names[r] : "unknown";
-}
-
-int vr_res_parse(const char *s, enum vr_res *out)
-{
-    for (int i = 0; i < VR_RES__LAST; i++) {
-        if (s && strcmp(s, res_names[i]) == 0) {
-            *out = (enum vr_res)i;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-const char *vr_acl_who_name(enum vr_acl_who w)
-{
-    return (unsigned)w < VR_ACL__LAST ? who_names[w] : "unknown";
-}
+VR_ENUM_DEFINE(vr_res, vr_res, VR_RES_KINDS, VR_RES__LAST, 0, "unknown")
+VR_ENUM_DEFINE(vr_acl_who, vr_acl_who, VR_ACL_WHOS, VR_ACL__LAST, 0, "unknown")
 
 static const struct {
     const char *name;
@@ -249,11 +221,7 @@ static int acl_from_json(void *obj, const json_t *j, struct vr_error *err)
     size_t i;
 
     vr_obj_hdr_from_json(&a->hdr, j);
-    a->who = VR_ACL__LAST;
-    for (int w = 0; w < VR_ACL__LAST; w++)
-        if (who && strcmp(who, who_names[w]) == 0)
-            a->who = (enum vr_acl_who)w;
-    if (a->who == VR_ACL__LAST)
+    if (vr_acl_who_parse(who, &a->who) < 0)
         return vr_err(err, VR_E_INTERNAL, "acl %lld: bad record",
                       (long long)a->hdr.id);
     a->who_id = vr_json_get_i64(j, "who_id");

@@ -45,7 +45,12 @@ struct vr_group {
 
 /* ACL rules: who -> which kinds of resource (and optionally which one) ->
  * which rights. */
-enum vr_acl_who { VR_ACL_USER, VR_ACL_GROUP, VR_ACL_ALL, VR_ACL__LAST };
+#define VR_ACL_WHOS(X)                                                     \
+    X(VR_ACL_USER, "user")                                                 \
+    X(VR_ACL_GROUP, "group")                                               \
+    X(VR_ACL_ALL, "all")
+
+VR_ENUM_TYPE(vr_acl_who, VR_ACL_WHOS, VR_ACL__LAST);
 
 /* Resource kinds an ACL can name (bit per kind). */
 #define VR_RES_KINDS(X)                                                    \
@@ -57,12 +62,7 @@ enum vr_acl_who { VR_ACL_USER, VR_ACL_GROUP, VR_ACL_ALL, VR_ACL__LAST };
     X(VR_RES_VMGROUP, "vm_group")                                          \
     X(VR_RES_CLUSTER, "cluster")
 
-enum vr_res {
-#define VR_X(e, s) e,
-    VR_RES_KINDS(VR_X)
-#undef VR_X
-    VR_RES__LAST
-};
+VR_ENUM_TYPE(vr_res, VR_RES_KINDS, VR_RES__LAST);
 
 /* Rights (bit set).  USE, MANAGE and ADMIN match the permission bits;
  * CREATE exists only in ACL rules. */
@@ -101,9 +101,8 @@ extern const struct vr_kind vr_token_kind;
 bool vr_user_in_group(const struct vr_user *u, int64_t group);
 bool vr_group_has_admin(const struct vr_group *g, int64_t user);
 
-const char *vr_res_name(enum vr_res r);
-int vr_res_parse(const char *s, enum vr_res *out);
-const char *vr_acl_who_name(enum vr_acl_who w);
+VR_ENUM_DECLARE(vr_res, vr_res);
+VR_ENUM_DECLARE(vr_acl_who, vr_acl_who);
 /* "use,manage" style lists <-> bits. */
 int vr_rights_parse(const char *s, unsigned *out, struct vr_error *err);
 void vr_rights_format(unsigned rights, char *out, size_t size);

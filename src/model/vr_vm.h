@@ -25,12 +25,7 @@
     X(VR_VM_POWEROFF, "POWEROFF")                                          \
     X(VR_VM_FAILED, "FAILED")
 
-enum vr_vm_state {
-#define VR_X(e, s) e,
-    VR_VM_STATES(VR_X)
-#undef VR_X
-    VR_VM__LAST
-};
+VR_ENUM_TYPE(vr_vm_state, VR_VM_STATES, VR_VM__LAST);
 
 /* Operations (API actions and internal ones). */
 #define VR_VM_OPS(X)                                                       \
@@ -47,20 +42,16 @@ enum vr_vm_state {
     X(VR_OP_DELETE, "delete")                                              \
     X(VR_OP_RECOVER, "recover")
 
-enum vr_vm_op {
-#define VR_X(e, s) e,
-    VR_VM_OPS(VR_X)
-#undef VR_X
-    VR_OP__LAST
-};
+VR_ENUM_TYPE(vr_vm_op, VR_VM_OPS, VR_OP__LAST);
 
 /* Where the task stands. */
-enum vr_task_status {
-    VR_TASK_NONE,    /* no operation */
-    VR_TASK_ACTIVE,  /* a job is queued or running */
-    VR_TASK_FAILED,  /* the job failed; the VM waits for recover or delete */
-    VR_TASK__LAST
-};
+#define VR_TASK_STATUSES(X)                                                \
+    X(VR_TASK_NONE, "none")      /* no operation */                        \
+    X(VR_TASK_ACTIVE, "active")  /* a job is queued or running */          \
+    X(VR_TASK_FAILED, "failed")  /* the job failed; the VM waits for       \
+                                  * recover or delete */
+
+VR_ENUM_TYPE(vr_task_status, VR_TASK_STATUSES, VR_TASK__LAST);
 
 #define VR_VM_MAX_DISKS 16
 #define VR_VM_MAX_NICS 8
@@ -149,11 +140,10 @@ struct vr_vm {
 
 extern const struct vr_kind vr_vm_kind;
 
-const char *vr_vm_state_name(enum vr_vm_state s);
-int vr_vm_state_parse(const char *s, enum vr_vm_state *out);
-const char *vr_vm_op_name(enum vr_vm_op op);
-int vr_vm_op_parse(const char *s, enum vr_vm_op *out);
-const char *vr_task_status_name(enum vr_task_status s);
+VR_ENUM_DECLARE(vr_vm_state, vr_vm_state);
+/* (parse: "none" is no operation one may ask for) */
+VR_ENUM_DECLARE(vr_vm_op, vr_vm_op);
+VR_ENUM_DECLARE(vr_task_status, vr_task_status);
 
 /* The table: may `op` be requested while the VM is in `state` (ignoring any
  * task)?  Used by vr_vm_sm_check and by the docs consistency test. */

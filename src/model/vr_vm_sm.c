@@ -31,23 +31,11 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const state_names[] = {
-#define VR_X(e, s) [e] = s,
-    VR_VM_STATES(VR_X)
-#undef VR_X
-};
-_Static_assert(VR_ARRAY_SIZE(state_names) == VR_VM__LAST, "state names");
-
-static const char *const op_names[] = {
-#define VR_X(e, s) [e] = s,
-    VR_VM_OPS(VR_X)
-#undef VR_X
-};
-_Static_assert(VR_ARRAY_SIZE(op_names) == VR_OP__LAST, "op names");
-
-static const char *const task_status_names[] = {"none", "active", "failed"};
-_Static_assert(VR_ARRAY_SIZE(task_status_names) == VR_TASK__LAST,
-               "task status names");
+VR_ENUM_DEFINE(vr_vm_state, vr_vm_state, VR_VM_STATES, VR_VM__LAST, 0,
+               "UNKNOWN")
+VR_ENUM_DEFINE(vr_vm_op, vr_vm_op, VR_VM_OPS, VR_OP__LAST, 1, "unknown")
+VR_ENUM_DEFINE(vr_task_status, vr_task_status, VR_TASK_STATUSES, VR_TASK__LAST,
+               0, "unknown")
 
 #define P (1 << VR_VM_PENDING)
 #define R (1 << VR_VM_RUNNING)
@@ -79,43 +67,6 @@ static const unsigned allowed_in[VR_OP__LAST] = {
 #undef S
 #undef O
 #undef F
-
-const char *vr_vm_state_name(enum vr_vm_state s)
-{
-    return (unsigned)s < VR_VM__LAST ? state_names[s] : "UNKNOWN";
-}
-
-int vr_vm_state_parse(const char *s, enum vr_vm_state *out)
-{
-    for (int i = 0; i < VR_VM__LAST; i++) {
-        if (s && strcmp(s, state_names[i]) == 0) {
-            *out = (enum vr_vm_state)i;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-const char *vr_vm_op_name(enum vr_vm_op op)
-{
-    return (unsigned)op < VR_OP__LAST ? op_names[op] : "unknown";
-}
-
-int vr_vm_op_parse(const char *s, enum vr_vm_op *out)
-{
-    for (int i = 1; i < VR_OP__LAST; i++) {
-        if (s && strcmp(s, op_names[i]) == 0) {
-            *out = (enum vr_vm_op)i;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-const char *vr_task_status_name(enum vr_task_status s)
-{
-    return (unsigned)s < VR_TASK__LAST ? task_status_names[s] : "unknown";
-}
 
 bool vr_vm_sm_allowed(enum vr_vm_state state, enum vr_vm_op op)
 {

@@ -4,23 +4,8 @@
 
 #include "vr_json.h"
 
-static const char *const aff_names[] = {"none", "affinity", "anti-affinity"};
-
-const char *vr_affinity_name(enum vr_affinity a)
-{
-    return (unsigned)a < VR_ARRAY_SIZE(aff_names) ? aff_names[a] : "none";
-}
-
-int vr_affinity_parse(const char *s, enum vr_affinity *out)
-{
-    for (size_t i = 0; i < VR_ARRAY_SIZE(aff_names); i++) {
-        if (s && strcmp(s, aff_names[i]) == 0) {
-            *out = (enum vr_affinity)i;
-            return 0;
-        }
-    }
-    return -1;
-}
+VR_ENUM_DEFINE(vr_affinity, vr_affinity, VR_AFFINITIES, VR_AFF__LAST, 0,
+               "none")
 
 int vr_vm_group_role(const struct vr_vm_group *g, const char *name)
 {

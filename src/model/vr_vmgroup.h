@@ -24,8 +24,7 @@ struct vr_vm_group {
 
 extern const struct vr_kind vr_vm_group_kind;
 
-const char *vr_affinity_name(enum vr_affinity a);
-int vr_affinity_parse(const char *s, enum vr_affinity *out);
+VR_ENUM_DECLARE(vr_affinity, vr_affinity);
 /* The index of role `name` ("" is the first role), or -1. */
 int vr_vm_group_role(const struct vr_vm_group *g, const char *name);
 

@@ -6,32 +6,10 @@
 #include "vr_json.h"
 #include "vr_wire.h"
 
-static const char *const dom_state_names[] = {
-#define VR_X(e, s) [e] = s,
-    VR_DOM_STATES(VR_X)
-#undef VR_X
-};
-_Static_assert(VR_ARRAY_SIZE(dom_state_names) == VR_DOM__LAST, "names");
-
-const char *vr_dom_state_name(enum vr_dom_state s)
-{
-    return (unsigned)s < VR_DOM__LAST ? dom_state_names[s] : "unknown";
-}
-
-enum vr_dom_state vr_dom_state_parse(const char *name)
-{
-    for (int i = 0; i < VR_DOM__LAST; i++)
-        if (strcmp(dom_state_names[i], name) == 0)
-            return (enum vr_dom_state)i;
-    return VR_DOM__LAST;
-}
-
-static const char *const disk_kind_names[] = {
-    [VR_DISK_OVERLAY] = "overlay",
-    [VR_DISK_COPY] = "copy",
-    [VR_DISK_EMPTY] = "empty",
-};
-_Static_assert(VR_ARRAY_SIZE(disk_kind_names) == VR_DISK__LAST, "names");
+VR_ENUM_DEFINE(vr_dom_state, vr_dom_state, VR_DOM_STATES, VR_DOM__LAST, 0,
+               "unknown")
+VR_ENUM_DEFINE(vr_disk_kind, vr_disk_kind, VR_DISK_KINDS, VR_DISK__LAST, 0,
+               "unknown")
 
 /* ---- strict readers: absent is empty, zero or false */
 
@@ -286,9 +264,7 @@ int vr_wire_spec_from_json(const json_t *j, struct vr_dom_spec *s,
 json_t *vr_wire_disk_req_to_json(const struct vr_disk_req *r)
 {
     return json_pack("{s:s, s:i, s:s, s:s, s:s, s:I}", "vm_uuid", r->vm_uuid,
-                     "index", r->index, "kind",
-                     (unsigned)r->kind < VR_DISK__LAST
-                         ? disk_kind_names[r->kind] : "unknown",
+                     "index", r->index, "kind", vr_disk_kind_name(r->kind),
                      "base_path", r->base_path, "base_format",
                      r->base_format, "size_mib", (json_int_t)r->size_mib);
 }
@@ -307,11 +283,7 @@ int vr_wire_disk_req_from_json(const json_t *j, struct vr_disk_req *r,
     GET_STR(j, "vm_uuid", r->vm_uuid, err);
     GET_INT(j, "index", 0, VR_WIRE_MAX_DISKS - 1, r->index, err);
     GET_STR(j, "kind", kind, err);
-    r->kind = VR_DISK__LAST;
-    for (int i = 0; i < VR_DISK__LAST; i++)
-        if (strcmp(kind, disk_kind_names[i]) == 0)
-            r->kind = (enum vr_disk_kind)i;
-    if (r->kind == VR_DISK__LAST)
+    if (vr_disk_kind_parse(kind, &r->kind) < 0)
         return vr_err(err, VR_E_INVALID, "unknown disk kind '%s'", kind);
     GET_STR(j, "base_path", r->base_path, err);
     GET_STR(j, "base_format", r->base_format, err);
@@ -363,8 +335,7 @@ int vr_wire_dom_info_from_json(const json_t *j, struct vr_dom_info *d,
     GET_INT(j, "vm_id", 0, INT64_MAX, d->vm_id, err);
     GET_STR(j, "instance", d->instance, err);
     GET_STR(j, "state", state, err);
-    d->state = vr_dom_state_parse(state);
-    if (d->state == VR_DOM__LAST)
+    if (vr_dom_state_parse(state, &d->state) < 0)
         return vr_err(err, VR_E_INVALID, "unknown domain state '%s'", state);
     GET_STR(j, "vnc_socket", d->vnc_socket, err);
     return get_bool(j, "foreign", &d->foreign, err);

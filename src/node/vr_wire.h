@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vr_enum.h"
 #include "vr_error.h"
 #include "vr_util.h"
 
@@ -50,16 +51,8 @@
     X(VR_DOM_CRASHED, "crashed")                                           \
     X(VR_DOM_BUSY, "busy")             /* in transition (saving, ...) */
 
-enum vr_dom_state {
-#define VR_X(e, s) e,
-    VR_DOM_STATES(VR_X)
-#undef VR_X
-    VR_DOM__LAST
-};
-
-const char *vr_dom_state_name(enum vr_dom_state s);
-/* VR_DOM__LAST if `name` is no state. */
-enum vr_dom_state vr_dom_state_parse(const char *name);
+VR_ENUM_TYPE(vr_dom_state, VR_DOM_STATES, VR_DOM__LAST);
+VR_ENUM_DECLARE(vr_dom_state, vr_dom_state);
 
 struct vr_dom_disk {
     char target[8];
@@ -106,12 +99,13 @@ struct vr_dom_spec {
     char hostdevs[VR_WIRE_MAX_HOSTDEVS][16];  /* PCI addresses */
 };
 
-enum vr_disk_kind {
-    VR_DISK_OVERLAY,   /* qcow2 on top of a base image */
-    VR_DISK_COPY,      /* full copy of a base image, as qcow2 */
-    VR_DISK_EMPTY,     /* new thin qcow2 of size_mib */
-    VR_DISK__LAST
-};
+#define VR_DISK_KINDS(X)                                                   \
+    X(VR_DISK_OVERLAY, "overlay")  /* qcow2 on top of a base image */      \
+    X(VR_DISK_COPY, "copy")        /* full copy of a base image, qcow2 */  \
+    X(VR_DISK_EMPTY, "empty")      /* new thin qcow2 of size_mib */
+
+VR_ENUM_TYPE(vr_disk_kind, VR_DISK_KINDS, VR_DISK__LAST);
+VR_ENUM_DECLARE(vr_disk_kind, vr_disk_kind);
 
 struct vr_disk_req {
     char vm_uuid[VR_UUID_LEN];

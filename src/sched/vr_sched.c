@@ -23,12 +23,10 @@
 #define MAX_CELLS VR_HOST_MAX_CELLS
 #define MAX_THREADS_PER_CORE 8
 
-static const char *const policy_names[] = {
-#define VR_X(e, s) [e] = s,
-    VR_CPU_POLICIES(VR_X)
-#undef VR_X
-};
-_Static_assert(VR_ARRAY_SIZE(policy_names) == VR_CPU__LAST, "policy names");
+VR_ENUM_DEFINE(vr_cpu_policy, vr_cpu_policy, VR_CPU_POLICIES, VR_CPU__LAST, 0,
+               "unknown")
+VR_ENUM_DEFINE(vr_sched_rank, vr_sched_rank, VR_SCHED_RANKS, VR_RANK__LAST, 0,
+               "unknown")
 
 static const char *const filter_texts[] = {
 #define VR_X(e, s) [e] = s,
@@ -36,37 +34,6 @@ static const char *const filter_texts[] = {
 #undef VR_X
 };
 _Static_assert(VR_ARRAY_SIZE(filter_texts) == VR_F__LAST, "filter texts");
-
-const char *vr_cpu_policy_name(enum vr_cpu_policy p)
-{
-    return (unsigned)p < VR_CPU__LAST ? policy_names[p] : "unknown";
-}
-
-int vr_cpu_policy_parse(const char *s, enum vr_cpu_policy *out)
-{
-    for (int i = 0; i < VR_CPU__LAST; i++) {
-        if (s && strcmp(s, policy_names[i]) == 0) {
-            *out = (enum vr_cpu_policy)i;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-int vr_sched_rank_parse(const char *s, enum vr_sched_rank *out)
-{
-    if (!s)
-        return -1;
-    if (strcmp(s, "packing") == 0)
-        *out = VR_RANK_PACK;
-    else if (strcmp(s, "striping") == 0)
-        *out = VR_RANK_STRIPE;
-    else if (strcmp(s, "load") == 0)
-        *out = VR_RANK_LOAD;
-    else
-        return -1;
-    return 0;
-}
 
 /* ---- CPU lists */
 
@@ -1581,6 +1548,8 @@ static double default_rank(const struct vr_sched *s,
         return (double)x->mem_cap - (double)x->mem_used;
     case VR_RANK_LOAD:
         return -(double)x->running - x->shared_used * 1e-3;
+    case VR_RANK__LAST:
+        break;
     }
     return 0;
 }

@@ -31,6 +31,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vr_enum.h"
 #include "vr_error.h"
 #include "vr_expr.h"
 #include "vr_host.h"
@@ -51,15 +52,8 @@
     X(VR_CPU_CORE, "core")                                                 \
     X(VR_CPU_ISOLATE, "isolate")
 
-enum vr_cpu_policy {
-#define VR_X(e, s) e,
-    VR_CPU_POLICIES(VR_X)
-#undef VR_X
-    VR_CPU__LAST
-};
-
-const char *vr_cpu_policy_name(enum vr_cpu_policy p);
-int vr_cpu_policy_parse(const char *s, enum vr_cpu_policy *out);
+VR_ENUM_TYPE(vr_cpu_policy, VR_CPU_POLICIES, VR_CPU__LAST);
+VR_ENUM_DECLARE(vr_cpu_policy, vr_cpu_policy);
 
 /* A PCI device a VM asks for: by address, or by vendor/product and/or
  * class (zero fields match anything). */
@@ -74,7 +68,12 @@ int vr_pci_spec_parse(const char *s, struct vr_pci_spec *out,
 void vr_pci_spec_format(const struct vr_pci_spec *s, char *out, size_t size);
 
 /* How VMs of one VM-group role relate to each other. */
-enum vr_affinity { VR_AFF_NONE, VR_AFF_AFFINE, VR_AFF_ANTI };
+#define VR_AFFINITIES(X)                                                   \
+    X(VR_AFF_NONE, "none")                                                 \
+    X(VR_AFF_AFFINE, "affinity")                                           \
+    X(VR_AFF_ANTI, "anti-affinity")
+
+VR_ENUM_TYPE(vr_affinity, VR_AFFINITIES, VR_AFF__LAST);
 
 /* What a VM needs: plain data, copied in. */
 struct vr_sched_req {
@@ -182,12 +181,13 @@ void vr_sched_why_reasons(const struct vr_sched_why *w,
                           size_t size);
 
 /* Ranking when the VM has no rank expression. */
-enum vr_sched_rank {
-    VR_RANK_PACK,      /* fill the busiest host first */
-    VR_RANK_STRIPE,    /* spread: the most free memory first */
-    VR_RANK_LOAD,      /* the fewest running VMs first */
-};
-int vr_sched_rank_parse(const char *s, enum vr_sched_rank *out);
+#define VR_SCHED_RANKS(X)                                                  \
+    X(VR_RANK_PACK, "packing")     /* fill the busiest host first */       \
+    X(VR_RANK_STRIPE, "striping")  /* spread: the most free memory first */ \
+    X(VR_RANK_LOAD, "load")        /* the fewest running VMs first */
+
+VR_ENUM_TYPE(vr_sched_rank, VR_SCHED_RANKS, VR_RANK__LAST);
+VR_ENUM_DECLARE(vr_sched_rank, vr_sched_rank);
 
 struct vr_sched_host;
 struct vr_sched_hot;

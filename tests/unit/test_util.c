@@ -9,7 +9,18 @@
 #include <cmocka.h>
 
 #include "vr_config.h"
+#include "vr_enum.h"
+#include "vr_log.h"
 #include "vr_util.h"
+
+/* an enum of the test's own, through vr_enum.h */
+#define TEST_COLORS(X)                                                     \
+    X(TEST_NONE, "none")                                                   \
+    X(TEST_RED, "red")                                                     \
+    X(TEST_GREEN, "green")
+VR_ENUM_TYPE(test_color, TEST_COLORS, TEST__LAST);
+VR_ENUM_DECLARE(test_color, test_color);
+VR_ENUM_DEFINE(test_color, test_color, TEST_COLORS, TEST__LAST, 1, "?")
 
 static void test_sizes(void **state)
 {
@@ -253,6 +264,33 @@ static void test_err(void **state)
     assert_int_equal(vr_err(NULL, VR_E_INVALID, "ignored"), -1);
 }
 
+static void test_enum(void **state)
+{
+    enum test_color c = TEST_RED;
+    enum vr_log_level l;
+
+    (void)state;
+    assert_int_equal(TEST__LAST, 3);
+    assert_string_equal(test_color_name(TEST_GREEN), "green");
+    assert_string_equal(test_color_name(TEST_NONE), "none");
+    assert_string_equal(test_color_name((enum test_color)7), "?");
+    assert_string_equal(test_color_name((enum test_color)-1), "?");
+    assert_int_equal(test_color_parse("green", &c), 0);
+    assert_int_equal(c, TEST_GREEN);
+    /* below `first`, unknown, another case, NULL: refused, untouched */
+    assert_int_equal(test_color_parse("none", &c), -1);
+    assert_int_equal(test_color_parse("blue", &c), -1);
+    assert_int_equal(test_color_parse("Green", &c), -1);
+    assert_int_equal(test_color_parse(NULL, &c), -1);
+    assert_int_equal(c, TEST_GREEN);
+    /* and one of the daemon's, every value both ways */
+    for (int i = 0; i < VR_LOG__LAST; i++) {
+        assert_int_equal(vr_log_level_parse(
+                             vr_log_level_name((enum vr_log_level)i), &l), 0);
+        assert_int_equal(l, i);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -260,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_uuid),   cmocka_unit_test(test_confine),
         cmocka_unit_test(test_config), cmocka_unit_test(test_run),
         cmocka_unit_test(test_err),    cmocka_unit_test(test_time_parse),
+        cmocka_unit_test(test_enum),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vr_log.h"
@@ -432,7 +433,10 @@ static int counter_check(struct vr_store *st, struct vr_error *err)
     free(in_db);
     if (vr_read_file(cpath, 64, &text, &n, NULL) == 0)
         beside = strtoull(text, NULL, 10);
-    if (beside > s->commits)
+    /* (a store with no commit at all is new, or empty: whether that is
+     * a lost store is for the caller to say, and --new-installation
+     * starts counting again) */
+    if (s->commits > 0 && beside > s->commits)
         return vr_err(err, VR_E_INTERNAL, "store: '%s' lost %" PRIu64
                       " acknowledged transactions: it holds %" PRIu64
                       " commits, '%s' counted %" PRIu64 ". Its write-ahead "
@@ -445,7 +449,7 @@ static int counter_check(struct vr_store *st, struct vr_error *err)
                       "and start again", s->path, beside - s->commits,
                       s->commits, cpath, beside, cpath);
     s->counter_fd = open(cpath, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    if (s->counter_fd < 0)
+    if (s->counter_fd < 0 || fchmod(s->counter_fd, 0600) < 0)
         return vr_err(err, VR_E_INTERNAL, "store: unable to open '%s': %s",
                       cpath, strerror(errno));
     counter_write(s);

@@ -259,6 +259,23 @@ static void test_lost_commits_detected(void **state)
     st = vr_store_sqlite_open(bad, &err);
     assert_non_null(st);
     vr_store_free(st);
+
+    /* a new, empty store beside an old count (the store was lost, and
+     * whether that may be is the caller's to say; or a new installation
+     * over it): it opens, and counts from 0 */
+    {
+        vr_autofree char *bwal = vr_asprintf("%s-wal", bad);
+        vr_autofree char *text = NULL;
+        unlink(bad);
+        unlink(bwal);
+        st = vr_store_sqlite_open(bad, &err);
+        assert_non_null(st);
+        vr_store_free(st);
+        assert_int_equal(vr_read_file(counter, 64, &text, NULL, &err), 0);
+        assert_int_equal(strtoull(text, NULL, 10), 0);
+        assert_int_equal(stat(counter, &sb), 0);
+        assert_int_equal(sb.st_mode & 0777, 0600);
+    }
 }
 
 int main(void)

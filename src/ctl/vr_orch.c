@@ -773,15 +773,21 @@ static void mut_pending(struct vr_vm *vm, const void *arg)
 
 /* ---- operations */
 
-static int do_define(struct job_ctx *jc, struct vr_error *err)
+/* Define the domain, then record where its console goes (if that
+ * changed) and the `next` phase (if any), in one transaction. */
+static int do_define(struct job_ctx *jc, const char *next, int progress,
+                     struct vr_error *err)
 {
     struct vr_dom_spec spec;
+    bool moved;
 
     build_spec(jc, &spec);
     NODE(jc, dom_define, err, &spec);
-    if (strcmp(spec.console_log, jc->vm.console_log) != 0)
-        return jc_update(jc, NULL, 0, mut_console, spec.console_log, err);
-    return JOB_OK;
+    moved = strcmp(spec.console_log, jc->vm.console_log) != 0;
+    if (!moved && !next)
+        return JOB_OK;
+    return jc_update(jc, next, progress, moved ? mut_console : NULL,
+                     spec.console_log, err);
 }
 
 static int op_create(struct job_ctx *jc, struct vr_error *err)
@@ -827,18 +833,24 @@ static int op_create(struct job_ctx *jc, struct vr_error *err)
         }
         if (vr_pool_get(&ctl->db.hosts, plan.host_id, &host) == 0)
             pa.host_name = host.hdr.name;
-        rc = jc_update(jc, "schedule", 10, mut_placed, &pa, err);
+        /* the placement and the next phase: one transaction */
+        rc = jc_update(jc, "disks", 20, mut_placed, &pa, err);
         if (rc != JOB_OK) {
-            /* not recorded: what the plan holds goes back */
-            vr_sched_release_plan(&ctl->sched, &plan, jc->vm.hdr.id);
+            /* not recorded: what the plan holds goes back (recorded, and
+             * the job told to stop only then: the VM keeps it) */
+            struct vr_vm cur;
+            if (vr_pool_get(&ctl->db.vms, jc->vm.hdr.id, &cur) < 0 ||
+                !cur.placed)
+                vr_sched_release_plan(&ctl->sched, &plan, jc->vm.hdr.id);
             return rc;
         }
         VR_INFO(MOD, "vm '%s' placed on host '%s'", jc->vm.hdr.name,
                 pa.host_name);
+    } else {
+        PHASE(jc, "disks", 20, err);
     }
     jc_node(jc);
 
-    PHASE(jc, "disks", 20, err);
     if (vr_pool_get(&ctl->db.images, jc->vm.image_id, &image) < 0 &&
         !jc->vm.disks[0].path[0])
         return vr_err(err, VR_E_NOT_FOUND, "image %lld is gone",
@@ -861,17 +873,20 @@ static int op_create(struct job_ctx *jc, struct vr_error *err)
             req.size_mib = jc->vm.disks[i].size_mib;
         }
         NODE(jc, disk_prepare, err, &req, &out);
-        rc = jc_update(jc, NULL, 0, mut_disk, &da, err);
+        /* the last disk's result and the next phase: one transaction */
+        if (i == jc->vm.ndisks - 1)
+            rc = jc_update(jc, "define", 60, mut_disk, &da, err);
+        else
+            rc = jc_update(jc, NULL, 0, mut_disk, &da, err);
         if (rc != JOB_OK)
             return rc;
     }
-
-    PHASE(jc, "define", 60, err);
-    rc = do_define(jc, err);
+    if (jc->vm.ndisks == 0)
+        PHASE(jc, "define", 60, err);
+    rc = do_define(jc, jc->vm.start ? "boot" : NULL, 80, err);
     if (rc != JOB_OK)
         return rc;
     if (jc->vm.start) {
-        PHASE(jc, "boot", 80, err);
         NODE(jc, dom_start, err, jc->vm.hdr.uuid);
         jc->final = VR_VM_RUNNING;
     } else {
@@ -889,11 +904,12 @@ static int op_start(struct job_ctx *jc, struct vr_error *err)
     /* a managed save restores with the definition it was saved with */
     if (info.state != VR_DOM_SAVED) {
         PHASE(jc, "define", 30, err);
-        rc = do_define(jc, err);
+        rc = do_define(jc, "boot", 60, err);
         if (rc != JOB_OK)
             return rc;
+    } else {
+        PHASE(jc, "boot", 60, err);
     }
-    PHASE(jc, "boot", 60, err);
     NODE(jc, dom_start, err, jc->vm.hdr.uuid);
     jc->final = VR_VM_RUNNING;
     return JOB_OK;

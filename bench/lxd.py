@@ -181,6 +181,8 @@ class Client:
             op = '/1.0/operations/' + op
         r = self.call('GET', '%s/wait?timeout=%d' % (op, timeout))
         m = r['metadata']
+        if m['status'] in ('Pending', 'Running'):
+            raise LxdError('operation %s not done after %d s' % (op, timeout))
         if m['status'] != 'Success':
             raise LxdError('operation %s: %s %s' % (op, m['status'],
                                                     m.get('err', '')))

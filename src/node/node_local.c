@@ -278,12 +278,16 @@ static void *opener_run(void *opaque)
 static struct opener *opener_start(struct local_node *ln)
 {
     struct opener *op = vr_calloc(1, sizeof(*op));
+    pthread_condattr_t ca;
     pthread_attr_t attr;
     pthread_t t;
     int rc;
 
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&op->lock, NULL);
-    pthread_cond_init(&op->cond, NULL);
+    pthread_cond_init(&op->cond, &ca);
+    pthread_condattr_destroy(&ca);
     op->refs = 2;
     vr_strlcpy(op->uri, ln->uri, sizeof(op->uri));
     pthread_attr_init(&attr);
@@ -310,7 +314,7 @@ static bool opener_wait(struct opener *op, int64_t deadline)
 
         if (left <= 0)
             break;
-        clock_gettime(CLOCK_REALTIME, &ts);
+        clock_gettime(CLOCK_MONOTONIC, &ts);   /* the condition's clock */
         ts.tv_sec += left / 1000;
         ts.tv_nsec += (left % 1000) * 1000000;
         if (ts.tv_nsec >= 1000000000) {
@@ -526,16 +530,18 @@ static struct local_node *LN(struct vr_node *n)
     return n->priv;
 }
 
-static void read_metadata(virDomainPtr dom, struct vr_dom_info *out);
+static int read_metadata(virDomainPtr dom, struct vr_dom_info *out);
 
 /* Is this domain the installation's (its Vireo metadata names our
- * instance)? */
-static bool dom_is_ours(struct local_node *ln, virDomainPtr dom)
+ * instance)?  1 yes, 0 no, -1 if its metadata cannot be read (libvirt's
+ * error is left for lv_err): never "not ours" for want of an answer. */
+static int dom_is_ours(struct local_node *ln, virDomainPtr dom)
 {
     struct vr_dom_info info;
 
     memset(&info, 0, sizeof(info));
-    read_metadata(dom, &info);
+    if (read_metadata(dom, &info) < 0)
+        return -1;
     return strcmp(info.instance, ln->instance) == 0;
 }
 
@@ -548,10 +554,18 @@ static int find_own_dom(struct local_node *ln, const char *uuid,
 {
     if (foreign)
         *foreign = false;
+    int ours;
+
     if (find_dom(ln, uuid, dom, err) < 0)
         return -1;
-    if (!*dom || dom_is_ours(ln, *dom))
+    if (!*dom || (ours = dom_is_ours(ln, *dom)) == 1)
         return 0;
+    if (ours < 0) {
+        lv_err(ln, err, "unable to read the metadata of domain", uuid);
+        put_dom(ln, *dom);
+        *dom = NULL;
+        return -1;
+    }
     put_dom(ln, *dom);
     *dom = NULL;
     if (foreign)
@@ -1187,7 +1201,10 @@ static int once_action(struct vr_node *n, const char *uuid,
     if (vr_node_request_begin(n, request_id, &rc, err))
         return rc;
     rc = dom_action(n, uuid, what, fn, false, 0, err);
-    vr_node_request_end(n, request_id, rc);
+    /* libvirtd gone silent or away mid-call: it may have been done */
+    vr_node_request_end(n, request_id, rc,
+                        rc < 0 && (err->code == VR_E_TIMEOUT ||
+                                   err->code == VR_E_UNAVAILABLE));
     return rc;
 }
 
@@ -1266,7 +1283,10 @@ static void vnc_socket(virDomainPtr dom, char *out, size_t size)
 }
 
 /* Fill instance/vm_id from Vireo's metadata element. */
-static void read_metadata(virDomainPtr dom, struct vr_dom_info *out)
+/* Vireo's metadata of a domain into out->instance and out->vm_id.  0
+ * also when it has none (or has just gone); -1 when libvirt could not
+ * say (its error left for lv_err). */
+static int read_metadata(virDomainPtr dom, struct vr_dom_info *out)
 {
     char *meta = virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT,
                                       VR_DOMXML_NS, 0);
@@ -1274,14 +1294,17 @@ static void read_metadata(virDomainPtr dom, struct vr_dom_info *out)
     xmlNodePtr root;
     xmlChar *v;
 
-    if (!meta)
-        return;
+    if (!meta) {
+        int code = lv_code();
+        return code == VIR_ERR_NO_DOMAIN_METADATA ||
+                       code == VIR_ERR_NO_DOMAIN ? 0 : -1;
+    }
     doc = xmlReadMemory(meta, (int)strlen(meta), "meta.xml", NULL,
                         XML_PARSE_NONET | XML_PARSE_NOERROR |
                             XML_PARSE_NOWARNING);
     free(meta);
     if (!doc)
-        return;
+        return 0;   /* unreadable: names no installation */
     root = xmlDocGetRootElement(doc);
     if (root) {
         v = xmlGetProp(root, BAD_CAST "instance");
@@ -1294,9 +1317,11 @@ static void read_metadata(virDomainPtr dom, struct vr_dom_info *out)
         xmlFree(v);
     }
     xmlFreeDoc(doc);
+    return 0;
 }
 
-static void fill_info(virDomainPtr dom, struct vr_dom_info *out)
+/* -1 if the domain's metadata cannot be read (see read_metadata). */
+static int fill_info(virDomainPtr dom, struct vr_dom_info *out)
 {
     int st = 0, reason = 0;
 
@@ -1307,7 +1332,7 @@ static void fill_info(virDomainPtr dom, struct vr_dom_info *out)
         out->state = VR_DOM_BUSY;
     if (out->state == VR_DOM_RUNNING || out->state == VR_DOM_PAUSED)
         vnc_socket(dom, out->vnc_socket, sizeof(out->vnc_socket));
-    read_metadata(dom, out);
+    return read_metadata(dom, out);
 }
 
 static int ln_dom_info(struct vr_node *n, const char *uuid,
@@ -1323,7 +1348,11 @@ static int ln_dom_info(struct vr_node *n, const char *uuid,
         out->state = VR_DOM_NONE;
         return 0;
     }
-    fill_info(dom, out);
+    if (fill_info(dom, out) < 0) {
+        lv_err(LN(n), err, "unable to read the metadata of domain", uuid);
+        put_dom(LN(n), dom);
+        return -1;
+    }
     put_dom(LN(n), dom);
     if (strcmp(out->instance, LN(n)->instance) != 0) {
         /* not ours: as far as this installation goes, absent */
@@ -1344,6 +1373,7 @@ static int ln_dom_list(struct vr_node *n, const char *instance,
 {
     virConnectPtr c = get_conn(LN(n), err);
     virDomainPtr *doms = NULL;
+    bool failed = false;
     int nd;
 
     *out = NULL;
@@ -1360,13 +1390,24 @@ static int ln_dom_list(struct vr_node *n, const char *instance,
     for (int i = 0; i < nd; i++) {
         struct vr_dom_info info;
         memset(&info, 0, sizeof(info));
-        fill_info(doms[i], &info);
-        if (strcmp(info.instance, instance) == 0)
+        /* a domain whose metadata cannot be read fails the list: left
+         * out, it would look gone */
+        if (!failed && fill_info(doms[i], &info) < 0) {
+            lv_err(LN(n), err, "unable to read the metadata of domain",
+                   info.uuid);
+            failed = true;
+        } else if (strcmp(info.instance, instance) == 0)
             (*out)[(*count)++] = info;
         virDomainFree(doms[i]);
     }
     free(doms);
     put_conn(LN(n), c);
+    if (failed) {
+        free(*out);
+        *out = NULL;
+        *count = 0;
+        return -1;
+    }
     return 0;
 }
 

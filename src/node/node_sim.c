@@ -548,7 +548,7 @@ static int sim_action(struct vr_node *n, enum sim_op op, const char *uuid,
         return rc;
     if (enter(sn, op, &lose, &late, err) < 0) {
         if (request_id)
-            vr_node_request_end(n, request_id, -1);
+            vr_node_request_end(n, request_id, -1, false);
         return -1;
     }
     d = ours(sn, uuid);
@@ -559,7 +559,7 @@ static int sim_action(struct vr_node *n, enum sim_op op, const char *uuid,
             rc = vr_err(err, VR_E_HYPERVISOR, "%s: domain %s not found on "
                         "host '%s'", op_names[op], uuid, sn->caps.hostname);
         if (request_id)
-            vr_node_request_end(n, request_id, rc);
+            vr_node_request_end(n, request_id, rc, false);
         return leave(sn, op, rc, false, NULL, ev, lose, late, err);
     }
     switch (op) {
@@ -641,7 +641,7 @@ static int sim_action(struct vr_node *n, enum sim_op op, const char *uuid,
     changed = rc == 0;
     /* (what was done is remembered also when the answer comes "late") */
     if (request_id)
-        vr_node_request_end(n, request_id, rc);
+        vr_node_request_end(n, request_id, rc, false);
     return leave(sn, op, rc, changed, uuid, ev, lose, late, err);
 }
 

@@ -9,7 +9,7 @@
 
 struct vr_node_req {
     char id[VR_NODE_REQID_SIZE];
-    bool done;                 /* false: in progress */
+    enum { REQ_RUNNING, REQ_DONE, REQ_UNCERTAIN } state;
 };
 
 struct vr_node *vr_node_new(const struct vr_node_ops *ops, void *priv,
@@ -82,9 +82,15 @@ int vr_node_request_begin(struct vr_node *n, const char *id, int *rc,
     pthread_mutex_lock(&n->req_lock);
     r = req_find(n, id);
     if (r) {
-        *rc = r->done ? 0
-                      : vr_err(err, VR_E_CONFLICT, "request %s is in "
-                               "progress", id);
+        if (r->state == REQ_DONE)
+            *rc = 0;
+        else if (r->state == REQ_RUNNING)
+            *rc = vr_err(err, VR_E_CONFLICT, "request %s is in progress",
+                         id);
+        else
+            *rc = vr_err(err, VR_E_CONFLICT, "request %s may have been "
+                         "done (the hypervisor did not answer): it is not "
+                         "done again; look at the guest, and ask anew", id);
         pthread_mutex_unlock(&n->req_lock);
         return 1;
     }
@@ -94,19 +100,22 @@ int vr_node_request_begin(struct vr_node *n, const char *id, int *rc,
      * newer requests is forgotten: its end finds nothing) */
     r = &n->reqs[n->req_next++ % VR_NODE_REQIDS];
     vr_strlcpy(r->id, id, sizeof(r->id));
-    r->done = false;
+    r->state = REQ_RUNNING;
     pthread_mutex_unlock(&n->req_lock);
     return 0;
 }
 
-void vr_node_request_end(struct vr_node *n, const char *id, int rc)
+void vr_node_request_end(struct vr_node *n, const char *id, int rc,
+                         bool uncertain)
 {
     struct vr_node_req *r;
 
     pthread_mutex_lock(&n->req_lock);
     r = req_find(n, id);
     if (r && rc == 0)
-        r->done = true;
+        r->state = REQ_DONE;
+    else if (r && uncertain)
+        r->state = REQ_UNCERTAIN;
     else if (r)
         r->id[0] = '\0';
     pthread_mutex_unlock(&n->req_lock);

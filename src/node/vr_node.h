@@ -135,13 +135,16 @@ struct vr_node {
 #define VR_NODE_REQIDS 32
 
 /* For the transports, around a non-idempotent operation: begin returns
- * 1 when `id` was done already or is in progress (the call's outcome is
- * then *rc and err), 0 to go on (the id is marked in progress); end
- * records the outcome: a success is remembered, a failure forgotten (the
- * request may be retried).  A bad id: 1 with VR_E_INVALID. */
+ * 1 when `id` was done already, is in progress or may have been done
+ * (the call's outcome is then *rc and err: 0, or 409), 0 to go on (the
+ * id is marked in progress); end records the outcome: a success is
+ * remembered, a failure forgotten (the request may be retried), one
+ * that may have happened (`uncertain`: the hypervisor did not answer)
+ * is never done again under that id.  A bad id: 1 with VR_E_INVALID. */
 int vr_node_request_begin(struct vr_node *n, const char *id, int *rc,
                           struct vr_error *err);
-void vr_node_request_end(struct vr_node *n, const char *id, int rc);
+void vr_node_request_end(struct vr_node *n, const char *id, int rc,
+                         bool uncertain);
 
 /* A new handle of transport `ops` (one reference). */
 struct vr_node *vr_node_new(const struct vr_node_ops *ops, void *priv,

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "vr_json.h"
+#include "vr_node.h"
 #include "vr_wire.h"
 
 /* A spec with every field set (and counts at their largest where it
@@ -232,6 +233,58 @@ static void test_protocol_version(void **state)
     json_decref(m);
 }
 
+static void noop_close(struct vr_node *n)
+{
+    (void)n;
+}
+
+/* The request ids of non-idempotent calls (vr_node_request_begin/end),
+ * as every transport keeps them. */
+static void test_request_ids(void **state)
+{
+    static const struct vr_node_ops ops = {.name = "test",
+                                           .close = noop_close};
+    struct vr_node *n = vr_node_new(&ops, NULL, NULL, NULL);
+    struct vr_error err = VR_ERROR_INIT;
+    char id[16];
+    int rc = 7;
+
+    (void)state;
+    /* done: a repeat succeeds without acting */
+    assert_int_equal(vr_node_request_begin(n, "a", &rc, &err), 0);
+    /* in progress: a repeat is refused */
+    assert_int_equal(vr_node_request_begin(n, "a", &rc, &err), 1);
+    assert_int_equal(rc, -1);
+    assert_int_equal(err.code, VR_E_CONFLICT);
+    vr_node_request_end(n, "a", 0, false);
+    assert_int_equal(vr_node_request_begin(n, "a", &rc, &err), 1);
+    assert_int_equal(rc, 0);
+    /* failed: forgotten, may be done again */
+    assert_int_equal(vr_node_request_begin(n, "b", &rc, &err), 0);
+    vr_node_request_end(n, "b", -1, false);
+    assert_int_equal(vr_node_request_begin(n, "b", &rc, &err), 0);
+    vr_node_request_end(n, "b", 0, false);
+    /* may have happened: never again under that id */
+    assert_int_equal(vr_node_request_begin(n, "c", &rc, &err), 0);
+    vr_node_request_end(n, "c", -1, true);
+    vr_err_clear(&err);
+    assert_int_equal(vr_node_request_begin(n, "c", &rc, &err), 1);
+    assert_int_equal(rc, -1);
+    assert_non_null(strstr(err.msg, "may have been done"));
+    /* the ring keeps the last VR_NODE_REQIDS: "a" is forgotten after as
+     * many newer ones */
+    for (int i = 0; i < VR_NODE_REQIDS; i++) {
+        snprintf(id, sizeof(id), "r%d", i);
+        assert_int_equal(vr_node_request_begin(n, id, &rc, &err), 0);
+        vr_node_request_end(n, id, 0, false);
+    }
+    assert_int_equal(vr_node_request_begin(n, "a", &rc, &err), 0);
+    /* no id, or a too long one */
+    assert_int_equal(vr_node_request_begin(n, "", &rc, &err), 1);
+    assert_int_equal(err.code, VR_E_INVALID);
+    vr_node_close(n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -239,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_other_messages_round_trip),
         cmocka_unit_test(test_decoders_are_strict),
         cmocka_unit_test(test_protocol_version),
+        cmocka_unit_test(test_request_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -127,8 +127,8 @@ static int sq_begin(struct vr_store *st, struct vr_error *err)
     return 0;
 }
 
-static int sq_meta_put(struct vr_store *st, const char *key,
-                       const char *value, struct vr_error *err);
+static int meta_put_raw(struct vr_store *st, const char *key,
+                        const char *value, struct vr_error *err);
 
 /* Write the count beside the database (best effort: a count that did
  * not reach the disk only lags). */
@@ -149,7 +149,7 @@ static int sq_commit(struct vr_store *st, struct vr_error *err)
     int ret;
 
     snprintf(count, sizeof(count), "%" PRIu64, s->commits + 1);
-    ret = sq_meta_put(st, "commits", count, err);
+    ret = meta_put_raw(st, "commits", count, err);
     if (ret == 0)
         ret = exec(s, "COMMIT", err);
     if (ret < 0) {
@@ -326,8 +326,8 @@ static int sq_meta_get(struct vr_store *st, const char *key, char **value,
     return 0;
 }
 
-static int sq_meta_put(struct vr_store *st, const char *key,
-                       const char *value, struct vr_error *err)
+static int meta_put_raw(struct vr_store *st, const char *key,
+                        const char *value, struct vr_error *err)
 {
     struct sqlite_store *s = st->priv;
     sqlite3_stmt *q = NULL;
@@ -344,6 +344,24 @@ static int sq_meta_put(struct vr_store *st, const char *key,
     if (rc != SQLITE_DONE)
         return sql_err(s, err, "meta");
     return 0;
+}
+
+/* A metadata write outside a transaction is a transaction of its own,
+ * counted like every other (see "Lost commits" above). */
+static int sq_meta_put(struct vr_store *st, const char *key,
+                       const char *value, struct vr_error *err)
+{
+    struct sqlite_store *s = st->priv;
+
+    if (s->in_txn)
+        return meta_put_raw(st, key, value, err);
+    if (sq_begin(st, err) < 0)
+        return -1;
+    if (meta_put_raw(st, key, value, err) < 0) {
+        sq_rollback(st);
+        return -1;
+    }
+    return sq_commit(st, err);
 }
 
 static int user_version(struct sqlite_store *s)

@@ -216,6 +216,15 @@ static void test_lost_commits_detected(void **state)
     struct rows r = {0};
     struct stat sb;
 
+    /* a write outside a transaction counts like any other */
+    {
+        vr_autofree char *own = vr_asprintf("%s.commits", f->path);
+        vr_autofree char *text = NULL;
+        assert_int_equal(f->st->ops->meta_put(f->st, "instance", "x", &err),
+                         0);
+        assert_int_equal(vr_read_file(own, 64, &text, NULL, &err), 0);
+        assert_int_equal(strtoull(text, NULL, 10), 1);
+    }
     for (int i = 1; i <= 3; i++) {
         char name[8];
         snprintf(name, sizeof(name), "h%d", i);

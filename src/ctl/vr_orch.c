@@ -1540,6 +1540,9 @@ early_fail:
     VR_ERROR(MOD, "job %lld: %s", (long long)job_id, err.msg);
     retry_later(ctl, job_id, &err);
 out:
+    /* a wait taken by this run and not armed again is over */
+    if (rc != JOB_WAITING)
+        wait_drop(ctl, job_id);
     /* a plan found before the job ran and never recorded goes back */
     if (jc.have_plan)
         vr_sched_release_plan(&ctl->sched, &jc.plan, jc.job.object_id);

@@ -24,6 +24,10 @@ static int spec_check(const struct vr_dom_spec *s, struct vr_error *err)
                       s->hypervisor);
     if (s->vcpus < 1 || s->memory_mib < VR_DOM_MIN_MEMORY_MIB)
         return vr_err(err, VR_E_INTERNAL, "domain spec: bad size");
+    if (s->ndisks < 0 || s->ndisks > VR_WIRE_MAX_DISKS || s->nnics < 0 ||
+        s->nnics > VR_WIRE_MAX_NICS || s->nhostdevs < 0 ||
+        s->nhostdevs > VR_WIRE_MAX_HOSTDEVS)
+        return vr_err(err, VR_E_INTERNAL, "domain spec: bad device count");
     for (int i = 0; i < s->ndisks; i++)
         if (s->disks[i].path[0] != '/')
             return vr_err(err, VR_E_INTERNAL, "domain spec: disk %d has no "
@@ -34,10 +38,6 @@ static int spec_check(const struct vr_dom_spec *s, struct vr_error *err)
             return vr_err(err, VR_E_INTERNAL, "domain spec: bad PCI address "
                           "'%.16s'", s->hostdevs[i]);
     }
-    if (s->ndisks < 0 || s->ndisks > VR_WIRE_MAX_DISKS || s->nnics < 0 ||
-        s->nnics > VR_WIRE_MAX_NICS || s->nhostdevs < 0 ||
-        s->nhostdevs > VR_WIRE_MAX_HOSTDEVS)
-        return vr_err(err, VR_E_INTERNAL, "domain spec: bad device count");
     if (s->ncells < 0 || s->ncells > VR_WIRE_MAX_CELLS ||
         s->vcpus > VR_WIRE_MAX_VCPUS)
         return vr_err(err, VR_E_INTERNAL, "domain spec: bad NUMA layout");

@@ -52,6 +52,10 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'tests', 'e2e'))
+from abuse import percentile  # noqa: E402 - one percentile for all
+
 INSTALL_HINT = 'apt-get install -y lxd'
 NAME_PREFIX = 'vbench-'
 # the preseed: a dir pool, a default profile with a root disk only, and no
@@ -88,14 +92,6 @@ def find_lxd():
         if p and os.access(p, os.X_OK):
             return p
     return None
-
-
-def percentile(values, p):
-    v = sorted(values)
-    if not v:
-        return 0.0
-    k = min(len(v) - 1, max(0, int(round(p / 100.0 * (len(v) - 1)))))
-    return v[k]
 
 
 def rss_kib(pid):

@@ -825,7 +825,7 @@ static json_t *wire_pass(const char *op, json_t *body, struct vr_error *err)
     return (json_t *)got;
 }
 
-#define WIRE(op, type, to_json, from_json, in, out, err)                   \
+#define WIRE(op, to_json, from_json, in, out, err)                         \
     do {                                                                   \
         json_t *j_ = wire_pass((op), to_json(in), (err));                  \
         int r_ = j_ ? from_json(j_, (out), (err)) : -1;                    \
@@ -867,12 +867,12 @@ static int wire_disk_prepare(struct vr_node *n, const struct vr_disk_req *req,
     struct vr_disk_req got;
     struct vr_disk_made made;
 
-    WIRE("disk_prepare", struct vr_disk_req, vr_wire_disk_req_to_json,
+    WIRE("disk_prepare", vr_wire_disk_req_to_json,
          vr_wire_disk_req_from_json, req, &got, err);
     memset(&made, 0, sizeof(made));
     if (sim_disk_prepare(n, &got, &made, err) < 0)
         return -1;
-    WIRE("disk_made", struct vr_disk_made, vr_wire_disk_made_to_json,
+    WIRE("disk_made", vr_wire_disk_made_to_json,
          vr_wire_disk_made_from_json, &made, out, err);
     return 0;
 }
@@ -884,7 +884,7 @@ static int wire_dom_info(struct vr_node *n, const char *uuid,
 
     if (sim_dom_info(n, uuid, &info, err) < 0)
         return -1;
-    WIRE("dom_info", struct vr_dom_info, vr_wire_dom_info_to_json,
+    WIRE("dom_info", vr_wire_dom_info_to_json,
          vr_wire_dom_info_from_json, &info, out, err);
     return 0;
 }
